@@ -1,0 +1,175 @@
+"""The callback server (Litestar): verifies signed callbacks and forwards them to Temporal, one route per mode."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import structlog
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.openapi import OpenAPIConfig
+from temporalio.client import Client
+
+from app.callback_forwarding import CallbackError, CallbackForwarder
+from app.callback_urls import SIGNAL_PATH, TOKEN_PATH, CallbackTarget, CallbackUrlError, verify_callback_params
+from app.callback_wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
+from app.config import Settings
+from app.payloads import Mode
+
+log = structlog.get_logger(__name__)
+
+
+async def _verified(request: Request[object, object, State], settings: Settings, mode: Mode) -> CallbackTarget:
+    params = {k: v for k, v in request.query_params.items()}
+    try:
+        target = verify_callback_params(mode, params, settings.signing_secrets, now=time.time())
+    except CallbackUrlError as err:
+        status = 401 if err.missing else 403
+        raise CallbackError(status, "bad_signature" if not err.missing else "missing_parameter", err.message) from err
+    structlog.contextvars.bind_contextvars(
+        workflow_id=target.workflow_id, stage=target.stage, mode=mode.value, attempt=target.attempt
+    )
+    return target
+
+
+async def _body(request: Request[object, object, State]) -> CallbackBody:
+    try:
+        return decode_callback_body(await request.body())
+    except msgspec.ValidationError as err:
+        raise CallbackError(400, "invalid_body", f"callback body is invalid: {err}") from err
+    except msgspec.DecodeError as err:
+        raise CallbackError(400, "invalid_json", f"callback body is not valid JSON: {err}") from err
+
+
+@post(SIGNAL_PATH, status_code=202, summary="Callback for a signal-mode stage: sends advance_stage by workflow ID")
+async def signal_callback(
+    request: Request[object, object, State], settings: Settings, forwarder: CallbackForwarder
+) -> Accepted:
+    """Signed query: wf, stage, attempt, exp, sig. Body: CallbackBody (empty = completed)."""
+    target = await _verified(request, settings, Mode.SIGNAL)
+    body = await _body(request)
+    call = await forwarder.forward_signal(target, body, received_at=_utc_now())
+    log.info("callback forwarded", status=body.status, callback_id=body.callback_id, temporal_call=call)
+    return Accepted(True, Mode.SIGNAL.value, target.workflow_id, target.stage, body.status, call)
+
+
+@post(TOKEN_PATH, status_code=202, summary="Callback for a token-mode stage: completes the activity by task token")
+async def token_callback(
+    request: Request[object, object, State], settings: Settings, forwarder: CallbackForwarder
+) -> Accepted:
+    """Signed query: wf, stage, attempt, token (URL-safe base64 task token), exp, sig."""
+    target = await _verified(request, settings, Mode.TOKEN)
+    body = await _body(request)
+    call = await forwarder.forward_token(target, body, received_at=_utc_now())
+    log.info("callback forwarded", status=body.status, callback_id=body.callback_id, temporal_call=call)
+    return Accepted(True, Mode.TOKEN.value, target.workflow_id, target.stage, body.status, call)
+
+
+@get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    """Liveness: answers as long as the process serves HTTP."""
+    return {"status": "ok"}
+
+
+@get("/readyz", summary="Temporal is reachable")
+async def readyz(client: Client) -> Response[dict[str, str]]:
+    """Readiness: 200 when Temporal answers a health check, else 503."""
+    try:
+        await client.service_client.check_health(timeout=timedelta(seconds=2))
+    except Exception as err:  # noqa: BLE001  # any failure means "not ready"; the reason goes in the body
+        return Response({"status": "unavailable", "reason": str(err)[:300]}, status_code=503)
+    return Response({"status": "ok", "temporal": "reachable"}, status_code=200)
+
+
+def _callback_error(_: Request[object, object, State], err: CallbackError) -> Response[ErrorBody]:
+    log.warning("callback rejected", status_code=err.status_code, error=err.code, reason=err.message)
+    return Response(ErrorBody(err.code, err.message, err.status_code), status_code=err.status_code)
+
+
+def _http_error(_: Request[object, object, State], err: HTTPException) -> Response[ErrorBody]:
+    code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "bad_request")
+    message = str(err.detail)
+    if err.status_code == 413:
+        message = "callback body is larger than the server accepts"
+    return Response(ErrorBody(code, message, err.status_code), status_code=err.status_code)
+
+
+def _provide_client(state: State) -> Client:
+    client: Client = state.client
+    return client
+
+
+def _provide_forwarder(state: State) -> CallbackForwarder:
+    forwarder: CallbackForwarder = state.forwarder
+    return forwarder
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
+    """App factory. Pass `client` to reuse one (tests do, on their own loop); else one is made lazily."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        own = client
+        if own is None:
+            # Lazy: the server starts (and /healthz answers) while Temporal is still down; callbacks get 503.
+            own = await Client.connect(
+                settings.temporal.address,
+                namespace=settings.temporal.namespace,
+                lazy=True,
+                **dict(settings.temporal.connect_kwargs),
+            )
+        app.state.client = own
+        app.state.forwarder = CallbackForwarder(own)
+        yield
+
+    return Litestar(
+        route_handlers=[signal_callback, token_callback, healthz, readyz],
+        lifespan=[lifespan],
+        dependencies={
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "client": Provide(_provide_client, sync_to_thread=False),
+            "forwarder": Provide(_provide_forwarder, sync_to_thread=False),
+        },
+        exception_handlers={CallbackError: _callback_error, HTTPException: _http_error},  # type: ignore[dict-item]
+        request_max_body_size=settings.callback_max_body_bytes,
+        openapi_config=OpenAPIConfig(title="stagegate callback server", version="0.1.0", path="/schema"),
+        before_request=_clear_log_context,
+    )
+
+
+def _clear_log_context(_: Request[object, object, State]) -> None:
+    structlog.contextvars.clear_contextvars()
+
+
+def main() -> None:
+    """Entry point: `python -m app.callback_server`."""
+    import uvicorn
+
+    from app.config import load_settings
+    from app.log import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings)
+    if settings.using_dev_secret:
+        log.warning("CALLBACK_SIGNING_SECRETS is not set: using the development secret")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.callback_host,
+        port=settings.callback_port,
+        log_config=None,
+        access_log=False,
+    )
+
+
+if __name__ == "__main__":
+    main()

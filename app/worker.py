@@ -1,0 +1,71 @@
+"""The worker process: runs the workflow and the stage activities; drains gracefully on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from datetime import timedelta
+
+import httpx
+import structlog
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+from temporalio.workflow import NondeterminismError
+
+from app.activities import StageActivities
+from app.config import Settings, load_settings
+from app.log import configure_logging
+from app.temporal_client import connect_client
+from app.workflow import StagedCallbackWorkflow
+
+log = structlog.get_logger(__name__)
+
+
+def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) -> Worker:
+    """A worker for the staged workflow and its activities; tests build theirs the same way."""
+    activities = StageActivities(settings, http)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[StagedCallbackWorkflow],
+        activities=[activities.request_stage, activities.await_stage_callback],
+        max_concurrent_activities=settings.worker_max_concurrent_activities,
+        max_cached_workflows=settings.worker_max_cached_workflows,
+        workflow_failure_exception_types=[NondeterminismError] if settings.worker_fail_on_nondeterminism else [],
+        graceful_shutdown_timeout=timedelta(seconds=10),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    """Connect, serve until SIGTERM/SIGINT, then let running activities finish (up to the graceful timeout)."""
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.worker_metrics_bind)))
+    client = await connect_client(settings, runtime=runtime)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    async with httpx.AsyncClient() as http:
+        worker = build_worker(settings, client, http)
+        log.info(
+            "worker started",
+            task_queue=settings.task_queue,
+            temporal=settings.temporal.address,
+            namespace=settings.temporal.namespace,
+            metrics=f"http://{settings.worker_metrics_bind}/metrics",
+        )
+        async with worker:
+            await stop.wait()
+            log.info("shutdown requested, draining")
+    log.info("worker stopped")
+
+
+def main() -> None:
+    """Entry point: `python -m app.worker`."""
+    settings = load_settings()
+    configure_logging(settings)
+    asyncio.run(run_worker(settings))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+# stagegate developer tasks. `just` with no arguments lists them.
+
+set dotenv-load := false
+# Recipe arguments reach the shell as "$@", so quoting survives
+# (e.g. `just test -k "signal and not slow"`).
+set positional-arguments := true
+
+# List the available recipes
+default:
+    @just --justfile "{{ justfile() }}" --list --unsorted
+
+# Install the locked Python dependencies and provision the Temporal CLI
+setup:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v uv >/dev/null 2>&1; then
+        echo "error: uv is not installed; install it with: pip install uv" >&2
+        exit 1
+    fi
+    uv sync --locked
+    scripts/setup_temporal.sh
+
+# Start the local stack (Temporal dev server, worker, callback server, service mock), then run the demo
+up: setup
+    uv run python scripts/devstack.py up
+    uv run cli demo
+
+# Stop everything `just up` started
+down:
+    uv run python scripts/devstack.py down
+
+# Show each stack process: pid, alive/dead, health
+ps:
+    uv run python scripts/devstack.py ps
+
+# Print the last 50 log lines of one process (temporal, worker, callback_server, service_mock) or of all
+logs *NAME:
+    uv run python scripts/devstack.py logs "$@"
+
+# Run the test suite (slow tests excluded by the pytest config); extra args go to pytest
+test *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run pytest "$@"
+
+# Run only the slow soak/scale tests (-m slow); extra args go to pytest
+test-slow *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run pytest -m slow "$@"
+
+# Lint, check formatting and type-check (ruff + mypy)
+lint:
+    uv run ruff check .
+    uv run ruff format --check .
+    uv run mypy
+
+# Reformat the code and apply ruff's automatic fixes
+fmt:
+    uv run ruff format .
+    uv run ruff check --fix .
+
+# Run the stagegate CLI, e.g. `just cli --help`
+cli *ARGS:
+    uv run cli "$@"
+
+# Run the CLI benchmark, e.g. `just bench --help`
+bench *ARGS:
+    uv run cli bench "$@"
+
+# Re-record the workflow replay histories used by the replay tests
+histories: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run python -m tests.replay.record

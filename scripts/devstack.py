@@ -1,0 +1,502 @@
+"""Run the local stagegate stack (Temporal, worker, callbacks, mock) in background."""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from http import HTTPStatus
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE_DIR = ROOT / ".state"
+PID_DIR = STATE_DIR / "pids"
+LOG_DIR = STATE_DIR / "logs"
+TEMPORAL_DB = STATE_DIR / "temporal.db"
+SETUP_TEMPORAL = ROOT / "scripts" / "setup_temporal.sh"
+
+LOCALHOST = "127.0.0.1"
+POLL_INTERVAL_S = 0.25
+STOP_TIMEOUT_S = 10.0
+LOG_TAIL_ON_FAILURE = 20
+LOG_TAIL_DEFAULT = 50
+
+
+def _port_from_env(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        sys.exit(f"devstack: {name}={raw!r} is not a port number")
+
+
+def _temporal_grpc_port() -> int:
+    address = os.environ.get("TEMPORAL_ADDRESS", "").strip() or "localhost:7233"
+    _, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        sys.exit(f"devstack: TEMPORAL_ADDRESS={address!r} must look like host:port")
+    return int(port)
+
+
+@dataclass(frozen=True)
+class Service:
+    """One background process of the stack and how to recognise and probe it."""
+
+    name: str
+    marker: tuple[str, ...]  # contiguous argv tokens that identify our process
+    port: int  # the port its health check talks to (checked for conflicts before start)
+    health: Callable[[float], bool]  # probe with the given timeout in seconds
+    start_timeout_s: float
+    urls: tuple[tuple[str, str], ...]
+
+    @property
+    def pid_file(self) -> Path:
+        """Where `up` records the pid."""
+        return PID_DIR / f"{self.name}.pid"
+
+    @property
+    def log_file(self) -> Path:
+        """Where the process writes stdout and stderr."""
+        return LOG_DIR / f"{self.name}.log"
+
+
+def _tcp_open(port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((LOCALHOST, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _http_answers(url: str, timeout: float, *, need_ok: bool) -> bool:
+    """Whether url answers HTTP at all, or (need_ok) answers with a 2xx status."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            status: int = response.status
+            return HTTPStatus.OK <= status < HTTPStatus.MULTIPLE_CHOICES
+    except urllib.error.HTTPError:
+        return not need_ok
+    except (OSError, ValueError):
+        return False
+
+
+def _services() -> list[Service]:
+    grpc_port = _temporal_grpc_port()
+    ui_port = _port_from_env("TEMPORAL_UI_PORT", 8233)
+    metrics_port = _port_from_env("WORKER_METRICS_PORT", 9464)
+    callback_port = _port_from_env("CALLBACK_PORT", 8000)
+    service_port = _port_from_env("SERVICE_PORT", 8001)
+
+    def temporal_health(timeout: float) -> bool:
+        return _tcp_open(grpc_port, timeout) and _http_answers(f"http://{LOCALHOST}:{ui_port}/", timeout, need_ok=False)
+
+    def http_ok(url: str) -> Callable[[float], bool]:
+        return lambda timeout: _http_answers(url, timeout, need_ok=True)
+
+    metrics_url = f"http://{LOCALHOST}:{metrics_port}/metrics"
+    callback_url = f"http://{LOCALHOST}:{callback_port}/healthz"
+    service_url = f"http://{LOCALHOST}:{service_port}/healthz"
+    return [
+        Service(
+            name="temporal",
+            marker=("server", "start-dev", "--db-filename", str(TEMPORAL_DB)),
+            port=grpc_port,
+            health=temporal_health,
+            start_timeout_s=60.0,
+            urls=(
+                ("Temporal gRPC", f"localhost:{grpc_port}"),
+                ("Temporal Web UI", f"http://localhost:{ui_port}"),
+            ),
+        ),
+        Service(
+            name="worker",
+            marker=("-m", "app.worker"),
+            port=metrics_port,
+            health=http_ok(metrics_url),
+            start_timeout_s=30.0,
+            urls=(("Worker metrics", f"http://localhost:{metrics_port}/metrics"),),
+        ),
+        Service(
+            name="callback_server",
+            marker=("-m", "app.callback_server"),
+            port=callback_port,
+            health=http_ok(callback_url),
+            start_timeout_s=30.0,
+            urls=(("Callback server", f"http://localhost:{callback_port}"),),
+        ),
+        Service(
+            name="service_mock",
+            marker=("-m", "service_mock"),
+            port=service_port,
+            health=http_ok(service_url),
+            start_timeout_s=30.0,
+            urls=(("Service mock", f"http://localhost:{service_port}"),),
+        ),
+    ]
+
+
+def _command(service: Service, temporal_bin: str) -> list[str]:
+    if service.name == "temporal":
+        return [
+            temporal_bin,
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(TEMPORAL_DB),
+            "--ip",
+            LOCALHOST,
+            "--port",
+            str(service.port),
+            "--ui-port",
+            str(_port_from_env("TEMPORAL_UI_PORT", 8233)),
+            "--search-attribute",
+            "StagegateStage=Int",
+            "--search-attribute",
+            "StagegateMode=Keyword",
+            "--log-level",
+            "warn",
+        ]
+    module = service.marker[-1]
+    return ["uv", "run", "python", "-m", module]
+
+
+# --- process bookkeeping ------------------------------------------------------------
+
+
+def _proc_stat(pid: int) -> tuple[str, int] | None:
+    """(state, process group) of pid from /proc, or None if it does not exist."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) is in parentheses and may contain spaces.
+    fields = raw[raw.rfind(")") + 2 :].split()
+    return fields[0], int(fields[2])
+
+
+def _has_proc() -> bool:
+    return Path("/proc/self/stat").exists()
+
+
+def _alive(pid: int) -> bool:
+    """Whether pid exists and is not a zombie."""
+    if _has_proc():
+        stat = _proc_stat(pid)
+        return stat is not None and stat[0] not in ("Z", "X")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _group_members(pgid: int) -> list[int]:
+    """Live (non-zombie) processes whose process group is pgid."""
+    if not _has_proc():
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            pass
+        return [pgid]
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _proc_stat(int(entry.name))
+        if stat is not None and stat[1] == pgid and stat[0] not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def _cmdline(pid: int) -> list[str] | None:
+    try:
+        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return None
+    return raw.decode(errors="replace").split("\0")
+
+
+def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
+    width = len(needle)
+    return any(list(haystack[i : i + width]) == list(needle) for i in range(len(haystack) - width + 1))
+
+
+def _is_ours(service: Service, pid: int) -> bool:
+    """Whether pid is alive and is really the process `up` started for service."""
+    if not _alive(pid):
+        return False
+    if not _has_proc():
+        return True  # no /proc (e.g. macOS): trust the pid file
+    cmdline = _cmdline(pid)
+    return cmdline is not None and _contains(cmdline, service.marker)
+
+
+def _read_pid(service: Service) -> int | None:
+    try:
+        return int(service.pid_file.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _running_pid(service: Service, *, clean_stale: bool) -> int | None:
+    """Pid of our running process for service, or None (drops a stale pid file)."""
+    if not service.pid_file.exists():
+        return None
+    pid = _read_pid(service)
+    if pid is not None and _is_ours(service, pid):
+        return pid
+    if clean_stale:
+        shown = pid if pid is not None else "unreadable"
+        print(f"{service.name}: removing stale pid file (pid {shown} is not ours/alive)")
+        service.pid_file.unlink(missing_ok=True)
+    return None
+
+
+def _tail(path: Path, lines: int) -> list[str]:
+    try:
+        with path.open(errors="replace") as handle:
+            return list(collections.deque(handle, maxlen=lines))
+    except OSError:
+        return []
+
+
+def _print_log_tail(service: Service, lines: int = LOG_TAIL_ON_FAILURE) -> None:
+    print(f"--- last {lines} lines of {service.log_file} ---", file=sys.stderr)
+    for line in _tail(service.log_file, lines):
+        sys.stderr.write(line if line.endswith("\n") else line + "\n")
+    print("--- end of log ---", file=sys.stderr)
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _wait_gone(pgid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not _alive(pgid) and not _group_members(pgid):
+            return True
+        time.sleep(POLL_INTERVAL_S)
+    return not _alive(pgid) and not _group_members(pgid)
+
+
+def _stop_group(pgid: int) -> str:
+    """SIGTERM the process group, SIGKILL it after STOP_TIMEOUT_S; says which."""
+    _signal_group(pgid, signal.SIGTERM)
+    if _wait_gone(pgid, STOP_TIMEOUT_S):
+        return "SIGTERM"
+    _signal_group(pgid, signal.SIGKILL)
+    _wait_gone(pgid, 5.0)
+    return "SIGKILL"
+
+
+# --- commands ------------------------------------------------------------------------
+
+
+def _temporal_binary() -> str:
+    print("temporal: locating the Temporal CLI (scripts/setup_temporal.sh)")
+    result = subprocess.run(
+        ["bash", str(SETUP_TEMPORAL)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    lines = result.stdout.strip().splitlines()
+    if result.returncode != 0 or not lines:
+        sys.exit("devstack: scripts/setup_temporal.sh failed; cannot start Temporal")
+    return lines[-1].strip()
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("LOG_FORMAT", "json")
+    return env
+
+
+def _wait_healthy(service: Service, pid: int, proc: subprocess.Popen[bytes] | None) -> str | None:
+    """Poll service health; returns None once healthy, else why it failed."""
+    deadline = time.monotonic() + service.start_timeout_s
+    while True:
+        if proc is not None:
+            code = proc.poll()
+            if code is not None:
+                return f"exited with code {code}"
+        elif not _alive(pid):
+            return "is no longer running"
+        if service.health(1.0):
+            return None
+        if time.monotonic() >= deadline:
+            return f"did not become healthy within {service.start_timeout_s:.0f}s"
+        time.sleep(POLL_INTERVAL_S)
+
+
+def _start(service: Service, temporal_bin: str) -> None:
+    if _tcp_open(service.port, 0.5):
+        sys.exit(
+            f"devstack: {service.name}: port {service.port} is already in use by a "
+            "process this stack did not start; stop it (or change the port) and retry"
+        )
+    if service.name == "temporal":
+        STATE_DIR.mkdir(parents=True, exist_ok=True)
+    argv = _command(service, temporal_bin)
+    with service.log_file.open("ab") as log:
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        header = f"\n=== devstack: {stamp} starting {service.name}: {' '.join(argv)}\n"
+        log.write(header.encode())
+        log.flush()
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=_child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    service.pid_file.write_text(f"{proc.pid}\n")
+    print(f"{service.name}: started (pid {proc.pid}), waiting for it to become healthy...")
+    failure = _wait_healthy(service, proc.pid, proc)
+    if failure is None:
+        print(f"{service.name}: healthy")
+        return
+    print(f"devstack: {service.name} {failure}", file=sys.stderr)
+    if proc.poll() is None:
+        _stop_group(proc.pid)
+    service.pid_file.unlink(missing_ok=True)
+    _print_log_tail(service)
+    print("devstack: run `just down` to stop whatever did start", file=sys.stderr)
+    sys.exit(1)
+
+
+def cmd_up(services: list[Service]) -> int:
+    """Start whatever is not running yet, in order, and wait for health."""
+    PID_DIR.mkdir(parents=True, exist_ok=True)
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    temporal_bin = ""
+    for service in services:
+        pid = _running_pid(service, clean_stale=True)
+        if pid is not None:
+            print(f"{service.name}: already running (pid {pid})")
+            failure = _wait_healthy(service, pid, None)
+            if failure is not None:
+                print(f"devstack: {service.name} (pid {pid}) {failure}", file=sys.stderr)
+                _print_log_tail(service)
+                return 1
+            continue
+        if service.name == "temporal" and not temporal_bin:
+            temporal_bin = _temporal_binary()
+        _start(service, temporal_bin)
+
+    print()
+    print("stagegate dev stack is up:")
+    rows = [row for service in services for row in service.urls]
+    width = max(len(label) for label, _ in rows)
+    for label, url in rows:
+        print(f"  {label:<{width}}  {url}")
+    logs = f"{LOG_DIR.relative_to(ROOT)}/<name>.log  (just logs [name])"
+    print(f"  {'Logs':<{width}}  {logs}")
+    return 0
+
+
+def cmd_down(services: list[Service]) -> int:
+    """Stop, in reverse order, exactly the processes `up` started."""
+    stopped: list[int] = []
+    for service in reversed(services):
+        if not service.pid_file.exists():
+            continue
+        pid = _running_pid(service, clean_stale=True)
+        if pid is None:
+            continue
+        how = _stop_group(pid)
+        service.pid_file.unlink(missing_ok=True)
+        stopped.append(pid)
+        print(f"{service.name}: stopped (pid {pid}, {how})")
+    if not stopped:
+        print("nothing to stop")
+        return 0
+    leftovers = [pid for pid in stopped if _alive(pid) or _group_members(pid)]
+    if leftovers:
+        print(f"devstack: processes still alive after down: {leftovers}", file=sys.stderr)
+        return 1
+    print(f"verified: none of pids {', '.join(map(str, stopped))} remain")
+    return 0
+
+
+def cmd_ps(services: list[Service]) -> int:
+    """Print name, pid, alive/dead and health of each process."""
+    print(f"{'NAME':<16} {'PID':>8}  {'STATE':<6} HEALTH")
+    for service in services:
+        raw_pid = _read_pid(service) if service.pid_file.exists() else None
+        if raw_pid is None:
+            print(f"{service.name:<16} {'-':>8}  {'-':<6} not started")
+            continue
+        alive = _is_ours(service, raw_pid)
+        state = "alive" if alive else "dead"
+        health = ("healthy" if service.health(1.0) else "unhealthy") if alive else "-"
+        print(f"{service.name:<16} {raw_pid:>8}  {state:<6} {health}")
+    return 0
+
+
+def cmd_logs(services: list[Service], name: str | None) -> int:
+    """Print the tail of one log file, or of all of them."""
+    names = [service.name for service in services]
+    if name is not None and name not in names:
+        print(
+            f"devstack: unknown process {name!r}; choose one of: {', '.join(names)}",
+            file=sys.stderr,
+        )
+        return 2
+    selected = [service for service in services if name is None or service.name == name]
+    for service in selected:
+        print(f"==> {service.log_file.relative_to(ROOT)} <==")
+        if not service.log_file.exists():
+            print("(no log yet)")
+        for line in _tail(service.log_file, LOG_TAIL_DEFAULT):
+            sys.stdout.write(line if line.endswith("\n") else line + "\n")
+        if len(selected) > 1:
+            print()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point."""
+    parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("up", help="start temporal, worker, callback server and service mock")
+    sub.add_parser("down", help="stop everything `up` started")
+    sub.add_parser("ps", help="show each process, its pid, and its health")
+    logs = sub.add_parser("logs", help="print the last 50 lines of one or all logs")
+    logs.add_argument("name", nargs="?", help="temporal, worker, callback_server or service_mock")
+    args = parser.parse_args(argv)
+
+    services = _services()
+    if args.command == "up":
+        return cmd_up(services)
+    if args.command == "down":
+        return cmd_down(services)
+    if args.command == "ps":
+        return cmd_ps(services)
+    name: str | None = args.name
+    return cmd_logs(services, name)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,92 @@
+"""The one place that reads the environment: frozen settings for the service mock."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+LogFormat = Literal["auto", "json", "console"]
+_LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "json", "console")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
+
+class SettingsError(ValueError):
+    """An environment variable holds a value the service mock cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the service mock needs to know about its surroundings."""
+
+    host: str = "127.0.0.1"
+    port: int = 8001
+    log_level: str = "INFO"
+    log_format: LogFormat = "auto"
+    callback_max_attempts: int = 6
+    callback_backoff_initial: float = 0.2
+    callback_backoff_max: float = 5.0
+    # Per-attempt HTTP timeout; a hung receiver must not stall the retry loop forever.
+    callback_timeout: float = 5.0
+    heartbeat_count: int = 3
+    heartbeat_interval: float = 0.3
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
+    if value < minimum or (maximum is not None and value > maximum):
+        bounds = f">= {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+        raise SettingsError(f"{name} must be {bounds}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+    if not value >= minimum:  # also rejects nan
+        raise SettingsError(f"{name} must be >= {minimum}, got {raw!r}")
+    return value
+
+
+def _log_format(env: Mapping[str, str]) -> LogFormat:
+    raw = env.get("LOG_FORMAT", "").strip().lower() or "auto"
+    for fmt in _LOG_FORMATS:
+        if raw == fmt:
+            return fmt
+    raise SettingsError(f"LOG_FORMAT must be auto, json or console, got {raw!r}")
+
+
+def _log_level(env: Mapping[str, str]) -> str:
+    raw = env.get("LOG_LEVEL", "").strip().upper() or "INFO"
+    if raw not in _LOG_LEVELS:
+        raise SettingsError(f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, got {raw!r}")
+    return raw
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the environment once; the entry point passes the result down."""
+    env = os.environ if env is None else env
+    return Settings(
+        host=env.get("SERVICE_HOST", "").strip() or "127.0.0.1",
+        port=_int(env, "SERVICE_PORT", 8001, minimum=0, maximum=65535),
+        log_level=_log_level(env),
+        log_format=_log_format(env),
+        callback_max_attempts=_int(env, "SERVICE_CALLBACK_MAX_ATTEMPTS", 6, minimum=1),
+        callback_backoff_initial=_float(env, "SERVICE_CALLBACK_BACKOFF_INITIAL", 0.2, minimum=0.0),
+        callback_backoff_max=_float(env, "SERVICE_CALLBACK_BACKOFF_MAX", 5.0, minimum=0.0),
+        callback_timeout=_float(env, "SERVICE_CALLBACK_TIMEOUT", 5.0, minimum=0.001),
+        heartbeat_count=_int(env, "SERVICE_HEARTBEAT_COUNT", 3, minimum=0),
+        heartbeat_interval=_float(env, "SERVICE_HEARTBEAT_INTERVAL", 0.3, minimum=0.0),
+    )

@@ -1,0 +1,101 @@
+"""Litestar app factory: the HTTP API of the service mock and the lifespan of its shared resources."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+from litestar import Litestar, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import NotFoundException, ValidationException
+
+from service_mock.config import Settings
+from service_mock.delivery import CallbackSender
+from service_mock.jobs import JobRegistry
+from service_mock.runner import JobRunner, job_logger
+from service_mock.validation import validation_error_handler
+from service_mock.wire import Health, JobAccepted, JobRequest, JobView
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    """What the handlers need, built in the lifespan once the HTTP client exists."""
+
+    registry: JobRegistry
+    runner: JobRunner
+
+
+def _service(state: State) -> Service:
+    service = state.get("service")
+    if isinstance(service, Service):
+        return service
+    raise RuntimeError("service mock used outside its lifespan")
+
+
+@get("/healthz", sync_to_thread=False)
+def healthz() -> Health:
+    """Liveness: the process answers HTTP."""
+    return Health()
+
+
+@post("/request", status_code=200)
+async def submit(data: JobRequest, service: Service) -> JobAccepted:
+    """Accept a job (or find it by idempotency key), start its callbacks, then answer after time_to_request."""
+    # Captured before any waiting: time_to_callback counts from arrival, which is what makes early callbacks possible.
+    arrived_at = asyncio.get_running_loop().time()
+    job, duplicate = service.registry.admit(data, arrived_at=arrived_at)
+    log = job_logger(job)
+    if duplicate:
+        log.info("duplicate request, no new work", callback_url_changed=data.callback_url != job.callback_url)
+        service.runner.retarget(job, data.callback_url)
+    else:
+        log.info(
+            "job accepted",
+            time_to_request=data.time_to_request,
+            time_to_callback=data.time_to_callback,
+            extra_delay=data.extra_delay,
+            duplicate_deliveries=data.duplicate_deliveries,
+        )
+        service.runner.start(job)
+    if data.time_to_request > 0:
+        await asyncio.sleep(data.time_to_request)
+    log.info("answering request", duplicate=duplicate)
+    return JobAccepted(job_id=job.job_id, duplicate=duplicate)
+
+
+@get("/jobs/{job_id:str}", sync_to_thread=False)
+def job_state(job_id: str, service: Service) -> JobView:
+    """The job's state, for tests and curious humans."""
+    job = service.registry.get(job_id)
+    if job is None:
+        raise NotFoundException(detail=f"unknown job_id {job_id!r}")
+    return job.view()
+
+
+def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = None) -> Litestar:
+    """Build the app; without `http_client` the lifespan opens (and later closes) one shared client."""
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        owned = http_client is None
+        client = http_client or httpx.AsyncClient(timeout=settings.callback_timeout)
+        runner = JobRunner(CallbackSender.from_settings(client, settings), settings)
+        app.state.service = Service(registry=JobRegistry(), runner=runner)
+        try:
+            yield
+        finally:
+            # Tasks first: they use the client, which must outlive them.
+            await runner.aclose()
+            if owned:
+                await client.aclose()
+
+    return Litestar(
+        route_handlers=[healthz, submit, job_state],
+        dependencies={"service": Provide(_service, sync_to_thread=False)},
+        exception_handlers={ValidationException: validation_error_handler},
+        lifespan=[lifespan],
+    )

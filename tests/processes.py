@@ -1,0 +1,107 @@
+"""Test helpers: start our processes as real subprocesses on free loopback ports, stop them by pid."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def find_temporal_cli() -> str:
+    """The dev server binary: $TEMPORAL_CLI, the project's .tools/bin, or `temporal` on PATH."""
+    from shutil import which
+
+    candidates = [os.environ.get("TEMPORAL_CLI"), str(ROOT / ".tools" / "bin" / "temporal"), which("temporal")]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    raise RuntimeError("no temporal CLI found: run `just setup` (or set TEMPORAL_CLI)")
+
+
+@dataclass
+class ManagedProcess:
+    """A subprocess we started; stopped by its pid (its own process group) when the test ends."""
+
+    name: str
+    popen: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """SIGTERM the process group, then SIGKILL after `timeout`; returns the exit code."""
+        if self.alive():
+            try:
+                os.killpg(self.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.pid, signal.SIGKILL)
+                self.popen.wait(timeout=5)
+        return self.popen.returncode
+
+
+def start_process(
+    name: str, args: list[str], *, env: Mapping[str, str], log_dir: Path, python_module: bool = True
+) -> ManagedProcess:
+    """Start `python -m <args>` (or a raw command) in its own session, logging to log_dir/<name>.log."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log_path = log_dir / f"{name}.log"
+    cmd = [sys.executable, "-m", *args] if python_module else args
+    with log_path.open("wb") as log:
+        popen = subprocess.Popen(  # noqa: S603  # our own fixed commands
+            cmd,
+            cwd=ROOT,
+            env=dict(env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    return ManagedProcess(name=name, popen=popen, log_path=log_path)
+
+
+def wait_http_ok(proc: ManagedProcess, url: str, *, timeout: float = 30.0) -> None:
+    """Poll `url` until it answers 2xx; fail with the process log if it dies or the timeout passes."""
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}")
+        try:
+            if httpx.get(url, timeout=1.0).is_success:
+                return
+        except httpx.HTTPError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name} not healthy at {url} after {timeout}s ({last}):\n{proc.log_tail()}")

@@ -1,0 +1,40 @@
+"""Test helpers: start a staged run and wait for how it ended, with timeouts."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.exceptions import ApplicationError
+
+from app.payloads import RunResult, StagedRunInput
+from app.starter import start_staged_run
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """How a run ended: its result, or the ApplicationError type and message it failed with."""
+
+    result: RunResult | None
+    error_type: str | None = None
+    error_message: str | None = None
+
+
+async def start_run(
+    client: Client, task_queue: str, inp: StagedRunInput, *, workflow_id: str | None = None
+) -> WorkflowHandle[object, RunResult]:
+    """Start the staged workflow the way the CLI does."""
+    return await start_staged_run(client, task_queue, inp, workflow_id=workflow_id)
+
+
+async def wait_end(handle: WorkflowHandle[object, RunResult], *, timeout: float = 60.0) -> RunEnd:
+    """Wait for the run to close; a failure becomes a RunEnd with its error type."""
+    try:
+        result = await asyncio.wait_for(handle.result(), timeout)
+    except WorkflowFailureError as err:
+        cause = err.cause
+        if isinstance(cause, ApplicationError):
+            return RunEnd(result=None, error_type=cause.type, error_message=cause.message)
+        return RunEnd(result=None, error_type=type(cause).__name__, error_message=str(cause))
+    return RunEnd(result=result)
