@@ -144,6 +144,7 @@ def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
         request_max_body_size=settings.callback_max_body_bytes,
         openapi_config=OpenAPIConfig(title="stagegate callback server", version="0.1.0", path="/schema"),
         before_request=_clear_log_context,
+        logging_config=None,  # app.log configures logging; Litestar must not replace our handlers
     )
 
 

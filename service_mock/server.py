@@ -10,8 +10,9 @@ from dataclasses import dataclass
 import httpx
 from litestar import Litestar, get, post
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotFoundException, ValidationException
+from litestar.params import FromPath, JSONBody
 
 from service_mock.config import Settings
 from service_mock.delivery import CallbackSender
@@ -43,7 +44,7 @@ def healthz() -> Health:
 
 
 @post("/request", status_code=200)
-async def submit(data: JobRequest, service: Service) -> JobAccepted:
+async def submit(data: JSONBody[JobRequest], service: NamedDependency[Service]) -> JobAccepted:
     """Accept a job (or find it by idempotency key), start its callbacks, then answer after time_to_request."""
     # Captured before any waiting: time_to_callback counts from arrival, which is what makes early callbacks possible.
     arrived_at = asyncio.get_running_loop().time()
@@ -68,7 +69,7 @@ async def submit(data: JobRequest, service: Service) -> JobAccepted:
 
 
 @get("/jobs/{job_id:str}", sync_to_thread=False)
-def job_state(job_id: str, service: Service) -> JobView:
+def job_state(job_id: FromPath[str], service: NamedDependency[Service]) -> JobView:
     """The job's state, for tests and curious humans."""
     job = service.registry.get(job_id)
     if job is None:

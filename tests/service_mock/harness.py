@@ -9,7 +9,7 @@ import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 import uvicorn
@@ -44,14 +44,12 @@ class _TestServer(uvicorn.Server):
 
 
 @contextlib.asynccontextmanager
-async def serve(app: Any, *, lifespan: str = "on") -> AsyncIterator[str]:
+async def serve(app: Any, *, lifespan: Literal["on", "off"] = "on") -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on a free loopback port; yield its base URL."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        app, lifespan=lifespan, log_config=None, access_log=False, timeout_graceful_shutdown=1
-    )
+    config = uvicorn.Config(app, lifespan=lifespan, log_config=None, access_log=False, timeout_graceful_shutdown=1)
     server = _TestServer(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
 
@@ -103,7 +101,7 @@ class CallbackReceiver:
         """Bodies of callbacks answered with a 2xx."""
         return [hit.json for hit in self.hits if 200 <= hit.answered < 300]
 
-    async def wait_for_hits(self, count: int, timeout: float = WAIT) -> list[Hit]:
+    async def wait_for_hits(self, count: int, within: float = WAIT) -> list[Hit]:
         """Wait until at least `count` requests arrived."""
 
         async def arrived() -> None:
@@ -111,7 +109,7 @@ class CallbackReceiver:
                 self._arrived.clear()
                 await self._arrived.wait()
 
-        await asyncio.wait_for(arrived(), timeout)
+        await asyncio.wait_for(arrived(), within)
         return list(self.hits)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -160,7 +158,7 @@ class RunningService:
         data: dict[str, Any] = response.json()
         return data
 
-    async def wait_until_done(self, job_id: str, timeout: float = WAIT) -> dict[str, Any]:
+    async def wait_until_done(self, job_id: str, within: float = WAIT) -> dict[str, Any]:
         """Poll the job until the service says it has nothing more to send."""
 
         async def done() -> dict[str, Any]:
@@ -168,7 +166,7 @@ class RunningService:
                 await asyncio.sleep(0.01)
             return state
 
-        return await asyncio.wait_for(done(), timeout)
+        return await asyncio.wait_for(done(), within)
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,420 @@
+"""The `cli` command line: start runs in either mode, watch them, signal them, list them, benchmark them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Coroutine
+from dataclasses import asdict
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import click
+import typer
+from rich.console import Console
+from rich.live import Live
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from app.config import Settings, SettingsError, load_settings
+from app.payloads import SIGNAL_ADVANCE_STAGE, Action, CallbackStatus, Mode, RunResult, RunStatus, StageCallback
+from app.temporal_client import connect_client
+from cli.preflight import check_services
+from cli.outcomes import query_status, ui_link, wait_for_report
+from cli.render import RunReport, print_report, side_by_side, status_table
+from cli.run_options import OptionError, RunOptions, parse_actions, parse_mode
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    help="stagegate: Temporal workflows that wait on HTTP callbacks, in signal or token mode.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+EXIT_RUN_NOT_COMPLETED = 3
+
+
+class CliError(Exception):
+    """An error we report as one line on stderr with a non-zero exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise CliError(f"configuration: {exc}") from exc
+
+
+async def _connect(settings: Settings) -> Client:
+    try:
+        return await asyncio.wait_for(connect_client(settings), timeout=15)
+    except (RuntimeError, RPCError, asyncio.TimeoutError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CliError(
+            f"cannot reach Temporal at {settings.temporal.address} (namespace {settings.temporal.namespace}): "
+            f"{reason[:200]}. Is it running? (`just up`)"
+        ) from exc
+
+
+def _run(coro: Coroutine[Any, Any, T]) -> T:
+    try:
+        return asyncio.run(coro)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise CliError(f"not found: {exc.message}") from exc
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise CliError(f"Temporal is not answering: {exc.message}") from exc
+        raise CliError(f"Temporal said {exc.status.name}: {exc.message}") from exc
+
+
+# --- start --------------------------------------------------------------------------------------------
+
+
+@app.command()
+def start(
+    mode: Annotated[str, typer.Option("--mode", "-m", help="signal | token")] = "signal",
+    stages: Annotated[int, typer.Option("--stages", "-n", min=1, max=10_000, help="Number of stages.")] = 3,
+    time_to_request: Annotated[
+        float, typer.Option("--time-to-request", "-ttr", min=0, help="Seconds the service takes to answer 200.")
+    ] = 0.5,
+    time_to_callback: Annotated[
+        float, typer.Option("--time-to-callback", "-ttc", min=0, help="Seconds until the service calls back.")
+    ] = 1.0,
+    action: Annotated[
+        str,
+        typer.Option(
+            "--action",
+            "--activity-action",
+            "-a",
+            help="complete | fail | heartbeat | report_cancellation | ignore; one for all stages or a comma list, "
+            "one per stage.",
+        ),
+    ] = "complete",
+    stage_timeout: Annotated[
+        float, typer.Option("--stage-timeout", min=0.1, help="Seconds a stage may take before it times out.")
+    ] = 300.0,
+    workflow_id: Annotated[str | None, typer.Option("--workflow-id", help="Default: a fresh unique ID.")] = None,
+    wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Watch the run until it ends.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object (for machines).")] = False,
+    duplicate_deliveries: Annotated[
+        int, typer.Option("--duplicate-deliveries", min=0, help="Fault: the service sends each callback N extra times.")
+    ] = 0,
+    extra_delay: Annotated[float, typer.Option("--extra-delay", min=0, help="Fault: extra seconds before callbacks.")] = 0.0,
+    continue_as_new_after: Annotated[
+        int, typer.Option("--continue-as-new-after", min=0, help="Continue-as-new every N stages (0: when suggested).")
+    ] = 0,
+    preflight: Annotated[
+        bool, typer.Option("--preflight/--no-preflight", help="Check the service and callback server answer first.")
+    ] = True,
+) -> None:
+    """Start a staged run; prints its workflow ID and Web UI link, and with --wait its progress and result."""
+    settings = _settings()
+    options = RunOptions(
+        mode=parse_mode(mode),
+        stages=stages,
+        actions=parse_actions(action, stages),
+        time_to_request=time_to_request,
+        time_to_callback=time_to_callback,
+        stage_timeout=stage_timeout,
+        duplicate_deliveries=duplicate_deliveries,
+        extra_delay=extra_delay,
+        continue_as_new_after=continue_as_new_after,
+    )
+    report = _run(_start(settings, options, workflow_id, wait=wait, as_json=as_json, preflight=preflight))
+    if report is not None and report.status != "completed":
+        raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
+
+
+async def _start(
+    settings: Settings, options: RunOptions, workflow_id: str | None, *, wait: bool, as_json: bool, preflight: bool
+) -> RunReport | None:
+    from app.starter import start_staged_run
+
+    if preflight:
+        problem = await check_services(settings)
+        if problem:
+            raise CliError(f"{problem} (start the stack with `just up`, or pass --no-preflight)")
+    client = await _connect(settings)
+    try:
+        handle = await start_staged_run(client, settings.task_queue, options.to_input(), workflow_id=workflow_id)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.ALREADY_EXISTS:
+            raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
+        raise
+    link = ui_link(settings.temporal.ui_url, client.namespace, handle.id)
+    if not wait:
+        if as_json:
+            print(json.dumps({"workflow_id": handle.id, "run_id": handle.result_run_id, "ui_url": link}))
+        else:
+            out.print(f"started {handle.id} ({options.mode.value} mode)\nWeb UI: {link}")
+        return None
+    if as_json:
+        report = await wait_for_report(client, handle, ui_url=settings.temporal.ui_url)
+        print(report.to_json())
+        return report
+    out.print(f"started {handle.id} ({options.mode.value} mode, {options.stages} stages)\nWeb UI: {link}")
+    report = await _watch(client, handle, settings)
+    print_report(out, report)
+    return report
+
+
+async def _watch(client: Client, handle: Any, settings: Settings) -> RunReport:
+    """Live per-stage progress: a Rich live table on a terminal, a line per change otherwise."""
+    if out.is_terminal:
+        with Live(console=out, refresh_per_second=4, transient=True) as live:
+            return await wait_for_report(
+                client, handle, ui_url=settings.temporal.ui_url, on_status=lambda s: live.update(status_table(handle.id, s))
+            )
+    last: list[str] = []
+
+    def show(status: RunStatus) -> None:
+        line = f"stage {status.current_stage}/{status.stages_total}: waiting for {status.waiting_for}"
+        if not last or last[-1] != line:
+            last.append(line)
+            out.print(line)
+
+    return await wait_for_report(client, handle, ui_url=settings.temporal.ui_url, on_status=show)
+
+
+# --- status / result / signal / list -------------------------------------------------------------
+
+
+@app.command()
+def status(
+    workflow_id: Annotated[str, typer.Argument(help="Workflow ID.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Show a run's mode, current stage, per-stage records and what it waits for."""
+    _run(_status(_settings(), workflow_id, as_json=as_json))
+
+
+async def _status(settings: Settings, workflow_id: str, *, as_json: bool) -> None:
+    client = await _connect(settings)
+    handle = client.get_workflow_handle(workflow_id, result_type=RunResult)
+    description = await handle.describe()
+    state = await query_status(handle)
+    # Token mode: progress lives in the pending activity's heartbeat details.
+    heartbeats = [
+        {"activity": p.activity_type, "attempt": p.attempt, "details": list(p.heartbeat_details or [])}
+        for p in (description.raw_description.pending_activities or [])
+    ]
+    execution = description.status.name.lower() if description.status else "unknown"
+    if as_json:
+        body = {"workflow_id": workflow_id, "execution_status": execution, "status": asdict(state) if state else None}
+        body["pending_activities"] = [
+            {"activity": h["activity"].name, "attempt": h["attempt"], "heartbeats": len(h["details"])}
+            for h in heartbeats
+        ]
+        print(json.dumps(body, default=str))
+        return
+    if state is None:
+        out.print(f"{workflow_id}: {execution} (no worker answered the status query)")
+        return
+    out.print(status_table(workflow_id, state))
+    out.print(f"execution: {execution}   duplicates ignored: {state.duplicates_ignored}   runs: {state.runs}")
+    for h in heartbeats:
+        out.print(f"pending activity {h['activity'].name} attempt {h['attempt']}: {len(h['details'])} heartbeat detail(s)")
+
+
+@app.command()
+def result(
+    workflow_id: Annotated[str, typer.Argument(help="Workflow ID.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for an open run.")] = 600.0,
+) -> None:
+    """Wait for a run's result (or how it failed) and print it."""
+    report = _run(_result(_settings(), workflow_id, as_json=as_json, timeout=timeout))
+    if report.status != "completed":
+        raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
+
+
+async def _result(settings: Settings, workflow_id: str, *, as_json: bool, timeout: float) -> RunReport:
+    client = await _connect(settings)
+    handle = client.get_workflow_handle(workflow_id, result_type=RunResult)
+    await handle.describe()  # a clear "not found" before waiting
+    try:
+        report = await wait_for_report(client, handle, ui_url=settings.temporal.ui_url, timeout=timeout)
+    except asyncio.TimeoutError as exc:
+        raise CliError(str(exc) or f"run {workflow_id} still open after {timeout:g}s") from exc
+    if as_json:
+        print(report.to_json())
+    else:
+        print_report(out, report)
+    return report
+
+
+@app.command()
+def signal(
+    workflow_id: Annotated[str, typer.Argument(help="Workflow ID.")],
+    stage: Annotated[int, typer.Option("--stage", "-s", min=1, help="The stage this callback is for.")],
+    status_: Annotated[
+        str, typer.Option("--status", help="completed | failed | cancelled | progress")
+    ] = "completed",
+    result_json: Annotated[str | None, typer.Option("--result", help="Result as a JSON object.")] = None,
+    error: Annotated[str | None, typer.Option("--error", help="Error message (for failed/cancelled).")] = None,
+    callback_id: Annotated[str | None, typer.Option("--callback-id", help="Dedupe key; repeats are ignored.")] = None,
+) -> None:
+    """Send advance_stage by hand (what the callback server does in signal mode)."""
+    try:
+        cb_status = CallbackStatus(status_)
+    except ValueError:
+        raise CliError(f"--status must be one of {', '.join(s.value for s in CallbackStatus)}, got {status_!r}", 2) from None
+    parsed: dict[str, Any] | None = None
+    if result_json is not None:
+        try:
+            value = json.loads(result_json)
+        except json.JSONDecodeError as exc:
+            raise CliError(f"--result is not valid JSON: {exc}", 2) from exc
+        if not isinstance(value, dict):
+            raise CliError("--result must be a JSON object", 2)
+        parsed = value
+    payload = StageCallback(stage=stage, status=cb_status, result=parsed, error=error, callback_id=callback_id)
+    _run(_signal(_settings(), workflow_id, payload))
+
+
+async def _signal(settings: Settings, workflow_id: str, payload: StageCallback) -> None:
+    client = await _connect(settings)
+    await client.get_workflow_handle(workflow_id).signal(SIGNAL_ADVANCE_STAGE, payload)
+    out.print(f"sent {SIGNAL_ADVANCE_STAGE} {json.dumps(asdict(payload), default=str)} to {workflow_id}")
+
+
+@app.command("list")
+def list_runs(
+    stage: Annotated[int | None, typer.Option("--stage", help="Only runs waiting at this stage.")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", "-m", help="signal | token")] = None,
+    all_: Annotated[bool, typer.Option("--all", help="Closed runs too (default: running only).")] = False,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """List stagegate runs (by the StagegateStage / StagegateMode search attributes)."""
+    clauses = ["WorkflowType = 'StagedCallbackWorkflow'"]
+    if not all_:
+        clauses.append("ExecutionStatus = 'Running'")
+    if stage is not None:
+        clauses.append(f"StagegateStage = {stage}")
+    if mode is not None:
+        clauses.append(f"StagegateMode = '{parse_mode(mode).value}'")
+    _run(_list(_settings(), " AND ".join(clauses), limit=limit, as_json=as_json))
+
+
+async def _list(settings: Settings, query: str, *, limit: int, as_json: bool) -> None:
+    from app import search_attributes
+
+    client = await _connect(settings)
+    rows: list[dict[str, Any]] = []
+    async for wf in client.list_workflows(query, limit=limit):
+        attrs = wf.typed_search_attributes
+        rows.append(
+            {
+                "workflow_id": wf.id,
+                "status": wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else "unknown",
+                "mode": attrs.get(search_attributes.MODE),
+                "stage": attrs.get(search_attributes.STAGE),
+                "started": wf.start_time.isoformat() if wf.start_time else None,
+            }
+        )
+    if as_json:
+        print(json.dumps(rows))
+        return
+    out.print(f"query: {query}")
+    for row in rows:
+        out.print(f"{row['workflow_id']:<45} {row['status']:<11} {row['mode'] or '-':<7} stage {row['stage']}")
+    out.print(f"{len(rows)} run(s)")
+
+
+# --- demo / bench ---------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    stages: Annotated[int, typer.Option("--stages", "-n", min=1)] = 3,
+    time_to_request: Annotated[float, typer.Option("--time-to-request", "-ttr", min=0)] = 0.3,
+    time_to_callback: Annotated[float, typer.Option("--time-to-callback", "-ttc", min=0)] = 0.8,
+    action: Annotated[str, typer.Option("--action", "-a")] = "complete",
+) -> None:
+    """Run the same work once in each mode, at the same time, and print the two results side by side."""
+    settings = _settings()
+    reports = _run(_demo(settings, RunOptions(
+        mode=Mode.SIGNAL,
+        stages=stages,
+        actions=parse_actions(action, stages),
+        time_to_request=time_to_request,
+        time_to_callback=time_to_callback,
+        stage_timeout=60.0,
+    )))
+    if any(r.status != "completed" for r in reports):
+        raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
+
+
+async def _demo(settings: Settings, options: RunOptions) -> list[RunReport]:
+    from app.starter import start_staged_run
+
+    problem = await check_services(settings)
+    if problem:
+        raise CliError(problem)
+    client = await _connect(settings)
+    handles = [
+        await start_staged_run(client, settings.task_queue, options.with_mode(mode).to_input()) for mode in Mode
+    ]
+    for h in handles:
+        out.print(f"started {h.id}: {ui_link(settings.temporal.ui_url, client.namespace, h.id)}")
+    reports = await asyncio.gather(*(wait_for_report(client, h, ui_url=settings.temporal.ui_url) for h in handles))
+    for r in reports:
+        print_report(out, r)
+    side_by_side(out, list(reports))
+    return list(reports)
+
+
+@app.command()
+def bench(
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Concurrent runs per mode.")] = 20,
+    stages: Annotated[int, typer.Option("--stages", "-n", min=1)] = 3,
+    time_to_request: Annotated[float, typer.Option("--time-to-request", "-ttr", min=0)] = 0.1,
+    time_to_callback: Annotated[float, typer.Option("--time-to-callback", "-ttc", min=0)] = 0.2,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Run the same load in both modes side by side and print latency and throughput numbers."""
+    from cli.bench import run_bench
+
+    settings = _settings()
+
+    async def go() -> None:
+        problem = await check_services(settings)
+        if problem:
+            raise CliError(problem)
+        client = await _connect(settings)
+        await run_bench(client, settings, out, runs=runs, stages=stages, ttr=time_to_request, ttc=time_to_callback, as_json=as_json)
+
+    _run(go())
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    sys.exit(code)
+
+
+def main() -> None:
+    """Console-script entry: every error is one line on stderr with a non-zero exit code."""
+    try:
+        app(standalone_mode=False)
+    except CliError as exc:
+        _fail(exc.message, exc.code)
+    except OptionError as exc:
+        _fail(str(exc), 2)
+    except click.exceptions.Abort:
+        _fail("aborted", 130)
+    except click.ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)

@@ -1,0 +1,66 @@
+"""What `cli start` was asked for, validated, and its conversion to the workflow input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from app.payloads import Action, Mode, ServiceFaults, StagedRunInput
+
+
+class OptionError(Exception):
+    """A bad command-line value (reported as one line, exit code 2)."""
+
+
+def parse_mode(text: str) -> Mode:
+    """`signal` or `token`."""
+    try:
+        return Mode(text.strip().lower())
+    except ValueError:
+        raise OptionError(f"--mode must be signal or token, got {text!r}") from None
+
+
+def parse_actions(text: str, stages: int) -> list[Action]:
+    """One action for every stage, or a comma list with exactly one per stage."""
+    names = [part.strip().lower() for part in text.split(",") if part.strip()]
+    if not names:
+        raise OptionError("--action needs at least one action")
+    actions: list[Action] = []
+    for name in names:
+        try:
+            actions.append(Action(name))
+        except ValueError:
+            choices = ", ".join(a.value for a in Action)
+            raise OptionError(f"--action: unknown action {name!r} (choose from {choices})") from None
+    if len(actions) not in (1, stages):
+        raise OptionError(f"--action lists {len(actions)} actions for {stages} stages: give 1 or {stages}")
+    return actions
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """A validated run request from the command line."""
+
+    mode: Mode
+    stages: int
+    actions: list[Action] = field(default_factory=lambda: [Action.COMPLETE])
+    time_to_request: float = 0.5
+    time_to_callback: float = 1.0
+    stage_timeout: float = 300.0
+    duplicate_deliveries: int = 0
+    extra_delay: float = 0.0
+    continue_as_new_after: int = 0
+
+    def with_mode(self, mode: Mode) -> RunOptions:
+        return replace(self, mode=mode)
+
+    def to_input(self) -> StagedRunInput:
+        return StagedRunInput(
+            mode=self.mode,
+            stages=self.stages,
+            actions=list(self.actions),
+            time_to_request=self.time_to_request,
+            time_to_callback=self.time_to_callback,
+            stage_timeout_seconds=self.stage_timeout,
+            faults=ServiceFaults(duplicate_deliveries=self.duplicate_deliveries, extra_delay_seconds=self.extra_delay),
+            continue_as_new_after_stages=self.continue_as_new_after,
+        )
