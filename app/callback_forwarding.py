@@ -47,9 +47,7 @@ class CallbackForwarder:
         """Signal mode: send `advance_stage` to the workflow by its ID (the latest run, across continue-as-new)."""
         handle = self._client.get_workflow_handle(target.workflow_id)
         payload = to_stage_callback(target, body, received_at=received_at)
-        await self._call(
-            handle.signal(SIGNAL_ADVANCE_STAGE, payload, rpc_timeout=RPC_TIMEOUT), target, what="workflow"
-        )
+        await self._call(handle.signal(SIGNAL_ADVANCE_STAGE, payload, rpc_timeout=RPC_TIMEOUT), target, what="workflow")
         return "signal advance_stage"
 
     async def forward_token(self, target: CallbackTarget, body: CallbackBody, *, received_at: str) -> str:

@@ -11,7 +11,7 @@ import msgspec
 import structlog
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 from temporalio.client import Client
@@ -26,7 +26,7 @@ log = structlog.get_logger(__name__)
 
 
 async def _verified(request: Request[object, object, State], settings: Settings, mode: Mode) -> CallbackTarget:
-    params = {k: v for k, v in request.query_params.items()}
+    params = dict(request.query_params.items())
     try:
         target = verify_callback_params(mode, params, settings.signing_secrets, now=time.time())
     except CallbackUrlError as err:
@@ -49,7 +49,9 @@ async def _body(request: Request[object, object, State]) -> CallbackBody:
 
 @post(SIGNAL_PATH, status_code=202, summary="Callback for a signal-mode stage: sends advance_stage by workflow ID")
 async def signal_callback(
-    request: Request[object, object, State], settings: Settings, forwarder: CallbackForwarder
+    request: Request[object, object, State],
+    settings: NamedDependency[Settings],
+    forwarder: NamedDependency[CallbackForwarder],
 ) -> Accepted:
     """Signed query: wf, stage, attempt, exp, sig. Body: CallbackBody (empty = completed)."""
     target = await _verified(request, settings, Mode.SIGNAL)
@@ -61,7 +63,9 @@ async def signal_callback(
 
 @post(TOKEN_PATH, status_code=202, summary="Callback for a token-mode stage: completes the activity by task token")
 async def token_callback(
-    request: Request[object, object, State], settings: Settings, forwarder: CallbackForwarder
+    request: Request[object, object, State],
+    settings: NamedDependency[Settings],
+    forwarder: NamedDependency[CallbackForwarder],
 ) -> Accepted:
     """Signed query: wf, stage, attempt, token (URL-safe base64 task token), exp, sig."""
     target = await _verified(request, settings, Mode.TOKEN)
@@ -78,7 +82,7 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", summary="Temporal is reachable")
-async def readyz(client: Client) -> Response[dict[str, str]]:
+async def readyz(client: NamedDependency[Client]) -> Response[dict[str, str]]:
     """Readiness: 200 when Temporal answers a health check, else 503."""
     try:
         await client.service_client.check_health(timeout=timedelta(seconds=2))
@@ -119,8 +123,7 @@ def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        own = client
-        if own is None:
+        if client is None:
             # Lazy: the server starts (and /healthz answers) while Temporal is still down; callbacks get 503.
             own = await Client.connect(
                 settings.temporal.address,
@@ -128,19 +131,22 @@ def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
                 lazy=True,
                 **dict(settings.temporal.connect_kwargs),
             )
-        app.state.client = own
-        app.state.forwarder = CallbackForwarder(own)
+            app.state.client = own
+            app.state.forwarder = CallbackForwarder(own)
         yield
 
+    # A client handed in (tests: bound to the test's loop) is usable without running the lifespan.
+    initial = State({"client": client, "forwarder": CallbackForwarder(client)} if client is not None else {})
     return Litestar(
         route_handlers=[signal_callback, token_callback, healthz, readyz],
         lifespan=[lifespan],
+        state=initial,
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "client": Provide(_provide_client, sync_to_thread=False),
             "forwarder": Provide(_provide_forwarder, sync_to_thread=False),
         },
-        exception_handlers={CallbackError: _callback_error, HTTPException: _http_error},  # type: ignore[dict-item]
+        exception_handlers={CallbackError: _callback_error, HTTPException: _http_error},
         request_max_body_size=settings.callback_max_body_bytes,
         openapi_config=OpenAPIConfig(title="stagegate callback server", version="0.1.0", path="/schema"),
         before_request=_clear_log_context,

@@ -11,7 +11,7 @@ from temporalio.envconfig import ClientConfigProfile
 
 LogFormat = Literal["auto", "json", "console"]
 
-DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"
+DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"  # noqa: S105  # local-only default; startup warns
 
 
 class SettingsError(ValueError):
@@ -108,7 +108,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     log_format = env.get("LOG_FORMAT", "auto").lower()
     if log_format not in ("auto", "json", "console"):
         raise SettingsError(f"LOG_FORMAT must be auto, json or console, got {log_format!r}")
-    settings = Settings(
+    return Settings(
         temporal=load_temporal_settings(env),
         task_queue=env.get("STAGEGATE_TASK_QUEUE", "stagegate"),
         callback_host=env.get("CALLBACK_HOST", "127.0.0.1"),
@@ -126,4 +126,3 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,  # type: ignore[arg-type]  # checked just above
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
     )
-    return settings

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 from datetime import datetime, timedelta
 from typing import NoReturn
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, TimeoutError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from app import search_attributes
@@ -54,7 +56,7 @@ SERVICE_RETRY = RetryPolicy(
 REQUEST_START_TO_CLOSE = timedelta(seconds=60)
 
 
-class StageEnded(Exception):
+class StageEndedError(Exception):
     """Internal: a stage ended other than completed; carries the ApplicationError type to fail with."""
 
     def __init__(self, error_type: str, message: str) -> None:
@@ -125,20 +127,18 @@ class StagedCallbackWorkflow:
         self._input = inp
         first_stage = self._restore(inp.carried)
         workflow.upsert_search_attributes([search_attributes.MODE.value_set(inp.mode.value)])
-        stages_this_run = 0
-        for stage in range(first_stage, inp.stages + 1):
+        for stages_this_run, stage in enumerate(range(first_stage, inp.stages + 1)):
             if self._should_continue_as_new(inp, stages_this_run):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carry(inp, next_stage=stage))
             try:
                 await self._run_stage(inp, stage)
-            except StageEnded as ended:
+            except StageEndedError as ended:
                 self._waiting_for = "nothing: the run has ended"
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 raise ApplicationError(
                     ended.message, self._result(), type=ended.error_type, non_retryable=True
                 ) from None
-            stages_this_run += 1
         self._waiting_for = "nothing: all stages completed"
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
@@ -190,7 +190,7 @@ class StagedCallbackWorkflow:
         try:
             # Stage gate: only a recorded callback for this stage opens it.
             await workflow.wait_condition(lambda: stage in self._inbox, timeout=max(remaining, 0.001))
-        except asyncio.TimeoutError:
+        except builtins.TimeoutError:
             self._end(record, Outcome.TIMED_OUT, f"no callback for stage {stage} within {inp.stage_timeout_seconds:g}s")
         self._apply_callback(record, self._inbox[stage], advanced_by="signal")
 
@@ -247,7 +247,7 @@ class StagedCallbackWorkflow:
     def _end_from_activity_error(self, record: StageRecord, err: ActivityError) -> NoReturn:
         cause = err.cause
         record.attempts = max(record.attempts, 1)
-        if isinstance(cause, TimeoutError):
+        if isinstance(cause, TemporalTimeoutError):
             self._end(record, Outcome.TIMED_OUT, f"stage {record.stage} timed out: {cause.message or cause.type}")
         if isinstance(cause, CancelledError):
             self._end(record, Outcome.CANCELLED, f"service cancelled stage {record.stage}")
@@ -264,7 +264,7 @@ class StagedCallbackWorkflow:
             Outcome.TIMED_OUT: ERR_STAGE_TIMED_OUT,
             Outcome.CANCELLED: ERR_STAGE_CANCELLED,
         }.get(outcome, ERR_STAGE_FAILED)
-        raise StageEnded(error_type, f"stage {record.stage} {outcome.value.replace('_', ' ')}: {message}")
+        raise StageEndedError(error_type, f"stage {record.stage} {outcome.value.replace('_', ' ')}: {message}")
 
     # --- state ----------------------------------------------------------------------------------
 
@@ -281,10 +281,12 @@ class StagedCallbackWorkflow:
     def _records_with_progress(self) -> list[StageRecord]:
         # Progress signals for the current stage land in _early_progress until the stage resolves.
         out: list[StageRecord] = []
-        for r in self._records:
-            if r.outcome is Outcome.PENDING:
-                r = StageRecord(**{**r.__dict__, "progress": max(r.progress, self._early_progress.get(r.stage, 0))})
-            out.append(r)
+        for record in self._records:
+            if record.outcome is Outcome.PENDING:
+                progress = max(record.progress, self._early_progress.get(record.stage, 0))
+                out.append(StageRecord(**{**record.__dict__, "progress": progress}))
+            else:
+                out.append(record)
         return out
 
     def _result(self) -> RunResult:

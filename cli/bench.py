@@ -47,10 +47,7 @@ def summarize(mode: Mode, reports: list[RunReport], elapsed: float) -> ModeNumbe
     """Per-mode numbers: run wall time, and 'resume' = callback received -> workflow advanced."""
     walls = [r.wall_seconds for r in reports if r.wall_seconds is not None]
     resume = [
-        d * 1000
-        for r in reports
-        for s in r.stages
-        if (d := seconds_between(s.callback_at, s.advanced_at)) is not None
+        d * 1000 for r in reports for s in r.stages if (d := seconds_between(s.callback_at, s.advanced_at)) is not None
     ]
     stages_done = sum(1 for r in reports for s in r.stages if s.outcome.value == "completed")
     return ModeNumbers(
@@ -68,11 +65,23 @@ def summarize(mode: Mode, reports: list[RunReport], elapsed: float) -> ModeNumbe
 
 
 async def run_bench(
-    client: Client, settings: Settings, console: Console, *, runs: int, stages: int, ttr: float, ttc: float, as_json: bool
+    client: Client,
+    settings: Settings,
+    console: Console,
+    *,
+    runs: int,
+    stages: int,
+    ttr: float,
+    ttc: float,
+    as_json: bool,
 ) -> list[ModeNumbers]:
     """Start `runs` runs per mode interleaved, wait for all, print the numbers side by side."""
     base = RunOptions(
-        mode=Mode.SIGNAL, stages=stages, actions=[Action.COMPLETE], time_to_request=ttr, time_to_callback=ttc,
+        mode=Mode.SIGNAL,
+        stages=stages,
+        actions=[Action.COMPLETE],
+        time_to_request=ttr,
+        time_to_callback=ttc,
         stage_timeout=120.0,
     )
     started = time.monotonic()

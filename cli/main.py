@@ -6,10 +6,9 @@ import asyncio
 import json
 import sys
 from collections.abc import Coroutine
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Annotated, Any, NoReturn, TypeVar
 
-import click
 import typer
 from rich.console import Console
 from rich.live import Live
@@ -17,10 +16,10 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.config import Settings, SettingsError, load_settings
-from app.payloads import SIGNAL_ADVANCE_STAGE, Action, CallbackStatus, Mode, RunResult, RunStatus, StageCallback
+from app.payloads import SIGNAL_ADVANCE_STAGE, CallbackStatus, Mode, RunResult, RunStatus, StageCallback
 from app.temporal_client import connect_client
-from cli.preflight import check_services
 from cli.outcomes import query_status, ui_link, wait_for_report
+from cli.preflight import check_services
 from cli.render import RunReport, print_report, side_by_side, status_table
 from cli.run_options import OptionError, RunOptions, parse_actions, parse_mode
 
@@ -32,7 +31,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-out = Console()
+out = Console(soft_wrap=False)
+if not out.is_terminal:
+    # Piped output (CI logs, `just up`): wide enough that tables and links do not fold.
+    out = Console(width=160)
 err = Console(stderr=True)
 
 EXIT_RUN_NOT_COMPLETED = 3
@@ -57,7 +59,7 @@ def _settings() -> Settings:
 async def _connect(settings: Settings) -> Client:
     try:
         return await asyncio.wait_for(connect_client(settings), timeout=15)
-    except (RuntimeError, RPCError, asyncio.TimeoutError, OSError) as exc:
+    except (TimeoutError, RuntimeError, RPCError, OSError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise CliError(
             f"cannot reach Temporal at {settings.temporal.address} (namespace {settings.temporal.namespace}): "
@@ -108,7 +110,9 @@ def start(
     duplicate_deliveries: Annotated[
         int, typer.Option("--duplicate-deliveries", min=0, help="Fault: the service sends each callback N extra times.")
     ] = 0,
-    extra_delay: Annotated[float, typer.Option("--extra-delay", min=0, help="Fault: extra seconds before callbacks.")] = 0.0,
+    extra_delay: Annotated[
+        float, typer.Option("--extra-delay", min=0, help="Fault: extra seconds before callbacks.")
+    ] = 0.0,
     continue_as_new_after: Annotated[
         int, typer.Option("--continue-as-new-after", min=0, help="Continue-as-new every N stages (0: when suggested).")
     ] = 0,
@@ -172,7 +176,10 @@ async def _watch(client: Client, handle: Any, settings: Settings) -> RunReport:
     if out.is_terminal:
         with Live(console=out, refresh_per_second=4, transient=True) as live:
             return await wait_for_report(
-                client, handle, ui_url=settings.temporal.ui_url, on_status=lambda s: live.update(status_table(handle.id, s))
+                client,
+                handle,
+                ui_url=settings.temporal.ui_url,
+                on_status=lambda s: live.update(status_table(handle.id, s)),
             )
     last: list[str] = []
 
@@ -203,17 +210,24 @@ async def _status(settings: Settings, workflow_id: str, *, as_json: bool) -> Non
     description = await handle.describe()
     state = await query_status(handle)
     # Token mode: progress lives in the pending activity's heartbeat details.
-    heartbeats = [
-        {"activity": p.activity_type, "attempt": p.attempt, "details": list(p.heartbeat_details or [])}
-        for p in (description.raw_description.pending_activities or [])
+    pending = [
+        PendingActivity(
+            activity=p.activity_type.name,
+            attempt=p.attempt,
+            last_heartbeat=(await client.data_converter.decode(p.heartbeat_details.payloads))[-1:]
+            if p.HasField("heartbeat_details")
+            else [],
+        )
+        for p in description.raw_description.pending_activities
     ]
     execution = description.status.name.lower() if description.status else "unknown"
     if as_json:
-        body = {"workflow_id": workflow_id, "execution_status": execution, "status": asdict(state) if state else None}
-        body["pending_activities"] = [
-            {"activity": h["activity"].name, "attempt": h["attempt"], "heartbeats": len(h["details"])}
-            for h in heartbeats
-        ]
+        body = {
+            "workflow_id": workflow_id,
+            "execution_status": execution,
+            "status": asdict(state) if state else None,
+            "pending_activities": [asdict(p) for p in pending],
+        }
         print(json.dumps(body, default=str))
         return
     if state is None:
@@ -221,8 +235,17 @@ async def _status(settings: Settings, workflow_id: str, *, as_json: bool) -> Non
         return
     out.print(status_table(workflow_id, state))
     out.print(f"execution: {execution}   duplicates ignored: {state.duplicates_ignored}   runs: {state.runs}")
-    for h in heartbeats:
-        out.print(f"pending activity {h['activity'].name} attempt {h['attempt']}: {len(h['details'])} heartbeat detail(s)")
+    for p in pending:
+        out.print(f"pending activity {p.activity} attempt {p.attempt}, last heartbeat: {p.last_heartbeat or '-'}")
+
+
+@dataclass(frozen=True)
+class PendingActivity:
+    """A pending activity as `status` shows it (token mode: the stage's open activity)."""
+
+    activity: str
+    attempt: int
+    last_heartbeat: list[Any]
 
 
 @app.command()
@@ -243,7 +266,7 @@ async def _result(settings: Settings, workflow_id: str, *, as_json: bool, timeou
     await handle.describe()  # a clear "not found" before waiting
     try:
         report = await wait_for_report(client, handle, ui_url=settings.temporal.ui_url, timeout=timeout)
-    except asyncio.TimeoutError as exc:
+    except TimeoutError as exc:
         raise CliError(str(exc) or f"run {workflow_id} still open after {timeout:g}s") from exc
     if as_json:
         print(report.to_json())
@@ -256,9 +279,7 @@ async def _result(settings: Settings, workflow_id: str, *, as_json: bool, timeou
 def signal(
     workflow_id: Annotated[str, typer.Argument(help="Workflow ID.")],
     stage: Annotated[int, typer.Option("--stage", "-s", min=1, help="The stage this callback is for.")],
-    status_: Annotated[
-        str, typer.Option("--status", help="completed | failed | cancelled | progress")
-    ] = "completed",
+    status_: Annotated[str, typer.Option("--status", help="completed | failed | cancelled | progress")] = "completed",
     result_json: Annotated[str | None, typer.Option("--result", help="Result as a JSON object.")] = None,
     error: Annotated[str | None, typer.Option("--error", help="Error message (for failed/cancelled).")] = None,
     callback_id: Annotated[str | None, typer.Option("--callback-id", help="Dedupe key; repeats are ignored.")] = None,
@@ -267,7 +288,9 @@ def signal(
     try:
         cb_status = CallbackStatus(status_)
     except ValueError:
-        raise CliError(f"--status must be one of {', '.join(s.value for s in CallbackStatus)}, got {status_!r}", 2) from None
+        raise CliError(
+            f"--status must be one of {', '.join(s.value for s in CallbackStatus)}, got {status_!r}", 2
+        ) from None
     parsed: dict[str, Any] | None = None
     if result_json is not None:
         try:
@@ -343,14 +366,19 @@ def demo(
 ) -> None:
     """Run the same work once in each mode, at the same time, and print the two results side by side."""
     settings = _settings()
-    reports = _run(_demo(settings, RunOptions(
-        mode=Mode.SIGNAL,
-        stages=stages,
-        actions=parse_actions(action, stages),
-        time_to_request=time_to_request,
-        time_to_callback=time_to_callback,
-        stage_timeout=60.0,
-    )))
+    reports = _run(
+        _demo(
+            settings,
+            RunOptions(
+                mode=Mode.SIGNAL,
+                stages=stages,
+                actions=parse_actions(action, stages),
+                time_to_request=time_to_request,
+                time_to_callback=time_to_callback,
+                stage_timeout=60.0,
+            ),
+        )
+    )
     if any(r.status != "completed" for r in reports):
         raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
 
@@ -362,9 +390,7 @@ async def _demo(settings: Settings, options: RunOptions) -> list[RunReport]:
     if problem:
         raise CliError(problem)
     client = await _connect(settings)
-    handles = [
-        await start_staged_run(client, settings.task_queue, options.with_mode(mode).to_input()) for mode in Mode
-    ]
+    handles = [await start_staged_run(client, settings.task_queue, options.with_mode(mode).to_input()) for mode in Mode]
     for h in handles:
         out.print(f"started {h.id}: {ui_link(settings.temporal.ui_url, client.namespace, h.id)}")
     reports = await asyncio.gather(*(wait_for_report(client, h, ui_url=settings.temporal.ui_url) for h in handles))
@@ -392,7 +418,9 @@ def bench(
         if problem:
             raise CliError(problem)
         client = await _connect(settings)
-        await run_bench(client, settings, out, runs=runs, stages=stages, ttr=time_to_request, ttc=time_to_callback, as_json=as_json)
+        await run_bench(
+            client, settings, out, runs=runs, stages=stages, ttr=time_to_request, ttc=time_to_callback, as_json=as_json
+        )
 
     _run(go())
 
@@ -405,16 +433,19 @@ def _fail(message: str, code: int) -> NoReturn:
 def main() -> None:
     """Console-script entry: every error is one line on stderr with a non-zero exit code."""
     try:
-        app(standalone_mode=False)
+        # Without standalone mode, click hands back the code of a `typer.Exit` instead of exiting.
+        code = app(standalone_mode=False)
     except CliError as exc:
         _fail(exc.message, exc.code)
     except OptionError as exc:
         _fail(str(exc), 2)
-    except click.exceptions.Abort:
+    except typer.Abort:
         _fail("aborted", 130)
-    except click.ClickException as exc:
+    except typer.TyperException as exc:  # usage errors: bad or missing options
         _fail(exc.format_message(), exc.exit_code)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
+    if isinstance(code, int) and code:
+        sys.exit(code)

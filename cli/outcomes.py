@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import time
 from collections.abc import Callable
 from datetime import timedelta
 
 import temporalio.converter
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
-from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError, TimeoutError
+from temporalio.exceptions import ApplicationError, CancelledError, TerminatedError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError
 
 from app.payloads import QUERY_STATUS, RunResult, RunStatus
@@ -26,8 +28,11 @@ def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
 async def query_status(handle: WorkflowHandle[object, RunResult], *, timeout: float = 5.0) -> RunStatus | None:
     """The run's `status` query, or None when no worker answers in time."""
     try:
-        return await handle.query(QUERY_STATUS, result_type=RunStatus, rpc_timeout=timedelta(seconds=timeout))
-    except (RPCError, asyncio.TimeoutError):
+        status: RunStatus = await handle.query(
+            QUERY_STATUS, result_type=RunStatus, rpc_timeout=timedelta(seconds=timeout)
+        )
+        return status
+    except (RPCError, TimeoutError):
         return None
 
 
@@ -46,7 +51,7 @@ async def wait_for_report(
     try:
         while not result_task.done():
             if timeout is not None and time.monotonic() - started > timeout:
-                raise asyncio.TimeoutError(f"run {handle.id} still open after {timeout:g}s")
+                raise builtins.TimeoutError(f"run {handle.id} still open after {timeout:g}s")
             if on_status is not None:
                 status = await query_status(handle)
                 if status is not None:
@@ -79,7 +84,7 @@ async def _failure_report(handle: WorkflowHandle[object, RunResult], err: Workfl
         status = "cancelled"
     elif isinstance(cause, TerminatedError):
         status = "terminated"
-    elif isinstance(cause, TimeoutError):
+    elif isinstance(cause, TemporalTimeoutError):
         status = "timed_out"
     # Cancelled/terminated runs carry no details: the status query (replayed on a worker) still knows.
     known: RunResult | RunStatus | None = partial or await query_status(handle)

@@ -11,15 +11,19 @@ import httpx
 from litestar import Litestar, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import NotFoundException, ValidationException
+from litestar.exceptions import HTTPException, NotFoundException, ValidationException
 from litestar.params import FromPath, JSONBody
+from litestar.types import Scope
 
 from service_mock.config import Settings
 from service_mock.delivery import CallbackSender
 from service_mock.jobs import JobRegistry
+from service_mock.logs import get_logger
 from service_mock.runner import JobRunner, job_logger
 from service_mock.validation import validation_error_handler
 from service_mock.wire import Health, JobAccepted, JobRequest, JobView
+
+_log = get_logger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +81,12 @@ def job_state(job_id: FromPath[str], service: NamedDependency[Service]) -> JobVi
     return job.view()
 
 
+def _log_unexpected(exc: Exception, scope: Scope) -> None:
+    # Litestar's own logging config is off (it would take over the root logger), so 500s are logged here.
+    if not isinstance(exc, HTTPException):
+        _log.error("unhandled error", path=scope.get("path"), exc_info=exc)
+
+
 def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = None) -> Litestar:
     """Build the app; without `http_client` the lifespan opens (and later closes) one shared client."""
 
@@ -98,5 +108,8 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
         route_handlers=[healthz, submit, job_state],
         dependencies={"service": Provide(_service, sync_to_thread=False)},
         exception_handlers={ValidationException: validation_error_handler},
+        after_exception=[_log_unexpected],
+        # None: Litestar's default config would replace the root logger's handlers set up in logs.py.
+        logging_config=None,
         lifespan=[lifespan],
     )

@@ -79,7 +79,7 @@ def start_process(
     log_path = log_dir / f"{name}.log"
     cmd = [sys.executable, "-m", *args] if python_module else args
     with log_path.open("wb") as log:
-        popen = subprocess.Popen(  # noqa: S603  # our own fixed commands
+        popen = subprocess.Popen(  # our own fixed commands
             cmd,
             cwd=ROOT,
             env=dict(env),

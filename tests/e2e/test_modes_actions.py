@@ -39,7 +39,9 @@ async def test_mode_action_outcome(client: Client, stack: Stack, mode: Mode, act
         assert end.result.mode is mode
         for stage in end.result.stages:
             assert stage.attempts == 1
-            assert stage.requested_at and stage.advanced_at and stage.callback_at
+            assert stage.requested_at
+            assert stage.advanced_at
+            assert stage.callback_at
             assert stage.progress == (3 if action is Action.HEARTBEAT else 0)
     else:
         assert end.error_type == error_type, end

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import json
 import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -46,7 +47,9 @@ class _TestServer(uvicorn.Server):
 @contextlib.asynccontextmanager
 async def serve(app: Any, *, lifespan: Literal["on", "off"] = "on") -> AsyncIterator[str]:
     """Serve an ASGI app with uvicorn on a free loopback port; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # IPPROTO_TCP explicitly: asyncio only sets TCP_NODELAY on sockets that say so, and without it
+    # every response waits ~40 ms on Nagle + delayed ACK.
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     config = uvicorn.Config(app, lifespan=lifespan, log_config=None, access_log=False, timeout_graceful_shutdown=1)
@@ -84,22 +87,17 @@ class Hit:
 
 @dataclass(slots=True)
 class CallbackReceiver:
-    """Plain ASGI app that records every callback and answers from a script, then with `default_status`."""
+    """One callback endpoint: records every request and answers from a script, then with `default_status`."""
 
+    url: str
     default_status: int = 200
     script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
     hits: list[Hit] = field(default_factory=list)
-    url: str = ""
     _arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     def answer_next(self, status: int, *, times: int = 1, headers: dict[str, str] | None = None) -> None:
         """Queue `times` answers with this status (and headers) before falling back to the default."""
         self.script.extend([(status, headers or {})] * times)
-
-    @property
-    def delivered(self) -> list[Any]:
-        """Bodies of callbacks answered with a 2xx."""
-        return [hit.json for hit in self.hits if 200 <= hit.answered < 300]
 
     async def wait_for_hits(self, count: int, within: float = WAIT) -> list[Hit]:
         """Wait until at least `count` requests arrived."""
@@ -112,6 +110,28 @@ class CallbackReceiver:
         await asyncio.wait_for(arrived(), within)
         return list(self.hits)
 
+    def record(self, body: bytes) -> tuple[int, dict[str, str]]:
+        """Log one request and pick its answer."""
+        status, headers = self.script.pop(0) if self.script else (self.default_status, {})
+        self.hits.append(Hit(body, asyncio.get_running_loop().time(), status))
+        self._arrived.set()
+        return status, headers
+
+
+@dataclass(slots=True)
+class ReceiverHub:
+    """Plain ASGI app serving many callback endpoints, one path each, so tests share one server."""
+
+    base_url: str = ""
+    endpoints: dict[str, CallbackReceiver] = field(default_factory=dict)
+
+    def endpoint(self) -> CallbackReceiver:
+        """A fresh endpoint; the query string stands in for the task token a real callback URL carries."""
+        path = f"/callback/{uuid.uuid4().hex}"
+        receiver = CallbackReceiver(url=f"{self.base_url}{path}?token=abc")
+        self.endpoints[path] = receiver
+        return receiver
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
@@ -121,9 +141,8 @@ class CallbackReceiver:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        status, headers = self.script.pop(0) if self.script else (self.default_status, {})
-        self.hits.append(Hit(b"".join(chunks), asyncio.get_running_loop().time(), status))
-        self._arrived.set()
+        receiver = self.endpoints.get(scope["path"])
+        status, headers = receiver.record(b"".join(chunks)) if receiver else (404, {})
         raw_headers = [(b"content-type", b"application/json")]
         raw_headers += [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         await send({"type": "http.response.start", "status": status, "headers": raw_headers})
@@ -131,12 +150,20 @@ class CallbackReceiver:
 
 
 @contextlib.asynccontextmanager
-async def running_receiver() -> AsyncIterator[CallbackReceiver]:
-    """A callback receiver listening on loopback; its URL is set on it."""
-    receiver = CallbackReceiver()
-    async with serve(receiver, lifespan="off") as url:
-        receiver.url = f"{url}/callback?token=abc"
-        yield receiver
+async def running_hub() -> AsyncIterator[ReceiverHub]:
+    """A receiver hub listening on loopback."""
+    hub = ReceiverHub()
+    async with serve(hub, lifespan="off") as url:
+        hub.base_url = url
+        yield hub
+
+
+def refused_url() -> str:
+    """A loopback URL nothing listens on: bound then closed without listen(), so connecting is refused."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/callback"
 
 
 @dataclass(slots=True)

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
 
 from service_mock.server import Service
-from tests.service_mock.harness import CallbackReceiver, RunningService, running_receiver, running_service
+from tests.service_mock.harness import CallbackReceiver, RunningService, refused_url, running_service
 
-pytestmark = pytest.mark.asyncio
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
-QUIET = 0.25  # how long "nothing more arrives" is watched for
+QUIET = 0.15  # how long "nothing more arrives" is watched for
 
 
 def assert_utc_timestamp(value: str) -> None:
@@ -179,9 +179,7 @@ async def test_retries_on_429_and_connection_errors_until_attempts_run_out(
 
 
 async def test_connection_refused_is_retried(service: RunningService) -> None:
-    async with running_receiver() as gone:
-        closed_url = gone.url
-    job_id = await submit_ok(service, callback_url=closed_url, time_to_callback=0)
+    job_id = await submit_ok(service, callback_url=refused_url(), time_to_callback=0)
     state = await service.wait_until_done(job_id)
     assert state["attempts"] == 4
     assert state["deliveries_failed"] == 1
@@ -252,9 +250,9 @@ async def test_same_idempotency_key_same_url_does_no_new_work(
 async def test_new_url_after_completion_gets_the_final_callback_again(
     service: RunningService,
     receiver: CallbackReceiver,
-    make_receiver: Callable[[], Awaitable[CallbackReceiver]],
+    make_receiver: Callable[[], CallbackReceiver],
 ) -> None:
-    retry_receiver = await make_receiver()
+    retry_receiver = make_receiver()
     job_id = await submit_ok(
         service, callback_url=receiver.url, time_to_callback=0, idempotency_key="order-2", payload={"n": 1}
     )
@@ -275,9 +273,9 @@ async def test_new_url_after_completion_gets_the_final_callback_again(
 async def test_new_url_before_completion_redirects_the_pending_callback(
     service: RunningService,
     receiver: CallbackReceiver,
-    make_receiver: Callable[[], Awaitable[CallbackReceiver]],
+    make_receiver: Callable[[], CallbackReceiver],
 ) -> None:
-    retry_receiver = await make_receiver()
+    retry_receiver = make_receiver()
     job_id = await submit_ok(service, callback_url=receiver.url, time_to_callback=0.2, idempotency_key="order-3")
     response = await service.submit(callback_url=retry_receiver.url, idempotency_key="order-3")
     assert response.json() == {"job_id": job_id, "duplicate": True}
@@ -292,9 +290,9 @@ async def test_new_url_before_completion_redirects_the_pending_callback(
 async def test_new_url_while_retrying_moves_the_remaining_attempts(
     service: RunningService,
     receiver: CallbackReceiver,
-    make_receiver: Callable[[], Awaitable[CallbackReceiver]],
+    make_receiver: Callable[[], CallbackReceiver],
 ) -> None:
-    retry_receiver = await make_receiver()
+    retry_receiver = make_receiver()
     receiver.default_status = 503
     job_id = await submit_ok(service, callback_url=receiver.url, time_to_callback=0, idempotency_key="order-4")
     await receiver.wait_for_hits(1)

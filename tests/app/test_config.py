@@ -1,0 +1,51 @@
+"""Settings: working local defaults, Temporal env config, clear errors for bad values."""
+
+from __future__ import annotations
+
+import pytest
+
+from app.config import DEV_SIGNING_SECRET, SettingsError, load_settings
+
+
+def test_defaults_work_locally() -> None:
+    s = load_settings({"TEMPORAL_CONFIG_FILE": "/nonexistent/temporal.toml"})
+    assert s.temporal.address == "localhost:7233"
+    assert s.temporal.namespace == "default"
+    assert s.callback_base_url == "http://127.0.0.1:8000"
+    assert s.service_url == "http://127.0.0.1:8001"
+    assert s.signing_secrets == (DEV_SIGNING_SECRET,)
+    assert s.using_dev_secret
+
+
+def test_temporal_env_config_is_used() -> None:
+    s = load_settings(
+        {
+            "TEMPORAL_ADDRESS": "my-ns.a1b2c.tmprl.cloud:7233",
+            "TEMPORAL_NAMESPACE": "my-ns.a1b2c",
+            "TEMPORAL_API_KEY": "key",
+        }
+    )
+    assert s.temporal.address == "my-ns.a1b2c.tmprl.cloud:7233"
+    assert s.temporal.namespace == "my-ns.a1b2c"
+    assert s.temporal.connect_kwargs["api_key"] == "key"
+    assert s.temporal.connect_kwargs["tls"]  # an API key implies TLS
+
+
+def test_secret_list_for_rotation() -> None:
+    s = load_settings({"CALLBACK_SIGNING_SECRETS": " new , old ,"})
+    assert s.signing_secrets == ("new", "old")
+    assert not s.using_dev_secret
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"CALLBACK_PORT": "eighty"}, "CALLBACK_PORT must be an integer"),
+        ({"LOG_FORMAT": "xml"}, "LOG_FORMAT must be auto, json or console"),
+        ({"WORKER_FAIL_ON_NONDETERMINISM": "maybe"}, "must be true or false"),
+        ({"SERVICE_REQUEST_TIMEOUT": "soon"}, "must be a number"),
+    ],
+)
+def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)

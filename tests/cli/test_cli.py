@@ -1,0 +1,115 @@
+"""The `cli` console script as a real subprocess: one-line errors, exit codes, and runs against the stack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Stack, base_env
+from tests.processes import ROOT, free_port
+
+CLI = str(Path(sys.executable).parent / "cli")
+
+
+def run_cli(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603  # our own console script
+        [CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    assert "Traceback" not in done.stderr + done.stdout
+    return lines[0]
+
+
+def test_start_with_temporal_down_is_one_line(temporal_address: str) -> None:
+    env = base_env(temporal_address) | {"TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}
+    started = time.monotonic()
+    done = run_cli("start", "--mode", "token", "--no-preflight", env=env)
+    assert done.returncode == 1
+    assert "cannot reach Temporal at 127.0.0.1:" in _one_line_error(done)
+    assert time.monotonic() - started < 60
+
+
+def test_start_with_service_down_is_one_line(temporal_address: str) -> None:
+    env = base_env(temporal_address) | {"SERVICE_URL": f"http://127.0.0.1:{free_port()}"}
+    done = run_cli("start", env=env)
+    assert done.returncode == 1
+    assert "the service at http://127.0.0.1:" in _one_line_error(done)
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["start", "--action", "explode"], "unknown action 'explode'"),
+        (["start", "--stages", "2", "--action", "complete,fail,complete"], "3 actions for 2 stages"),
+        (["start", "--mode", "carrier-pigeon"], "--mode must be signal or token"),
+        (["start", "--stages", "many"], "Invalid value for '--stages'"),
+        (["signal", "wf", "--stage", "1", "--result", "[1]"], "--result must be a JSON object"),
+        (["start", "--bogus"], "No such option"),
+    ],
+)
+def test_bad_options_are_one_line_exit_2(temporal_address: str, args: list[str], needle: str) -> None:
+    done = run_cli(*args, env=base_env(temporal_address))
+    assert done.returncode == 2, done
+    assert needle in _one_line_error(done)
+
+
+def test_start_wait_json_and_exit_codes(stack: Stack) -> None:
+    ok = run_cli("start", "-m", "token", "-n", "2", "-ttr", "0.1", "-ttc", "0.2", "--json", env=stack.env)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert report["status"] == "completed"
+    assert report["mode"] == "token"
+    assert [s["outcome"] for s in report["stages"]] == ["completed", "completed"]
+    assert report["ui_url"].endswith(f"/workflows/{report['workflow_id']}")
+
+    failed = run_cli("start", "-n", "2", "-a", "complete,fail", "-ttr", "0.1", "-ttc", "0.2", "--json", env=stack.env)
+    assert failed.returncode == 3, failed.stderr
+    report = json.loads(failed.stdout)
+    assert (report["status"], report["error_type"]) == ("failed", "StageFailed")
+    assert [s["outcome"] for s in report["stages"]] == ["completed", "failed"]
+
+
+def test_people_output_with_wait(stack: Stack) -> None:
+    done = run_cli("start", "-n", "1", "-ttr", "0.1", "-ttc", "0.2", "--activity-action", "heartbeat", env=stack.env)
+    assert done.returncode == 0, done.stderr
+    assert "Web UI: http://" in done.stdout
+    assert "completed" in done.stdout
+
+
+def test_list_status_signal_result(stack: Stack) -> None:
+    started = run_cli("start", "-n", "2", "-a", "ignore", "--stage-timeout", "60", "--no-wait", "--json", env=stack.env)
+    assert started.returncode == 0, started.stderr
+    wf = json.loads(started.stdout)["workflow_id"]
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        listed = json.loads(run_cli("list", "--stage", "1", "--json", env=stack.env).stdout)
+        if any(row["workflow_id"] == wf for row in listed):
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("run never listed at stage 1")
+    status = json.loads(run_cli("status", wf, "--json", env=stack.env).stdout)
+    assert status["status"]["current_stage"] == 1
+    assert status["execution_status"] == "running"
+    for stage in ("1", "2"):
+        sent = run_cli("signal", wf, "--stage", stage, "--result", '{"by": "hand"}', env=stack.env)
+        assert sent.returncode == 0, sent.stderr
+    result = run_cli("result", wf, "--json", "--timeout", "30", env=stack.env)
+    assert result.returncode == 0, result.stderr
+    assert [s["result"] for s in json.loads(result.stdout)["stages"]] == [{"by": "hand"}] * 2
+
+
+def test_unknown_workflow_is_one_line(stack: Stack) -> None:
+    done = run_cli("status", "no-such-workflow-id", env=stack.env)
+    assert done.returncode == 1
+    assert "not found" in _one_line_error(done)
