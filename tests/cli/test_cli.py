@@ -17,7 +17,7 @@ CLI = str(Path(sys.executable).parent / "cli")
 
 
 def run_cli(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603  # our own console script
+    return subprocess.run(  # our own console script
         [CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
     )
 

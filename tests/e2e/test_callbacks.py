@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import subprocess
+from asyncio.subprocess import PIPE
 from collections.abc import Callable
 
 import httpx
@@ -13,7 +13,7 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from app.callback_urls import decode_token
-from app.payloads import QUERY_STATUS, Action, Mode, Outcome, RunResult, RunStatus, StagedRunInput, ServiceFaults
+from app.payloads import QUERY_STATUS, Action, Mode, Outcome, RunResult, RunStatus, ServiceFaults, StagedRunInput
 from tests.conftest import Stack
 from tests.runs import start_run, wait_end
 
@@ -110,8 +110,13 @@ async def test_stage_advanced_by_hand_with_temporal_cli(
             temporal_cli, "workflow", "signal", "--address", temporal_address, "--workflow-id", handle.id,
             "--name", "advance_stage", "--input", json.dumps({"stage": stage}),
         ]  # fmt: skip
-        done = subprocess.run(cmd, capture_output=True, text=True, timeout=30, check=False)
-        assert done.returncode == 0, done.stderr
+        proc = await asyncio.create_subprocess_exec(*cmd, stdout=PIPE, stderr=PIPE)
+        try:
+            _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+        assert proc.returncode == 0, stderr.decode()
     end = await wait_end(handle)
     assert end.result is not None, end
     assert [(s.outcome, s.advanced_by) for s in end.result.stages] == [(Outcome.COMPLETED, "manual signal")] * 2
