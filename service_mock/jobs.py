@@ -94,5 +94,9 @@ class JobRegistry:
         """The job with this id, if any."""
         return self._by_id.get(job_id)
 
+    def by_key(self, idempotency_key: str) -> Job | None:
+        """The job admitted under this idempotency key, if any."""
+        return self._by_key.get(idempotency_key)
+
     def __len__(self) -> int:
         return len(self._by_id)

@@ -12,7 +12,7 @@ from litestar import Litestar, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.params import FromPath, JSONBody
+from litestar.params import FromPath, FromQuery, JSONBody
 from litestar.types import Scope
 
 from service_mock.config import Settings
@@ -72,6 +72,13 @@ async def submit(data: JSONBody[JobRequest], service: NamedDependency[Service]) 
     return JobAccepted(job_id=job.job_id, duplicate=duplicate)
 
 
+@get("/jobs", sync_to_thread=False)
+def find_jobs(idempotency_key: FromQuery[str], service: NamedDependency[Service]) -> list[JobView]:
+    """Jobs admitted under an idempotency key (zero or one), so a client can find its own work."""
+    job = service.registry.by_key(idempotency_key)
+    return [job.view()] if job is not None else []
+
+
 @get("/jobs/{job_id:str}", sync_to_thread=False)
 def job_state(job_id: FromPath[str], service: NamedDependency[Service]) -> JobView:
     """The job's state, for tests and curious humans."""
@@ -105,7 +112,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
                 await client.aclose()
 
     return Litestar(
-        route_handlers=[healthz, submit, job_state],
+        route_handlers=[healthz, submit, find_jobs, job_state],
         dependencies={"service": Provide(_service, sync_to_thread=False)},
         exception_handlers={ValidationException: validation_error_handler},
         after_exception=[_log_unexpected],

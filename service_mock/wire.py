@@ -53,7 +53,7 @@ class JobView(msgspec.Struct, kw_only=True, frozen=True):
     callback_url: str
     idempotency_key: str | None
     created_at: str
-    # Callback events emitted so far (progress and final), each possibly delivered several times.
+    # Callback events sent so far (progress, final, and final redeliveries to a new URL); duplicates not counted.
     events_emitted: int
     # Deliveries acknowledged with a 2xx.
     deliveries: int

@@ -17,6 +17,7 @@ from app.callback_urls import CallbackTarget, build_callback_url
 from app.config import Settings
 from app.payloads import Mode, StagedRunInput
 from app.starter import start_staged_run
+from tests.asgi import asgi_client
 from tests.processes import free_port
 
 
@@ -42,7 +43,7 @@ def _target(mode: Mode, workflow_id: str, **kw: object) -> CallbackTarget:
 @pytest.fixture
 async def http(settings: Settings, client: Client) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, client=client)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+    async with asgi_client(app) as c:
         yield c
 
 
@@ -122,7 +123,7 @@ async def test_garbage_task_token_is_a_4xx(http: httpx.AsyncClient, settings: Se
 async def test_temporal_down_is_503(settings: Settings) -> None:
     dead = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
     app = create_app(settings, client=dead)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+    async with asgi_client(app) as http:
         r = await http.post(_url(settings, _target(Mode.SIGNAL, "wf")), json={})
         assert (r.status_code, r.json()["error"]) == (503, "temporal_unavailable"), r.text
         r = await http.post(_url(settings, _target(Mode.TOKEN, "wf")), json={})

@@ -1,0 +1,69 @@
+"""Settings for the service mock come from the environment, with defaults and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from service_mock.config import Settings, SettingsError, load_settings
+
+
+def test_defaults() -> None:
+    assert load_settings({}) == Settings(
+        host="127.0.0.1",
+        port=8001,
+        log_level="INFO",
+        log_format="auto",
+        callback_max_attempts=6,
+        callback_backoff_initial=0.2,
+        callback_backoff_max=5.0,
+        callback_timeout=5.0,
+        heartbeat_count=3,
+        heartbeat_interval=0.3,
+    )
+
+
+def test_overrides() -> None:
+    settings = load_settings(
+        {
+            "SERVICE_HOST": "0.0.0.0",
+            "SERVICE_PORT": "9000",
+            "LOG_LEVEL": "debug",
+            "LOG_FORMAT": "JSON",
+            "SERVICE_CALLBACK_MAX_ATTEMPTS": "2",
+            "SERVICE_CALLBACK_BACKOFF_INITIAL": "0.5",
+            "SERVICE_CALLBACK_BACKOFF_MAX": "1",
+            "SERVICE_CALLBACK_TIMEOUT": "2.5",
+            "SERVICE_HEARTBEAT_COUNT": "0",
+            "SERVICE_HEARTBEAT_INTERVAL": "0.01",
+        }
+    )
+    assert settings == Settings(
+        host="0.0.0.0",
+        port=9000,
+        log_level="DEBUG",
+        log_format="json",
+        callback_max_attempts=2,
+        callback_backoff_initial=0.5,
+        callback_backoff_max=1.0,
+        callback_timeout=2.5,
+        heartbeat_count=0,
+        heartbeat_interval=0.01,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("SERVICE_PORT", "eighty"),
+        ("SERVICE_PORT", "70000"),
+        ("SERVICE_CALLBACK_MAX_ATTEMPTS", "0"),
+        ("SERVICE_CALLBACK_BACKOFF_INITIAL", "-1"),
+        ("SERVICE_CALLBACK_BACKOFF_MAX", "nan"),
+        ("SERVICE_HEARTBEAT_COUNT", "-2"),
+        ("LOG_FORMAT", "xml"),
+        ("LOG_LEVEL", "LOUD"),
+    ],
+)
+def test_bad_values_name_the_variable(name: str, value: str) -> None:
+    with pytest.raises(SettingsError, match=name):
+        load_settings({name: value})
