@@ -69,8 +69,11 @@ class StageEndedError(Exception):
 class StagedCallbackWorkflow:
     """Runs `stages` stages; each asks the external service for work and waits for its callback."""
 
-    def __init__(self) -> None:
-        self._input = StagedRunInput()
+    @workflow.init
+    def __init__(self, inp: StagedRunInput) -> None:
+        # Takes the input so that signals handled before `run` starts (they come first in an activation)
+        # see the real stage count and, after continue-as-new, the carried dedupe state.
+        self._input = inp
         self._records: list[StageRecord] = []
         self._current = 0
         self._waiting_for = "start"
@@ -80,6 +83,7 @@ class StagedCallbackWorkflow:
         self._duplicates_ignored = 0
         self._started_at = ""
         self._runs = 1
+        self._first_stage = self._restore(inp.carried)
 
     # --- messages -------------------------------------------------------------------------------
 
@@ -124,8 +128,7 @@ class StagedCallbackWorkflow:
     async def run(self, inp: StagedRunInput) -> RunResult:
         """Run the stages in order; fail the run with a typed ApplicationError when a stage does not complete."""
         _validate(inp)
-        self._input = inp
-        first_stage = self._restore(inp.carried)
+        first_stage = self._first_stage
         workflow.upsert_search_attributes([search_attributes.MODE.value_set(inp.mode.value)])
         for stages_this_run, stage in enumerate(range(first_stage, inp.stages + 1)):
             if self._should_continue_as_new(inp, stages_this_run):

@@ -1,0 +1,290 @@
+"""Record the histories `tests/replay/test_replay.py` replays: every scenario run for real, one JSON file per run.
+
+    uv run python -m tests.replay.record [--tag v1] [--out tests/replay/histories]
+
+Starts its own Temporal dev server and the whole stack (service mock, callback server, worker), runs each
+scenario, waits for it to close, fetches the history of every run (a continue-as-new chain gives one file
+per run) and writes it as `<out>/<tag>-<scenario>[-run<N>].json`. Everything it started is stopped again,
+also when a scenario fails. Record a new tag (v2, ...) whenever the workflow changes in a way that running
+workflows will see, and keep the old files: replaying them is what proves the new code can still take
+over the old runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.testing import WorkflowEnvironment
+
+from app import search_attributes
+from app.payloads import (
+    QUERY_STATUS,
+    SIGNAL_ADVANCE_STAGE,
+    Action,
+    Mode,
+    RunResult,
+    RunStatus,
+    ServiceFaults,
+    StagedRunInput,
+)
+from tests.conftest import Stack, start_stack
+from tests.processes import find_temporal_cli
+from tests.replay.layout import HISTORY_DIR, history_file_name, workflow_id_for
+from tests.runs import start_run, wait_end
+
+# Small, quick runs keep the files short: two stages, sub-second service timings.
+TIME_TO_REQUEST = 0.1
+TIME_TO_CALLBACK = 0.2
+IGNORE_STAGE_TIMEOUT = 2.0  # the "timed-out stage" histories: the gate's timer fires
+STAGE_TIMEOUT = 30.0  # never reached: the callback (or a hand-made signal) arrives first
+RUN_TIMEOUT = 60.0  # per scenario, start to close
+MAX_RUNS_PER_CHAIN = 10
+# A file name prefix; "-run<N>" at the end would be read back as a continue-as-new run number.
+_TAG = re.compile(r"(?![\w.-]*-run\d+$)[\w.-]+")
+
+# Close events of a run; a continued-as-new run's close event names the next run.
+_CLOSE_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
+
+# How each action's run ends (None: completed), as in tests/e2e/test_modes_actions.py.
+_ACTION_ERROR = {
+    Action.COMPLETE: None,
+    Action.FAIL: "StageFailed",
+    Action.HEARTBEAT: None,
+    Action.REPORT_CANCELLATION: "StageCancelled",
+    Action.IGNORE: "StageTimedOut",
+}
+
+
+@dataclass(frozen=True)
+class Recorder:
+    """What a scenario's driver may use: the client, the dev server's address, the temporal CLI."""
+
+    client: Client
+    address: str
+    temporal_cli: str
+    stack: Stack
+
+
+Handle = WorkflowHandle[object, RunResult]
+Driver = Callable[[Recorder, Handle], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One recorded run: its input, what else happens to it after start, and how it must end."""
+
+    name: str
+    inp: StagedRunInput
+    expect_error: str | None = None  # the ApplicationError type the run fails with; None: it completes
+    expect_runs: int = 1  # more than one: a continue-as-new chain, one file per run
+    drive: Driver | None = None
+
+
+def _inp(mode: Mode, action: Action = Action.COMPLETE, **overrides: object) -> StagedRunInput:
+    fields: dict[str, object] = {
+        "mode": mode,
+        "stages": 2,
+        "actions": [action],
+        "time_to_request": TIME_TO_REQUEST,
+        "time_to_callback": TIME_TO_CALLBACK,
+        "stage_timeout_seconds": IGNORE_STAGE_TIMEOUT if action is Action.IGNORE else STAGE_TIMEOUT,
+    }
+    fields.update(overrides)
+    return StagedRunInput(**fields)  # type: ignore[arg-type]
+
+
+async def _wait_status(handle: Handle, ok: Callable[[RunStatus], bool], *, timeout: float = 20.0) -> RunStatus:
+    """Poll the status query until `ok` holds, at most `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while True:
+            status: RunStatus = await handle.query(QUERY_STATUS, result_type=RunStatus)
+            if ok(status):
+                return status
+            await asyncio.sleep(0.1)
+
+
+async def _advance_by_hand(rec: Recorder, handle: Handle) -> None:
+    """Each stage, once it waits for its signal, is advanced with the real `temporal workflow signal`."""
+    for stage in range(1, 3):
+        await _wait_status(handle, lambda s, n=stage: s.current_stage == n and "signal" in s.waiting_for)  # type: ignore[misc]
+        cmd = [
+            rec.temporal_cli, "workflow", "signal", "--address", rec.address, "--workflow-id", handle.id,
+            "--name", SIGNAL_ADVANCE_STAGE, "--input", json.dumps({"stage": stage}),
+        ]  # fmt: skip
+        proc = await asyncio.create_subprocess_exec(
+            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        try:
+            _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        if proc.returncode != 0:
+            raise RuntimeError(f"temporal workflow signal failed ({proc.returncode}): {stderr.decode()}")
+
+
+async def _future_stage_first(rec: Recorder, handle: Handle) -> None:
+    """Stage 2's callback arrives before stage 1's, right after start: the workflow keeps it."""
+    del rec
+    for stage in (2, 1):
+        await handle.signal(SIGNAL_ADVANCE_STAGE, {"stage": stage, "callback_id": f"cb-{stage}"})
+
+
+def scenarios() -> list[Scenario]:
+    """Every recorded scenario, in recording order."""
+    out = [
+        Scenario(f"{mode.value}-{action.value.replace('_', '-')}", _inp(mode, action), _ACTION_ERROR[action])
+        for mode in Mode
+        for action in Action
+    ]
+    out += [
+        Scenario(f"{mode.value}-early-callback", _inp(mode, time_to_request=1.0, time_to_callback=0.2)) for mode in Mode
+    ]
+    out += [
+        Scenario(f"{mode.value}-duplicate-callback", _inp(mode, faults=ServiceFaults(duplicate_deliveries=2)))
+        for mode in Mode
+    ]
+    out += [
+        Scenario(
+            "signal-advanced-by-hand",
+            _inp(Mode.SIGNAL, Action.IGNORE, stage_timeout_seconds=STAGE_TIMEOUT),
+            drive=_advance_by_hand,
+        ),
+        Scenario(
+            "signal-future-stage-kept",
+            _inp(Mode.SIGNAL, Action.IGNORE, stage_timeout_seconds=STAGE_TIMEOUT),
+            drive=_future_stage_first,
+        ),
+        Scenario(
+            "signal-continue-as-new",
+            _inp(Mode.SIGNAL, stages=4, continue_as_new_after_stages=2),
+            expect_runs=2,
+        ),
+    ]
+    return out
+
+
+async def _fetch_chain(client: Client, workflow_id: str, first_run_id: str) -> list[WorkflowHistory]:
+    """The history of every run of a (possibly continued-as-new) chain, first run first; all must be closed."""
+    histories: list[WorkflowHistory] = []
+    run_id: str | None = first_run_id
+    while run_id is not None:
+        if len(histories) >= MAX_RUNS_PER_CHAIN:
+            raise RuntimeError(f"{workflow_id}: more than {MAX_RUNS_PER_CHAIN} runs in the chain")
+        history = await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        last = history.events[-1] if history.events else None
+        if last is None or last.event_type not in _CLOSE_EVENTS:
+            raise RuntimeError(f"{workflow_id} run {run_id} is not closed (last event: {last and last.event_type})")
+        histories.append(history)
+        run_id = None
+        if last.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW:
+            run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return histories
+
+
+async def _record(rec: Recorder, scenario: Scenario, tag: str, out: Path) -> list[Path]:
+    workflow_id = workflow_id_for(tag, scenario.name)
+    handle = await start_run(rec.client, rec.stack.settings.task_queue, scenario.inp, workflow_id=workflow_id)
+    first_run_id = handle.result_run_id
+    if first_run_id is None:
+        raise RuntimeError(f"{workflow_id}: start returned no run ID")
+    async with asyncio.timeout(RUN_TIMEOUT):
+        if scenario.drive is not None:
+            await scenario.drive(rec, handle)
+        end = await wait_end(handle, timeout=RUN_TIMEOUT)
+    if end.error_type != scenario.expect_error:
+        raise RuntimeError(f"{scenario.name}: expected {scenario.expect_error or 'completion'}, got {end}")
+    histories = await _fetch_chain(rec.client, workflow_id, first_run_id)
+    if len(histories) != scenario.expect_runs:
+        raise RuntimeError(f"{scenario.name}: expected {scenario.expect_runs} run(s), got {len(histories)}")
+    return _write(histories, out, tag, scenario)
+
+
+def _write(histories: list[WorkflowHistory], out: Path, tag: str, scenario: Scenario) -> list[Path]:
+    """One file per run: the SDK's JSON (indented, the format `WorkflowHistory.from_json` and the CLI read)."""
+    written: list[Path] = []
+    for index, history in enumerate(histories, start=1):
+        run = index if scenario.expect_runs > 1 else None
+        path = out / history_file_name(tag, scenario.name, run)
+        path.write_text(history.to_json() + "\n")
+        written.append(path)
+    return written
+
+
+def _log_tails(stack: Stack | None) -> None:
+    if stack is None:
+        return
+    for proc in stack.processes.values():
+        print(f"--- {proc.name} (pid {proc.pid}) log tail ---\n{proc.log_tail()}", file=sys.stderr)
+
+
+async def record_all(tag: str, out: Path) -> list[Path]:
+    """Start a dev server and the stack, record every scenario, stop everything; the files written."""
+    temporal_cli = find_temporal_cli()
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=temporal_cli,
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+    )
+    stack: Stack | None = None
+    written: list[Path] = []
+    try:
+        address = env.client.service_client.config.target_host
+        with tempfile.TemporaryDirectory(prefix="stagegate-record-") as log_dir:
+            try:
+                stack = start_stack(address, Path(log_dir), task_queue=f"record-{uuid.uuid4().hex[:8]}")
+                rec = Recorder(client=env.client, address=address, temporal_cli=temporal_cli, stack=stack)
+                for scenario in scenarios():
+                    started = time.monotonic()
+                    paths = await _record(rec, scenario, tag, out)
+                    for path in paths:
+                        print(f"wrote {path} ({scenario.name}, {time.monotonic() - started:.1f}s)", flush=True)
+                    written += paths
+            except BaseException:
+                _log_tails(stack)
+                raise
+            finally:
+                if stack is not None:
+                    for proc in reversed(list(stack.processes.values())):
+                        proc.stop()
+    finally:
+        await env.shutdown()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: `python -m tests.replay.record`."""
+    parser = argparse.ArgumentParser(prog="python -m tests.replay.record", description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--tag", default="v1", help="file name prefix, e.g. the workflow version (default: v1)")
+    parser.add_argument("--out", type=Path, default=HISTORY_DIR, help=f"output folder (default: {HISTORY_DIR})")
+    args = parser.parse_args(argv)
+    if not _TAG.fullmatch(args.tag):
+        parser.error("--tag takes letters, digits, '.', '_' and '-', and must not end in -run<N>")
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = asyncio.run(record_all(args.tag, args.out))
+    print(f"{len(written)} histories written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

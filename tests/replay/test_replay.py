@@ -1,0 +1,104 @@
+"""Replay every committed history against the current workflow code: no server, a few seconds.
+
+A failure here means the workflow no longer makes the same commands for a run it already recorded, so a
+worker with this code would fail the workflow tasks of runs started by the old code. Either make the
+change replay-safe (e.g. `workflow.patched`), or record a new tag with `just histories` only if old runs
+can no longer exist anywhere. Do not just re-record over the failing files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import WorkflowHistory
+from temporalio.converter import PayloadConverter
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from app import search_attributes
+from app.workflow import StagedCallbackWorkflow
+from tests.replay.changed_workflow import ChangedStagedCallbackWorkflow
+from tests.replay.layout import HISTORY_DIR, REPLAYED_OK, committed_histories, workflow_id_from_file
+
+# What `python -m tests.replay.record --tag v1` writes: 5 actions x 2 modes, early and duplicated callbacks
+# in both modes, a stage advanced by hand, a future-stage signal, and a two-run continue-as-new chain.
+# An empty or half-deleted folder must not pass.
+MIN_HISTORIES = 18
+
+
+def _load() -> dict[Path, WorkflowHistory]:
+    paths = committed_histories()
+    assert len(paths) >= MIN_HISTORIES, (
+        f"expected at least {MIN_HISTORIES} committed histories in {HISTORY_DIR}, found {len(paths)}: "
+        "run `just histories` (python -m tests.replay.record)"
+    )
+    histories = {path: WorkflowHistory.from_json(workflow_id_from_file(path), path.read_text()) for path in paths}
+    run_ids = [h.run_id for h in histories.values()]
+    assert len(set(run_ids)) == len(run_ids), "two history files hold the same run"
+    return histories
+
+
+async def _replay(workflow: type, histories: dict[Path, WorkflowHistory]) -> dict[Path, Exception]:
+    """Replay all histories in one replayer; the failure of each history that failed, by file."""
+    by_run_id = {h.run_id: path for path, h in histories.items()}
+    fed: list[Path] = []
+
+    async def feed() -> AsyncIterator[WorkflowHistory]:
+        for path, history in histories.items():
+            fed.append(path)
+            yield history
+
+    results = await Replayer(workflows=[workflow]).replay_workflows(feed(), raise_on_replay_failure=False)
+    assert fed == list(histories), "the replayer did not take every history"
+    return {by_run_id[run_id]: err for run_id, err in results.replay_failures.items()}
+
+
+def _reached_stage_1(history: WorkflowHistory) -> bool:
+    """Whether the run upserted StagegateStage=1, i.e. started stage 1 (continued runs start later)."""
+    key = search_attributes.STAGE.name
+    for event in history.events:
+        if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            continue
+        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        if key in fields and PayloadConverter.default.from_payloads([fields[key]])[0] == 1:
+            return True
+    return False
+
+
+def _is_continuation(history: WorkflowHistory) -> bool:
+    return bool(history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id)
+
+
+async def test_committed_histories_replay(request: pytest.FixtureRequest) -> None:
+    histories = _load()
+    failures = await _replay(StagedCallbackWorkflow, histories)
+    assert not failures, "histories that no longer replay:\n" + "\n".join(
+        f"  {path.name}: {type(err).__name__}: {err}" for path, err in sorted(failures.items())
+    )
+    request.config.stash[REPLAYED_OK] = len(histories)
+
+
+async def test_changed_workflow_fails_replay() -> None:
+    """The check can fail: one extra timer before stage 1 is a NondeterminismError for every run that got there."""
+    histories = _load()
+    reached = {path for path, h in histories.items() if _reached_stage_1(h)}
+    # Every first run starts at stage 1; only the later runs of a continue-as-new chain start past it.
+    assert reached == {path for path, h in histories.items() if not _is_continuation(h)}
+    assert reached, "no committed history reached stage 1"
+
+    failures = await _replay(ChangedStagedCallbackWorkflow, histories)
+
+    missed = sorted(path.name for path in reached if path not in failures)
+    assert not missed, f"the changed workflow replayed these histories without error: {missed}"
+    wrong_type = {
+        path.name: f"{type(err).__name__}: {err}"
+        for path, err in failures.items()
+        if not isinstance(err, NondeterminismError)
+    }
+    assert not wrong_type, f"expected NondeterminismError, got: {wrong_type}"
+    # Runs that never reached stage 1 never met the change: they must still replay.
+    unexpected = sorted(path.name for path in failures if path not in reached)
+    assert not unexpected, f"failed although they never reached stage 1: {unexpected}"
