@@ -13,9 +13,13 @@ from app.callback_urls import CallbackTarget, build_callback_url
 from app.config import Settings
 from app.payloads import (
     ACTIVITY_AWAIT_STAGE_CALLBACK,
+    ACTIVITY_CHECK_STAGE,
     ACTIVITY_REQUEST_STAGE,
     ERR_SERVICE_REJECTED_REQUEST,
     ERR_SERVICE_UNAVAILABLE,
+    CallbackStatus,
+    StageCallback,
+    StageCheck,
     StageCompletion,
     StageRequest,
     StageRequestAccepted,
@@ -44,6 +48,37 @@ class StageActivities:
         await self._post_request(request, url)
         _complete_async()
 
+    @activity.defn(name=ACTIVITY_CHECK_STAGE)
+    async def check_stage(self, request: StageRequest) -> StageCheck:
+        """Before a stage times out: ask the service whether the work finished and the callback got lost."""
+        try:
+            response = await self._http.get(
+                f"{self._settings.service_url}/jobs", params={"idempotency_key": request.idempotency_key}, timeout=10.0
+            )
+        except httpx.HTTPError as exc:
+            raise ApplicationError(f"service unreachable: {type(exc).__name__}", type=ERR_SERVICE_UNAVAILABLE) from exc
+        if response.status_code != 200:
+            raise ApplicationError(f"service answered {response.status_code}", type=ERR_SERVICE_UNAVAILABLE)
+        jobs = response.json()
+        if not jobs:
+            return StageCheck(job_found=False)
+        final = jobs[0].get("final")
+        if not final or final.get("status") == CallbackStatus.PROGRESS.value:
+            return StageCheck(job_found=True)
+        activity.logger.info("stage %s: the service finished but its callback never arrived", request.stage)
+        return StageCheck(
+            job_found=True,
+            callback=StageCallback(
+                stage=request.stage,
+                status=CallbackStatus(final["status"]),
+                result=final.get("result"),
+                error=final.get("error"),
+                callback_id=final.get("callback_id"),
+                progress=final.get("progress"),
+                received_at=_utc_now(),
+            ),
+        )
+
     def _callback_url(self, request: StageRequest, *, task_token: bytes | None) -> str:
         target = CallbackTarget(
             mode=request.mode,
@@ -65,6 +100,7 @@ class StageActivities:
             "payload": {"workflow_id": request.workflow_id, "stage": request.stage},
             "duplicate_deliveries": request.faults.duplicate_deliveries,
             "extra_delay": request.faults.extra_delay_seconds,
+            "lose_callbacks": request.faults.lose_callbacks,
         }
         # The service holds the request for time_to_request before answering.
         timeout = min(request.time_to_request + 10.0, self._settings.service_request_timeout_seconds)

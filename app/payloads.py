@@ -15,6 +15,7 @@ SIGNAL_ADVANCE_STAGE = "advance_stage"
 QUERY_STATUS = "status"
 ACTIVITY_REQUEST_STAGE = "request_stage"
 ACTIVITY_AWAIT_STAGE_CALLBACK = "await_stage_callback"
+ACTIVITY_CHECK_STAGE = "check_stage"
 
 # ApplicationError types: callers match on these, so they are part of the contract.
 ERR_STAGE_FAILED = "StageFailed"
@@ -68,6 +69,7 @@ class ServiceFaults:
 
     duplicate_deliveries: int = 0
     extra_delay_seconds: float = 0.0
+    lose_callbacks: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,6 +188,14 @@ class StageRequestAccepted:
     attempt: int
     accepted_at: str
     job_id: str | None = None
+
+
+@dataclass(frozen=True)
+class StageCheck:
+    """Result of `check_stage`: what the service says about a stage whose callback never came."""
+
+    job_found: bool
+    callback: StageCallback | None = None
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) ->
         client,
         task_queue=settings.task_queue,
         workflows=[StagedCallbackWorkflow],
-        activities=[activities.request_stage, activities.await_stage_callback],
+        activities=[activities.request_stage, activities.await_stage_callback, activities.check_stage],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_cached_workflows=settings.worker_max_cached_workflows,
         workflow_failure_exception_types=[NondeterminismError] if settings.worker_fail_on_nondeterminism else [],

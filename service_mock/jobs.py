@@ -64,6 +64,7 @@ class Job:
             last_status_code=self.last_status_code,
             last_error=self.last_error,
             done=self.done,
+            final=self.final,
         )
 
 

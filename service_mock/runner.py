@@ -127,6 +127,9 @@ class JobRunner:
             job.record_attempt(attempt)
 
         job.events_emitted += 1
+        if job.request.lose_callbacks:
+            log.info("callback lost on purpose (fault injection)")
+            return job.callback_url
         copies = 1 + job.request.duplicate_deliveries
         for copy in range(1, copies + 1):
             outcome = await self._sender.send(

@@ -30,6 +30,8 @@ class JobRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     duplicate_deliveries: Annotated[int, msgspec.Meta(ge=0)] = 0
     # Fault injection: added to time_to_callback.
     extra_delay: NonNegativeSeconds = 0.0
+    # Fault injection: do the work but never deliver a callback (a lost webhook); GET /jobs still shows it.
+    lose_callbacks: bool = False
 
 
 class JobAccepted(msgspec.Struct, kw_only=True, frozen=True):
@@ -64,6 +66,9 @@ class JobView(msgspec.Struct, kw_only=True, frozen=True):
     last_status_code: int | None
     last_error: str | None
     done: bool
+    # The final callback as the service sees it (also when it was lost or never delivered): a client
+    # that missed the callback can reconcile from here.
+    final: Callback | None = None
 
 
 class Callback(msgspec.Struct, kw_only=True, frozen=True):
