@@ -16,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from app import search_attributes
     from app.payloads import (
         ACTIVITY_AWAIT_STAGE_CALLBACK,
+        ACTIVITY_CHECK_STAGE,
         ACTIVITY_REQUEST_STAGE,
         ERR_SERVICE_REJECTED_REQUEST,
         ERR_SERVICE_REPORTED_CANCELLATION,
@@ -33,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         RunResult,
         RunStatus,
         StageCallback,
+        StageCheck,
         StageCompletion,
         StagedRunInput,
         StageRecord,
@@ -52,8 +54,12 @@ SERVICE_RETRY = RetryPolicy(
         ERR_SERVICE_REPORTED_CANCELLATION,
     ],
 )
-# Token-mode activities wait for the callback; once a stage's deadline is near there is no point retrying.
 REQUEST_START_TO_CLOSE = timedelta(seconds=60)
+CHECK_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
+
+# Patch IDs: each marks a change to the commands the workflow issues. Running executions that started
+# before a change replay the old branch; see "Changing a workflow that has running executions" in the README.
+PATCH_RECONCILE_BEFORE_TIMEOUT = "reconcile-before-timeout"
 
 
 class StageEndedError(Exception):
@@ -194,7 +200,12 @@ class StagedCallbackWorkflow:
             # Stage gate: only a recorded callback for this stage opens it.
             await workflow.wait_condition(lambda: stage in self._inbox, timeout=max(remaining, 0.001))
         except builtins.TimeoutError:
-            self._end(record, Outcome.TIMED_OUT, f"no callback for stage {stage} within {inp.stage_timeout_seconds:g}s")
+            if not await self._reconcile(record, request):
+                self._end(
+                    record, Outcome.TIMED_OUT, f"no callback for stage {stage} within {inp.stage_timeout_seconds:g}s"
+                )
+            self._apply_callback(record, self._inbox[stage], advanced_by="reconcile")
+            return
         self._apply_callback(record, self._inbox[stage], advanced_by="signal")
 
     async def _token_stage(self, inp: StagedRunInput, record: StageRecord, request: StageRequest) -> None:
@@ -224,6 +235,10 @@ class StagedCallbackWorkflow:
         try:
             completion = handle.result()
         except ActivityError as err:
+            if isinstance(err.cause, TemporalTimeoutError) and await self._reconcile(record, request):
+                record.attempts = max(record.attempts, 1)
+                self._apply_callback(record, self._inbox[stage], advanced_by="reconcile")
+                return
             self._end_from_activity_error(record, err)
         record.attempts = completion.attempt
         record.callback_at = completion.callback_at
@@ -232,6 +247,34 @@ class StagedCallbackWorkflow:
         record.outcome = Outcome.COMPLETED
         record.advanced_at = _now()
         record.advanced_by = "activity"
+
+    async def _reconcile(self, record: StageRecord, request: StageRequest) -> bool:
+        """Before timing a stage out, ask the service whether it finished: webhooks do get lost.
+
+        Added after the v1 histories were recorded, behind `workflow.patched`: runs that reached a timeout
+        under the old code replay without the extra activity. True when the stage's outcome was recovered.
+        """
+        if not workflow.patched(PATCH_RECONCILE_BEFORE_TIMEOUT):
+            return False
+        stage = record.stage
+        self._waiting_for = f"the service's own record of stage {stage} (no callback came in time)"
+        try:
+            check = await workflow.execute_activity(
+                ACTIVITY_CHECK_STAGE,
+                request,
+                result_type=StageCheck,
+                start_to_close_timeout=timedelta(seconds=15),
+                retry_policy=CHECK_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.warning("stage %s: could not ask the service, timing out", stage)
+            return False
+        if stage in self._inbox:  # the callback arrived while we were asking
+            return True
+        if check.callback is None:
+            return False
+        self._inbox[stage] = check.callback
+        return True
 
     # --- outcomes -------------------------------------------------------------------------------
 
