@@ -72,10 +72,10 @@ cli *ARGS:
 bench *ARGS:
     uv run cli bench "$@"
 
-# Re-record the workflow replay histories used by the replay tests
-histories: setup
+# Re-record the workflow replay histories from real runs, e.g. `just histories --tag v2`
+histories *ARGS: setup
     #!/usr/bin/env bash
     set -euo pipefail
     TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
     export TEMPORAL_CLI
-    exec uv run python -m tests.replay.record
+    exec uv run python -m tests.replay.record "$@"
