@@ -113,6 +113,9 @@ def start(
     extra_delay: Annotated[
         float, typer.Option("--extra-delay", min=0, help="Fault: extra seconds before callbacks.")
     ] = 0.0,
+    lose_callbacks: Annotated[
+        bool, typer.Option("--lose-callbacks", help="Fault: the service does the work but its callbacks get lost.")
+    ] = False,
     continue_as_new_after: Annotated[
         int, typer.Option("--continue-as-new-after", min=0, help="Continue-as-new every N stages (0: when suggested).")
     ] = 0,
@@ -131,6 +134,7 @@ def start(
         stage_timeout=stage_timeout,
         duplicate_deliveries=duplicate_deliveries,
         extra_delay=extra_delay,
+        lose_callbacks=lose_callbacks,
         continue_as_new_after=continue_as_new_after,
     )
     report = _run(_start(settings, options, workflow_id, wait=wait, as_json=as_json, preflight=preflight))

@@ -48,6 +48,7 @@ class RunOptions:
     stage_timeout: float = 300.0
     duplicate_deliveries: int = 0
     extra_delay: float = 0.0
+    lose_callbacks: bool = False
     continue_as_new_after: int = 0
 
     def with_mode(self, mode: Mode) -> RunOptions:
@@ -61,6 +62,10 @@ class RunOptions:
             time_to_request=self.time_to_request,
             time_to_callback=self.time_to_callback,
             stage_timeout_seconds=self.stage_timeout,
-            faults=ServiceFaults(duplicate_deliveries=self.duplicate_deliveries, extra_delay_seconds=self.extra_delay),
+            faults=ServiceFaults(
+                duplicate_deliveries=self.duplicate_deliveries,
+                extra_delay_seconds=self.extra_delay,
+                lose_callbacks=self.lose_callbacks,
+            ),
             continue_as_new_after_stages=self.continue_as_new_after,
         )

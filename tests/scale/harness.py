@@ -1,0 +1,346 @@
+"""Scale-out on loopback: N workers and M callback servers behind a balancer, a load run, and who did what.
+
+Shared by tests/scale/test_scale_out.py and scripts/scale_out.py. Every process is a real subprocess
+started with `tests.processes.start_process` (its own process group, stopped by pid); the balancer
+runs on the caller's event loop. The per-process attribution comes from Temporal itself: each
+process's client identity is the SDK default `pid@hostname`, and the workflow histories record the
+identity that started every workflow task and activity task, sent every signal and completed every
+activity by task token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from temporalio.api.enums.v1 import EventType
+from temporalio.client import Client, WorkflowHandle
+
+from app.payloads import Mode, Outcome, RunResult, StagedRunInput
+from tests.conftest import base_env
+from tests.processes import ManagedProcess, free_port, start_process, wait_http_ok
+from tests.runs import RunEnd, start_run, wait_end
+from tests.scale.balancer import RoundRobinBalancer
+
+
+@dataclass(frozen=True)
+class ScaleStack:
+    """The running processes of a scale-out and where to reach them."""
+
+    task_queue: str
+    service_url: str
+    callback_base_url: str  # the balancer: what every worker hands to the service
+    callback_urls: dict[str, str]  # callback server name -> its own URL (the balancer's upstreams)
+    metrics_urls: dict[str, str]  # worker name -> its Prometheus endpoint
+    processes: dict[str, ManagedProcess]
+
+    @property
+    def workers(self) -> list[str]:
+        return list(self.metrics_urls)
+
+    @property
+    def callback_servers(self) -> list[str]:
+        return list(self.callback_urls)
+
+    def owner(self, identity: str) -> str:
+        """The process name behind a Temporal identity (`pid@hostname`, the SDK default), else the identity."""
+        pid = identity.partition("@")[0]
+        for name, proc in self.processes.items():
+            if str(proc.pid) == pid:
+                return name
+        return identity
+
+    def stop(self) -> None:
+        """Stop every process by pid, workers first (they drain), then callback servers, then the service."""
+        for proc in reversed(list(self.processes.values())):
+            proc.stop()
+
+
+async def start_scale_stack(
+    temporal_address: str,
+    log_dir: Path,
+    *,
+    task_queue: str,
+    callback_base_url: str,
+    callback_ports: Sequence[int],
+    workers: int = 2,
+) -> ScaleStack:
+    """Start the service mock, one callback server per port and `workers` workers; wait until all are healthy.
+
+    Every worker gets the same task queue and CALLBACK_BASE_URL (the balancer) and its own metrics port.
+    """
+    env = base_env(temporal_address)
+    service_port = free_port()
+    env.update(
+        STAGEGATE_TASK_QUEUE=task_queue,
+        CALLBACK_BASE_URL=callback_base_url,
+        SERVICE_PORT=str(service_port),
+        SERVICE_URL=f"http://127.0.0.1:{service_port}",
+    )
+    service_url = env["SERVICE_URL"]
+    processes: dict[str, ManagedProcess] = {}
+    health: dict[str, str] = {}
+    callback_urls: dict[str, str] = {}
+    metrics_urls: dict[str, str] = {}
+    try:
+        processes["service_mock"] = start_process("service_mock", ["service_mock"], env=env, log_dir=log_dir)
+        health["service_mock"] = f"{service_url}/healthz"
+        for i, port in enumerate(callback_ports, start=1):
+            name = f"callback-{i}"
+            own = {**env, "CALLBACK_PORT": str(port)}
+            processes[name] = start_process(name, ["app.callback_server"], env=own, log_dir=log_dir)
+            callback_urls[name] = f"http://127.0.0.1:{port}"
+            health[name] = f"{callback_urls[name]}/healthz"
+        for i in range(1, workers + 1):
+            name = f"worker-{i}"
+            port = free_port()
+            own = {**env, "WORKER_METRICS_PORT": str(port)}
+            processes[name] = start_process(name, ["app.worker"], env=own, log_dir=log_dir)
+            metrics_urls[name] = f"http://127.0.0.1:{port}/metrics"
+            health[name] = metrics_urls[name]
+        # The waits block (sync httpx, time.sleep), so they run in threads, in parallel; each has its timeout.
+        await asyncio.gather(*(asyncio.to_thread(wait_http_ok, processes[n], url) for n, url in health.items()))
+    except BaseException:
+        for proc in reversed(list(processes.values())):
+            proc.stop()
+        raise
+    return ScaleStack(
+        task_queue=task_queue,
+        service_url=service_url,
+        callback_base_url=callback_base_url,
+        callback_urls=callback_urls,
+        metrics_urls=metrics_urls,
+        processes=processes,
+    )
+
+
+@dataclass(frozen=True)
+class ScaleOut:
+    """A running scale-out: the processes and the balancer in front of the callback servers."""
+
+    stack: ScaleStack
+    balancer: RoundRobinBalancer
+
+    def callback_counts(self) -> dict[str, int]:
+        """Requests each callback server got through the balancer, by process name."""
+        by_url = self.balancer.counts()
+        return {name: by_url[url] for name, url in self.stack.callback_urls.items()}
+
+
+@asynccontextmanager
+async def scale_out(
+    temporal_address: str, log_dir: Path, *, task_queue: str, workers: int = 2, callback_servers: int = 2
+) -> AsyncIterator[ScaleOut]:
+    """Balancer first (its URL goes into the workers' env), then the processes; everything stops on exit."""
+    ports = [free_port() for _ in range(callback_servers)]
+    async with RoundRobinBalancer([f"http://127.0.0.1:{p}" for p in ports]) as balancer:
+        stack = await start_scale_stack(
+            temporal_address,
+            log_dir,
+            task_queue=task_queue,
+            callback_base_url=balancer.url,
+            callback_ports=ports,
+            workers=workers,
+        )
+        try:
+            yield ScaleOut(stack=stack, balancer=balancer)
+        finally:
+            # Blocking waits (up to 10 s per process); the balancer is not needed any more.
+            await asyncio.to_thread(stack.stop)
+
+
+@dataclass
+class LoadResult:
+    """What a load run started and how each run ended (None: still not closed when the wait timed out)."""
+
+    handles: list[WorkflowHandle[object, RunResult]]
+    ends: list[RunEnd | None]
+    wall_seconds: float
+    stages: int
+
+    @property
+    def started(self) -> int:
+        return len(self.handles)
+
+    @property
+    def completed(self) -> int:
+        return sum(1 for e in self.ends if e is not None and e.result is not None)
+
+    @property
+    def lost(self) -> list[str]:
+        """IDs of runs that did not complete (failed, or not closed in time)."""
+        return [h.id for h, e in zip(self.handles, self.ends, strict=True) if e is None or e.result is None]
+
+    @property
+    def failures(self) -> Counter[str]:
+        """Why runs did not complete: error type, or 'not closed in time'."""
+        return Counter(
+            "not closed in time" if e is None else str(e.error_type) for e in self.ends if e is None or e.result is None
+        )
+
+    def stage_problems(self) -> list[str]:
+        """Stages of completed runs that did not complete on their first attempt."""
+        problems = []
+        for handle, end in zip(self.handles, self.ends, strict=True):
+            if end is None or end.result is None:
+                continue
+            if len(end.result.stages) != self.stages:
+                problems.append(f"{handle.id}: {len(end.result.stages)} stages, expected {self.stages}")
+            problems.extend(
+                f"{handle.id} stage {s.stage}: {s.outcome.value}, attempt {s.attempts}"
+                for s in end.result.stages
+                if s.outcome is not Outcome.COMPLETED or s.attempts != 1
+            )
+        return problems
+
+
+async def run_load(
+    client: Client,
+    task_queue: str,
+    *,
+    runs: int,
+    stages: int = 2,
+    time_to_request: float = 0.05,
+    time_to_callback: float = 0.2,
+    stage_timeout: float = 60.0,
+    wait_timeout: float = 120.0,
+    start_concurrency: int = 50,
+) -> LoadResult:
+    """Start `runs` runs at once, alternating signal and token mode, and wait for all of them."""
+    inputs = [
+        StagedRunInput(
+            mode=Mode.SIGNAL if i % 2 == 0 else Mode.TOKEN,
+            stages=stages,
+            time_to_request=time_to_request,
+            time_to_callback=time_to_callback,
+            stage_timeout_seconds=stage_timeout,
+        )
+        for i in range(runs)
+    ]
+    gate = asyncio.Semaphore(start_concurrency)
+
+    async def start(inp: StagedRunInput) -> WorkflowHandle[object, RunResult]:
+        async with gate:
+            return await start_run(client, task_queue, inp)
+
+    async def end(handle: WorkflowHandle[object, RunResult]) -> RunEnd | None:
+        try:
+            return await wait_end(handle, timeout=max(1.0, deadline - time.monotonic()))
+        except TimeoutError:
+            return None
+
+    began = time.monotonic()
+    deadline = began + wait_timeout
+    handles = await asyncio.gather(*(start(inp) for inp in inputs))
+    ends = await asyncio.gather(*(end(h) for h in handles))
+    return LoadResult(handles=handles, ends=ends, wall_seconds=time.monotonic() - began, stages=stages)
+
+
+@dataclass
+class Attribution:
+    """Who did what, from the histories: counts per process name (or raw identity if unknown)."""
+
+    activity_tasks: Counter[str] = field(default_factory=Counter)  # ActivityTaskStarted
+    workflow_tasks: Counter[str] = field(default_factory=Counter)  # WorkflowTaskCompleted
+    signals: Counter[str] = field(default_factory=Counter)  # WorkflowExecutionSignaled (signal-mode callbacks)
+    activity_completions: Counter[str] = field(default_factory=Counter)  # ActivityTaskCompleted
+    runs_on_several_workers: int = 0  # runs whose workflow tasks were completed by more than one worker
+
+    def callbacks_forwarded(self, name: str) -> int:
+        """Callbacks a callback server handed to Temporal: signals plus task-token completions."""
+        return self.signals[name] + self.activity_completions[name]
+
+
+async def attribute(
+    stack: ScaleStack, handles: Sequence[WorkflowHandle[object, RunResult]], *, concurrency: int = 50
+) -> Attribution:
+    """Read every run's history and count the events each process caused."""
+    result = Attribution()
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(handle: WorkflowHandle[object, RunResult]) -> None:
+        async with gate:
+            history = await asyncio.wait_for(handle.fetch_history(), 30)
+        wf_task_owners = set()
+        for event in history.events:
+            if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
+                result.activity_tasks[stack.owner(event.activity_task_started_event_attributes.identity)] += 1
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                owner = stack.owner(event.workflow_task_completed_event_attributes.identity)
+                result.workflow_tasks[owner] += 1
+                wf_task_owners.add(owner)
+            elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+                result.signals[stack.owner(event.workflow_execution_signaled_event_attributes.identity)] += 1
+            elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+                identity = event.activity_task_completed_event_attributes.identity
+                result.activity_completions[stack.owner(identity)] += 1
+        result.runs_on_several_workers += len(wf_task_owners) > 1
+
+    await asyncio.gather(*(one(h) for h in handles))
+    return result
+
+
+async def scrape_metrics(stack: ScaleStack, *, timeout: float = 5.0) -> dict[str, str]:
+    """Each worker's /metrics text, by worker name."""
+    async with httpx.AsyncClient(trust_env=False, timeout=timeout) as http:
+        texts = await asyncio.gather(*(http.get(url) for url in stack.metrics_urls.values()))
+    for response in texts:
+        response.raise_for_status()
+    return {name: r.text for name, r in zip(stack.metrics_urls, texts, strict=True)}
+
+
+def temporal_metric_lines(text: str) -> list[str]:
+    """The sample lines of Temporal SDK metrics (no # HELP / # TYPE comments)."""
+    return [line for line in text.splitlines() if line.startswith("temporal_")]
+
+
+def metric_total(text: str, name: str) -> float:
+    """Sum of a metric's samples over all label sets (`name` exactly, e.g. temporal_workflow_completed)."""
+    total = 0.0
+    for line in temporal_metric_lines(text):
+        metric, _, rest = line.partition("{") if "{" in line.split(" ", 1)[0] else line.partition(" ")
+        if metric == name:
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def format_report(so: ScaleOut, load: LoadResult, who: Attribution, metrics: dict[str, str]) -> str:
+    """A plain-text table: per worker, per callback server, the load's totals."""
+    rows = [
+        f"{'worker':<12} {'identity':<28} {'activity tasks':>14} {'workflow tasks':>14} {'wf completed (metric)':>22}",
+    ]
+    for name in so.stack.workers:
+        identity = f"{so.stack.processes[name].pid}@…"
+        completed = metric_total(metrics.get(name, ""), "temporal_workflow_completed")
+        rows.append(
+            f"{name:<12} {identity:<28} {who.activity_tasks[name]:>14} {who.workflow_tasks[name]:>14} {completed:>22.0f}"
+        )
+    rows.append("")
+    rows.append(f"{'callback server':<16} {'url':<24} {'requests (balancer)':>19} {'forwarded (history)':>19}")
+    counts = so.callback_counts()
+    for name, url in so.stack.callback_urls.items():
+        rows.append(f"{name:<16} {url:<24} {counts[name]:>19} {who.callbacks_forwarded(name):>19}")
+    statuses = Counter[int]()
+    for (_, status), n in so.balancer.statuses.items():
+        statuses[status] += n
+    rows.append(
+        f"balancer {so.balancer.url}: answers by status {dict(sorted(statuses.items()))}, "
+        f"502s {so.balancer.bad_gateway}, refused connections {sum(so.balancer.connect_errors.values())}"
+    )
+    rows.append("")
+    rows.append(
+        f"runs started {load.started}, completed {load.completed}, lost {len(load.lost)}"
+        + (f" {dict(load.failures)}" if load.lost else "")
+        + f"; stages not completed on attempt 1: {len(load.stage_problems())}"
+    )
+    rows.append(
+        f"runs whose workflow tasks ran on more than one worker: {who.runs_on_several_workers}/{load.started}"
+    )
+    rows.append(f"wall time {load.wall_seconds:.2f} s ({load.started / load.wall_seconds:.1f} runs/s)")
+    return "\n".join(rows)
