@@ -79,3 +79,11 @@ histories *ARGS: setup
     TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
     export TEMPORAL_CLI
     exec uv run python -m tests.replay.record "$@"
+
+# Scale-out on loopback: 2 workers + 2 callback servers behind a balancer, one load run (e.g. --runs 100)
+scale-out *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run python scripts/scale_out.py "$@"

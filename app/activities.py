@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import NoReturn
 
 import httpx
+import structlog
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -36,6 +37,7 @@ class StageActivities:
     @activity.defn(name=ACTIVITY_REQUEST_STAGE)
     async def request_stage(self, request: StageRequest) -> StageRequestAccepted:
         """Signal mode: the service accepted the work; the workflow's gate waits for the signal."""
+        _bind_log_context(request)
         info = activity.info()
         url = self._callback_url(request, task_token=None)
         job_id = await self._post_request(request, url)
@@ -44,6 +46,7 @@ class StageActivities:
     @activity.defn(name=ACTIVITY_AWAIT_STAGE_CALLBACK)
     async def await_stage_callback(self, request: StageRequest) -> StageCompletion:
         """Token mode: hand the service our task token, then leave the activity open for the callback."""
+        _bind_log_context(request)
         url = self._callback_url(request, task_token=activity.info().task_token)
         await self._post_request(request, url)
         _complete_async()
@@ -51,6 +54,7 @@ class StageActivities:
     @activity.defn(name=ACTIVITY_CHECK_STAGE)
     async def check_stage(self, request: StageRequest) -> StageCheck:
         """Before a stage times out: ask the service whether the work finished and the callback got lost."""
+        _bind_log_context(request)
         try:
             response = await self._http.get(
                 f"{self._settings.service_url}/jobs", params={"idempotency_key": request.idempotency_key}, timeout=10.0
@@ -125,6 +129,14 @@ class StageActivities:
         job_id = data.get("job_id") if isinstance(data, dict) else None
         log.info("stage %s request accepted by the service (job %s)", request.stage, job_id)
         return str(job_id) if job_id is not None else None
+
+
+def _bind_log_context(request: StageRequest) -> None:
+    # Every log line of this activity (ours, the SDK's, httpx's) carries the run and stage. The SDK runs
+    # each activity in its own asyncio task, so the binding does not leak into other activities.
+    structlog.contextvars.bind_contextvars(
+        workflow_id=request.workflow_id, stage=request.stage, mode=request.mode.value, attempt=activity.info().attempt
+    )
 
 
 def _complete_async() -> NoReturn:

@@ -6,6 +6,8 @@ import logging
 import sys
 
 import structlog
+import temporalio.activity
+import temporalio.workflow
 
 from app.config import Settings
 
@@ -37,6 +39,10 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
     )
+    if use_json:
+        # The same activity info is already a structured field (`temporal_activity`); skip the dict repr.
+        temporalio.activity.logger.activity_info_on_message = False
+        temporalio.workflow.logger.workflow_info_on_message = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger()

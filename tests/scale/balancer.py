@@ -181,7 +181,9 @@ class RoundRobinBalancer:
             upstream = self.upstreams[(first + offset) % len(self.upstreams)]
             try:
                 assert self._http is not None
-                response = await self._http.request(scope["method"], upstream + path, content=bytes(body), headers=headers)
+                response = await self._http.request(
+                    scope["method"], upstream + path, content=bytes(body), headers=headers
+                )
             except httpx.ConnectError:
                 self.connect_errors[upstream] += 1
                 continue
@@ -191,7 +193,9 @@ class RoundRobinBalancer:
                 return
             self.requests[upstream] += 1
             self.statuses[upstream, response.status_code] += 1
-            relayed = [(h.encode(), response.headers[h].encode()) for h in _RELAY_RESPONSE_HEADERS if h in response.headers]
+            relayed = [
+                (h.encode(), response.headers[h].encode()) for h in _RELAY_RESPONSE_HEADERS if h in response.headers
+            ]
             await self._send(send, response.status_code, relayed, response.content)
             return
         self.bad_gateway += 1

@@ -251,6 +251,13 @@ class Attribution:
     signals: Counter[str] = field(default_factory=Counter)  # WorkflowExecutionSignaled (signal-mode callbacks)
     activity_completions: Counter[str] = field(default_factory=Counter)  # ActivityTaskCompleted
     runs_on_several_workers: int = 0  # runs whose workflow tasks were completed by more than one worker
+    identities: dict[str, str] = field(default_factory=dict)  # process name -> Temporal identity seen
+
+    def add(self, stack: ScaleStack, counter: Counter[str], identity: str) -> str:
+        owner = stack.owner(identity)
+        self.identities[owner] = identity
+        counter[owner] += 1
+        return owner
 
     def callbacks_forwarded(self, name: str) -> int:
         """Callbacks a callback server handed to Temporal: signals plus task-token completions."""
@@ -270,16 +277,17 @@ async def attribute(
         wf_task_owners = set()
         for event in history.events:
             if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_STARTED:
-                result.activity_tasks[stack.owner(event.activity_task_started_event_attributes.identity)] += 1
+                identity = event.activity_task_started_event_attributes.identity
+                result.add(stack, result.activity_tasks, identity)
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-                owner = stack.owner(event.workflow_task_completed_event_attributes.identity)
-                result.workflow_tasks[owner] += 1
-                wf_task_owners.add(owner)
+                identity = event.workflow_task_completed_event_attributes.identity
+                wf_task_owners.add(result.add(stack, result.workflow_tasks, identity))
             elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
-                result.signals[stack.owner(event.workflow_execution_signaled_event_attributes.identity)] += 1
+                identity = event.workflow_execution_signaled_event_attributes.identity
+                result.add(stack, result.signals, identity)
             elif event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
                 identity = event.activity_task_completed_event_attributes.identity
-                result.activity_completions[stack.owner(identity)] += 1
+                result.add(stack, result.activity_completions, identity)
         result.runs_on_several_workers += len(wf_task_owners) > 1
 
     await asyncio.gather(*(one(h) for h in handles))
@@ -304,28 +312,31 @@ def metric_total(text: str, name: str) -> float:
     """Sum of a metric's samples over all label sets (`name` exactly, e.g. temporal_workflow_completed)."""
     total = 0.0
     for line in temporal_metric_lines(text):
-        metric, _, rest = line.partition("{") if "{" in line.split(" ", 1)[0] else line.partition(" ")
-        if metric == name:
+        if line.split("{", 1)[0].split(" ", 1)[0] == name:
             total += float(line.rsplit(" ", 1)[1])
     return total
 
 
 def format_report(so: ScaleOut, load: LoadResult, who: Attribution, metrics: dict[str, str]) -> str:
     """A plain-text table: per worker, per callback server, the load's totals."""
+
+    def identity(name: str) -> str:
+        return who.identities.get(name, f"{so.stack.processes[name].pid}@?")
+
     rows = [
-        f"{'worker':<12} {'identity':<28} {'activity tasks':>14} {'workflow tasks':>14} {'wf completed (metric)':>22}",
+        f"{'worker':<16} {'identity':<24} {'activity tasks':>14} {'workflow tasks':>14} {'wf completed (metric)':>22}"
     ]
     for name in so.stack.workers:
-        identity = f"{so.stack.processes[name].pid}@…"
+        tasks = f"{who.activity_tasks[name]:>14} {who.workflow_tasks[name]:>14}"
         completed = metric_total(metrics.get(name, ""), "temporal_workflow_completed")
-        rows.append(
-            f"{name:<12} {identity:<28} {who.activity_tasks[name]:>14} {who.workflow_tasks[name]:>14} {completed:>22.0f}"
-        )
+        rows.append(f"{name:<16} {identity(name):<24} {tasks} {completed:>22.0f}")
     rows.append("")
-    rows.append(f"{'callback server':<16} {'url':<24} {'requests (balancer)':>19} {'forwarded (history)':>19}")
+    rows.append(
+        f"{'callback server':<16} {'identity':<24} {'url':<24} {'requests (balancer)':>19} {'forwarded (history)':>19}"
+    )
     counts = so.callback_counts()
     for name, url in so.stack.callback_urls.items():
-        rows.append(f"{name:<16} {url:<24} {counts[name]:>19} {who.callbacks_forwarded(name):>19}")
+        rows.append(f"{name:<16} {identity(name):<24} {url:<24} {counts[name]:>19} {who.callbacks_forwarded(name):>19}")
     statuses = Counter[int]()
     for (_, status), n in so.balancer.statuses.items():
         statuses[status] += n
@@ -339,8 +350,6 @@ def format_report(so: ScaleOut, load: LoadResult, who: Attribution, metrics: dic
         + (f" {dict(load.failures)}" if load.lost else "")
         + f"; stages not completed on attempt 1: {len(load.stage_problems())}"
     )
-    rows.append(
-        f"runs whose workflow tasks ran on more than one worker: {who.runs_on_several_workers}/{load.started}"
-    )
+    rows.append(f"runs whose workflow tasks ran on more than one worker: {who.runs_on_several_workers}/{load.started}")
     rows.append(f"wall time {load.wall_seconds:.2f} s ({load.started / load.wall_seconds:.1f} runs/s)")
     return "\n".join(rows)
