@@ -39,13 +39,16 @@ registered_type() {
         | jq -r --arg name "$1" '(.customAttributes // .custom_attributes // {})[$name] // empty'
 }
 
+command -v temporal >/dev/null 2>&1 || { log "error: the temporal CLI is not on PATH"; exit 1; }
+command -v jq >/dev/null 2>&1 || { log "error: jq is not on PATH"; exit 1; }
+
 deadline=$(($(date +%s) + WAIT_SECONDS))
-until temporal_cli operator namespace describe >/dev/null 2>&1; do
+until reason="$(temporal_cli operator namespace describe 2>&1 >/dev/null)"; do
     if [ "$(date +%s)" -ge "$deadline" ]; then
-        log "gave up: namespace '$NAMESPACE' at $ADDRESS did not answer within ${WAIT_SECONDS}s"
+        log "gave up: namespace '$NAMESPACE' at $ADDRESS did not answer within ${WAIT_SECONDS}s: $reason"
         exit 1
     fi
-    log "waiting for namespace '$NAMESPACE' at $ADDRESS ..."
+    log "waiting for namespace '$NAMESPACE' at $ADDRESS ($(printf '%s' "$reason" | tail -n 1))"
     sleep 2
 done
 log "namespace '$NAMESPACE' at $ADDRESS is up"

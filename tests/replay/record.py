@@ -5,9 +5,9 @@
 Starts its own Temporal dev server and the whole stack (service mock, callback server, worker), runs each
 scenario, waits for it to close, fetches the history of every run (a continue-as-new chain gives one file
 per run) and writes it as `<out>/<tag>-<scenario>[-run<N>].json`. Everything it started is stopped again,
-also when a scenario fails. Record a new tag (v2, ...) whenever the workflow changes in a way that running
-workflows will see, and keep the old files: replaying them is what proves the new code can still take
-over the old runs.
+also when a scenario fails (or on Ctrl-C / SIGTERM). When the workflow changes (replay-safely, e.g. behind
+`workflow.patched`), record the new behaviour under a new tag (v2, ...) and keep the old files: the new
+code must replay both, which is what proves it can take over runs started by the old code.
 """
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import re
+import signal
 import sys
 import tempfile
 import time
+import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
@@ -240,6 +244,10 @@ def _log_tails(stack: Stack | None) -> None:
 
 async def record_all(tag: str, out: Path) -> list[Path]:
     """Start a dev server and the stack, record every scenario, stop everything; the files written."""
+    # SIGTERM cancels like Ctrl-C does, so the cleanup below runs (the stack lives in its own sessions).
+    task = asyncio.current_task()
+    if task is not None:
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
     temporal_cli = find_temporal_cli()
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli,
@@ -260,7 +268,7 @@ async def record_all(tag: str, out: Path) -> list[Path]:
                     for path in paths:
                         print(f"wrote {path} ({scenario.name}, {time.monotonic() - started:.1f}s)", flush=True)
                     written += paths
-            except BaseException:
+            except Exception:
                 _log_tails(stack)
                 raise
             finally:
@@ -286,5 +294,24 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _exit_without_finalizing(code: int) -> NoReturn:
+    """Exit skipping interpreter teardown: with the SDK's Rust runtime threads still around it sometimes
+    aborts with "PyGILState_Release: thread state ... must be current" (temporalio/sdk-python#300), turning
+    a good recording into exit code 134. Everything we started is stopped before this point."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        exit_code = main()
+    except SystemExit:  # argparse: before any Temporal runtime exists
+        raise
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; everything started was stopped", file=sys.stderr)
+        exit_code = 130
+    except BaseException:  # noqa: BLE001  # printed, then a failing exit code
+        traceback.print_exc()
+        exit_code = 1
+    _exit_without_finalizing(exit_code)

@@ -1,9 +1,10 @@
 """Replay every committed history against the current workflow code: no server, a few seconds.
 
 A failure here means the workflow no longer makes the same commands for a run it already recorded, so a
-worker with this code would fail the workflow tasks of runs started by the old code. Either make the
-change replay-safe (e.g. `workflow.patched`), or record a new tag with `just histories` only if old runs
-can no longer exist anywhere. Do not just re-record over the failing files.
+worker with this code would fail the workflow tasks of runs started by the old code. Make the change
+replay-safe (e.g. behind `workflow.patched`) and record the new behaviour under a new tag
+(`just histories --tag v2`). Do not re-record over the failing files; delete an old tag's files only once
+no run of that version can exist anywhere.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def _reached_stage_1(history: WorkflowHistory) -> bool:
     return False
 
 
+def _describe(err: Exception) -> str:
+    """Type and the start of the message (the SDK's messages carry whole stack traces)."""
+    return f"{type(err).__name__}: {str(err)[:300]}"
+
+
 def _is_continuation(history: WorkflowHistory) -> bool:
     return bool(history.events[0].workflow_execution_started_event_attributes.continued_execution_run_id)
 
@@ -76,7 +82,7 @@ async def test_committed_histories_replay(request: pytest.FixtureRequest) -> Non
     histories = _load()
     failures = await _replay(StagedCallbackWorkflow, histories)
     assert not failures, "histories that no longer replay:\n" + "\n".join(
-        f"  {path.name}: {type(err).__name__}: {err}" for path, err in sorted(failures.items())
+        f"  {path.name}: {_describe(err)}" for path, err in sorted(failures.items())
     )
     request.config.stash[REPLAYED_OK] = len(histories)
 
@@ -94,9 +100,7 @@ async def test_changed_workflow_fails_replay() -> None:
     missed = sorted(path.name for path in reached if path not in failures)
     assert not missed, f"the changed workflow replayed these histories without error: {missed}"
     wrong_type = {
-        path.name: f"{type(err).__name__}: {err}"
-        for path, err in failures.items()
-        if not isinstance(err, NondeterminismError)
+        path.name: _describe(err) for path, err in failures.items() if not isinstance(err, NondeterminismError)
     }
     assert not wrong_type, f"expected NondeterminismError, got: {wrong_type}"
     # Runs that never reached stage 1 never met the change: they must still replay.
