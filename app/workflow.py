@@ -83,7 +83,8 @@ class StagedCallbackWorkflow:
         self._records: list[StageRecord] = []
         self._current = 0
         self._waiting_for = "start"
-        self._seen_callback_ids: set[str] = set()
+        # callback_id -> stage: only IDs of stages not yet passed need carrying across continue-as-new.
+        self._seen_callback_ids: dict[str, int] = {}
         self._inbox: dict[int, StageCallback] = {}
         self._early_progress: dict[int, int] = {}
         self._duplicates_ignored = 0
@@ -100,7 +101,7 @@ class StagedCallbackWorkflow:
             if callback.callback_id in self._seen_callback_ids:
                 self._ignore_duplicate(callback, "callback_id already seen")
                 return
-            self._seen_callback_ids.add(callback.callback_id)
+            self._seen_callback_ids[callback.callback_id] = callback.stage
         stage = callback.stage
         if stage < 1 or stage > self._input.stages:
             workflow.logger.warning("advance_stage for stage %s ignored: no such stage", stage)
@@ -351,7 +352,7 @@ class StagedCallbackWorkflow:
             self._started_at = _now()
             return 1
         self._records = list(carried.records)
-        self._seen_callback_ids = set(carried.seen_callback_ids)
+        self._seen_callback_ids = dict.fromkeys(carried.seen_callback_ids, carried.next_stage)
         self._inbox = {cb.stage: cb for cb in carried.inbox}
         self._early_progress = {int(k): v for k, v in carried.early_progress.items()}
         self._duplicates_ignored = carried.duplicates_ignored
@@ -364,8 +365,10 @@ class StagedCallbackWorkflow:
         carried = CarriedState(
             next_stage=next_stage,
             records=self._records,
-            seen_callback_ids=sorted(self._seen_callback_ids),
-            inbox=list(self._inbox.values()),
+            # Anything for a stage already passed is dropped by the stage check, so only later ones travel:
+            # the carried state stays small however long the run.
+            seen_callback_ids=sorted(cid for cid, stage in self._seen_callback_ids.items() if stage >= next_stage),
+            inbox=[cb for stage, cb in self._inbox.items() if stage >= next_stage],
             early_progress={str(k): v for k, v in self._early_progress.items() if k >= next_stage},
             duplicates_ignored=self._duplicates_ignored,
             started_at=self._started_at,

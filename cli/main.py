@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
@@ -431,7 +432,7 @@ def bench(
 
 def _fail(message: str, code: int) -> NoReturn:
     err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
-    sys.exit(code)
+    _exit(code)
 
 
 def main() -> None:
@@ -448,8 +449,15 @@ def main() -> None:
     except typer.TyperException as exc:  # usage errors: bad or missing options
         _fail(exc.format_message(), exc.exit_code)
     except typer.Exit as exc:
-        sys.exit(exc.exit_code)
+        _exit(exc.exit_code)
     except KeyboardInterrupt:
         _fail("interrupted", 130)
-    if isinstance(code, int) and code:
-        sys.exit(code)
+    _exit(code if isinstance(code, int) else 0)
+
+
+def _exit(code: int) -> NoReturn:
+    # Skip interpreter teardown: with the SDK's Rust runtime threads still alive it can abort with
+    # "PyGILState_Release ... finalizing" (temporalio/sdk-python#300) and turn a success into exit 134.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

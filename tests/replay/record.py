@@ -185,6 +185,14 @@ def scenarios() -> list[Scenario]:
             expect_runs=2,
         ),
     ]
+    # Since v2 (patch "reconcile-before-timeout"): a callback the service lost is recovered at the deadline.
+    out += [
+        Scenario(
+            f"{mode.value}-lost-callback-reconciled",
+            _inp(mode, stage_timeout_seconds=2.0, faults=ServiceFaults(lose_callbacks=True)),
+        )
+        for mode in Mode
+    ]
     return out
 
 
