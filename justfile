@@ -72,7 +72,7 @@ cli *ARGS:
 bench *ARGS:
     uv run cli bench "$@"
 
-# Re-record the workflow replay histories from real runs, e.g. `just histories --tag v2`
+# Record replay histories from real runs under a new tag, e.g. `just histories --tag v3`
 histories *ARGS: setup
     #!/usr/bin/env bash
     set -euo pipefail

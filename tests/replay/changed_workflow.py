@@ -7,10 +7,20 @@ recorded there (stage 1's search attribute upsert) and fail with a Nondeterminis
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from app.payloads import WORKFLOW_NAME, RunResult, StagedRunInput
+    from app.payloads import (
+        ACTIVITY_CHECK_STAGE,
+        WORKFLOW_NAME,
+        RunResult,
+        StageCheck,
+        StagedRunInput,
+        StageRecord,
+        StageRequest,
+    )
     from app.workflow import StagedCallbackWorkflow
 
 EXTRA_TIMER_SECONDS = 0.01
@@ -29,3 +39,19 @@ class ChangedStagedCallbackWorkflow(StagedCallbackWorkflow):
         if stage == 1:
             await workflow.sleep(EXTRA_TIMER_SECONDS)  # the one change: a command the histories never saw
         await super()._run_stage(inp, stage)
+
+
+@workflow.defn(name=WORKFLOW_NAME)
+class UnpatchedV2Workflow(StagedCallbackWorkflow):
+    """What v2 would be WITHOUT `workflow.patched`: it always asks the service before timing a stage out."""
+
+    @workflow.run
+    async def run(self, inp: StagedRunInput) -> RunResult:
+        """Unchanged: the SDK wants the run method on the decorated class itself."""
+        return await super().run(inp)
+
+    async def _reconcile(self, record: StageRecord, request: StageRequest) -> bool:
+        await workflow.execute_activity(
+            ACTIVITY_CHECK_STAGE, request, result_type=StageCheck, start_to_close_timeout=timedelta(seconds=15)
+        )
+        return False

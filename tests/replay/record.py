@@ -291,11 +291,20 @@ async def record_all(tag: str, out: Path) -> list[Path]:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: `python -m tests.replay.record`."""
     parser = argparse.ArgumentParser(prog="python -m tests.replay.record", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--tag", default="v1", help="file name prefix, e.g. the workflow version (default: v1)")
+    parser.add_argument("--tag", required=True, help="file name prefix: the workflow version, e.g. v3")
+    parser.add_argument("--force", action="store_true", help="re-record a tag that already has files")
     parser.add_argument("--out", type=Path, default=HISTORY_DIR, help=f"output folder (default: {HISTORY_DIR})")
     args = parser.parse_args(argv)
     if not _TAG.fullmatch(args.tag):
         parser.error("--tag takes letters, digits, '.', '_' and '-', and must not end in -run<N>")
+    existing = sorted(args.out.glob(f"{args.tag}-*.json"))
+    if existing and not args.force:
+        # Overwriting a tag would replace histories of the old code with the new code's: the replay
+        # test would then prove nothing about runs that are still open under the old code.
+        parser.error(
+            f"{len(existing)} histories tagged {args.tag!r} already exist in {args.out}; record the new "
+            "workflow version under a new --tag (or pass --force to re-record this one on purpose)"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     written = asyncio.run(record_all(args.tag, args.out))
     print(f"{len(written)} histories written to {args.out}")

@@ -24,10 +24,11 @@ from app.workflow import StagedCallbackWorkflow
 from tests.replay.changed_workflow import ChangedStagedCallbackWorkflow
 from tests.replay.layout import HISTORY_DIR, REPLAYED_OK, committed_histories, workflow_id_from_file
 
-# What `python -m tests.replay.record --tag v1` writes: 5 actions x 2 modes, early and duplicated callbacks
-# in both modes, a stage advanced by hand, a future-stage signal, and a two-run continue-as-new chain.
+# Two tags (v1, v2) of what `python -m tests.replay.record` writes: 5 actions x 2 modes, early and duplicated callbacks
+# in both modes, a stage advanced by hand, a future-stage signal, a two-run continue-as-new chain (v2 adds
+# the lost-callback scenarios).
 # An empty or half-deleted folder must not pass.
-MIN_HISTORIES = 18
+MIN_HISTORIES = 38
 
 
 def _load() -> dict[Path, WorkflowHistory]:

@@ -1,0 +1,52 @@
+"""The `reconcile-before-timeout` patch: v1 and v2 histories both replay, and the patch is what makes that so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from app.workflow import PATCH_RECONCILE_BEFORE_TIMEOUT, StagedCallbackWorkflow
+from tests.replay.changed_workflow import UnpatchedV2Workflow
+from tests.replay.layout import HISTORY_DIR, workflow_id_from_file
+
+
+def _history(name: str) -> WorkflowHistory:
+    path = HISTORY_DIR / f"{name}.json"
+    return WorkflowHistory.from_json(workflow_id_from_file(Path(path)), path.read_text())
+
+
+def _activities(history: WorkflowHistory) -> list[str]:
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+
+
+def _has_patch_marker(history: WorkflowHistory) -> bool:
+    return any(
+        e.HasField("marker_recorded_event_attributes")
+        and PATCH_RECONCILE_BEFORE_TIMEOUT.encode() in e.SerializeToString()
+        for e in history.events
+    )
+
+
+@pytest.mark.parametrize("mode", ["signal", "token"])
+async def test_old_and_new_timeouts_both_replay(mode: str) -> None:
+    old, new = _history(f"v1-{mode}-ignore"), _history(f"v2-{mode}-ignore")
+    assert "check_stage" not in _activities(old)
+    assert not _has_patch_marker(old)
+    assert "check_stage" in _activities(new)
+    assert _has_patch_marker(new)
+    for history in (old, new):
+        await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+
+
+@pytest.mark.parametrize("mode", ["signal", "token"])
+async def test_without_the_patch_old_runs_would_break(mode: str) -> None:
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[UnpatchedV2Workflow]).replay_workflow(_history(f"v1-{mode}-ignore"))
