@@ -47,6 +47,18 @@ async def _body(request: Request[object, object, State]) -> CallbackBody:
         raise CallbackError(400, "invalid_json", f"callback body is not valid JSON: {err}") from err
 
 
+async def _accept(
+    request: Request[object, object, State], settings: Settings, forwarder: CallbackForwarder, mode: Mode
+) -> Accepted:
+    """Verify, parse, forward: the same three steps for both modes, only the Temporal call differs."""
+    target = await _verified(request, settings, mode)
+    body = await _body(request)
+    forward = forwarder.forward_signal if mode is Mode.SIGNAL else forwarder.forward_token
+    call = await forward(target, body, received_at=_utc_now())
+    log.info("callback forwarded", status=body.status, callback_id=body.callback_id, temporal_call=call)
+    return Accepted(True, mode.value, target.workflow_id, target.stage, body.status, call)
+
+
 @post(SIGNAL_PATH, status_code=202, summary="Callback for a signal-mode stage: sends advance_stage by workflow ID")
 async def signal_callback(
     request: Request[object, object, State],
@@ -54,11 +66,7 @@ async def signal_callback(
     forwarder: NamedDependency[CallbackForwarder],
 ) -> Accepted:
     """Signed query: wf, stage, attempt, exp, sig. Body: CallbackBody (empty = completed)."""
-    target = await _verified(request, settings, Mode.SIGNAL)
-    body = await _body(request)
-    call = await forwarder.forward_signal(target, body, received_at=_utc_now())
-    log.info("callback forwarded", status=body.status, callback_id=body.callback_id, temporal_call=call)
-    return Accepted(True, Mode.SIGNAL.value, target.workflow_id, target.stage, body.status, call)
+    return await _accept(request, settings, forwarder, Mode.SIGNAL)
 
 
 @post(TOKEN_PATH, status_code=202, summary="Callback for a token-mode stage: completes the activity by task token")
@@ -68,11 +76,7 @@ async def token_callback(
     forwarder: NamedDependency[CallbackForwarder],
 ) -> Accepted:
     """Signed query: wf, stage, attempt, token (URL-safe base64 task token), exp, sig."""
-    target = await _verified(request, settings, Mode.TOKEN)
-    body = await _body(request)
-    call = await forwarder.forward_token(target, body, received_at=_utc_now())
-    log.info("callback forwarded", status=body.status, callback_id=body.callback_id, temporal_call=call)
-    return Accepted(True, Mode.TOKEN.value, target.workflow_id, target.stage, body.status, call)
+    return await _accept(request, settings, forwarder, Mode.TOKEN)
 
 
 @get("/healthz", summary="The process is up")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from app.payloads import RunResult, StagedRunInput
+from app.payloads import QUERY_STATUS, RunResult, RunStatus, StagedRunInput
 from app.starter import start_staged_run
 
 
@@ -38,3 +39,15 @@ async def wait_end(handle: WorkflowHandle[object, RunResult], *, timeout: float 
             return RunEnd(result=None, error_type=cause.type, error_message=cause.message)
         return RunEnd(result=None, error_type=type(cause).__name__, error_message=str(cause))
     return RunEnd(result=result)
+
+
+async def wait_status(
+    handle: WorkflowHandle[object, RunResult], ok: Callable[[RunStatus], bool], *, timeout: float = 20.0
+) -> RunStatus:
+    """Poll the `status` query until `ok` holds, at most `timeout` seconds (never forever)."""
+    async with asyncio.timeout(timeout):
+        while True:
+            status: RunStatus = await handle.query(QUERY_STATUS, result_type=RunStatus)
+            if ok(status):
+                return status
+            await asyncio.sleep(0.1)

@@ -6,28 +6,15 @@ import asyncio
 import base64
 import json
 from asyncio.subprocess import PIPE
-from collections.abc import Callable
 
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from app.callback_urls import decode_token
-from app.payloads import QUERY_STATUS, Action, Mode, Outcome, RunResult, RunStatus, ServiceFaults, StagedRunInput
+from app.payloads import Action, Mode, Outcome, RunResult, ServiceFaults, StagedRunInput
 from tests.conftest import Stack
-from tests.runs import start_run, wait_end
-
-
-async def _wait_status(
-    handle: WorkflowHandle[object, RunResult], ok: Callable[[RunStatus], bool], *, timeout: float = 20.0
-) -> RunStatus:
-    """Poll the status query until `ok` holds (with a timeout, never forever)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            status: RunStatus = await handle.query(QUERY_STATUS, result_type=RunStatus)
-            if ok(status):
-                return status
-            await asyncio.sleep(0.1)
+from tests.runs import start_run, wait_end, wait_status
 
 
 async def _job_for(stack: Stack, handle: WorkflowHandle[object, RunResult], stage: int) -> dict[str, object]:
@@ -105,7 +92,7 @@ async def test_stage_advanced_by_hand_with_temporal_cli(
     inp = StagedRunInput(mode=mode, stages=2, actions=[Action.IGNORE], stage_timeout_seconds=60)
     handle = await start_run(client, stack.settings.task_queue, inp)
     for stage in (1, 2):
-        await _wait_status(handle, lambda s, n=stage: s.current_stage == n and "signal" in s.waiting_for)  # type: ignore[misc]
+        await wait_status(handle, lambda s, n=stage: s.current_stage == n and "signal" in s.waiting_for)  # type: ignore[misc]
         cmd = [
             temporal_cli, "workflow", "signal", "--address", temporal_address, "--workflow-id", handle.id,
             "--name", "advance_stage", "--input", json.dumps({"stage": stage}),

@@ -34,19 +34,17 @@ from temporalio.testing import WorkflowEnvironment
 
 from app import search_attributes
 from app.payloads import (
-    QUERY_STATUS,
     SIGNAL_ADVANCE_STAGE,
     Action,
     Mode,
     RunResult,
-    RunStatus,
     ServiceFaults,
     StagedRunInput,
 )
 from tests.conftest import Stack, start_stack
 from tests.processes import find_temporal_cli
 from tests.replay.layout import HISTORY_DIR, history_file_name, workflow_id_for
-from tests.runs import start_run, wait_end
+from tests.runs import start_run, wait_end, wait_status
 
 # Small, quick runs keep the files short: two stages, sub-second service timings.
 TIME_TO_REQUEST = 0.1
@@ -116,20 +114,10 @@ def _inp(mode: Mode, action: Action = Action.COMPLETE, **overrides: object) -> S
     return StagedRunInput(**fields)  # type: ignore[arg-type]
 
 
-async def _wait_status(handle: Handle, ok: Callable[[RunStatus], bool], *, timeout: float = 20.0) -> RunStatus:
-    """Poll the status query until `ok` holds, at most `timeout` seconds."""
-    async with asyncio.timeout(timeout):
-        while True:
-            status: RunStatus = await handle.query(QUERY_STATUS, result_type=RunStatus)
-            if ok(status):
-                return status
-            await asyncio.sleep(0.1)
-
-
 async def _advance_by_hand(rec: Recorder, handle: Handle) -> None:
     """Each stage, once it waits for its signal, is advanced with the real `temporal workflow signal`."""
     for stage in range(1, 3):
-        await _wait_status(handle, lambda s, n=stage: s.current_stage == n and "signal" in s.waiting_for)  # type: ignore[misc]
+        await wait_status(handle, lambda s, n=stage: s.current_stage == n and "signal" in s.waiting_for)  # type: ignore[misc]
         cmd = [
             rec.temporal_cli, "workflow", "signal", "--address", rec.address, "--workflow-id", handle.id,
             "--name", SIGNAL_ADVANCE_STAGE, "--input", json.dumps({"stage": stage}),
