@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 from rich.console import Console
 from rich.table import Table
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from app.config import Settings
-from app.payloads import Action, Mode
+from app.payloads import Action, Mode, RunResult
 from app.starter import start_staged_run
 from cli.outcomes import wait_for_report
 from cli.render import RunReport, seconds_between
@@ -85,14 +85,14 @@ async def run_bench(
         stage_timeout=120.0,
     )
     started = time.monotonic()
-    handles = {mode: [] for mode in Mode}  # type: dict[Mode, list[object]]
+    handles: dict[Mode, list[WorkflowHandle[object, RunResult]]] = {mode: [] for mode in Mode}
     # Interleave the modes so both see the same machine load.
     for _ in range(runs):
         for mode in Mode:
             handles[mode].append(await start_staged_run(client, settings.task_queue, base.with_mode(mode).to_input()))
     results = {
         mode: await asyncio.gather(
-            *(wait_for_report(client, h, ui_url=settings.temporal.ui_url, timeout=600) for h in hs)  # type: ignore[arg-type]
+            *(wait_for_report(client, h, ui_url=settings.temporal.ui_url, timeout=600) for h in hs)
         )
         for mode, hs in handles.items()
     }

@@ -13,7 +13,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 import typer
 from rich.console import Console
 from rich.live import Live
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.config import Settings, SettingsError, load_settings
@@ -176,7 +176,7 @@ async def _start(
     return report
 
 
-async def _watch(client: Client, handle: Any, settings: Settings) -> RunReport:
+async def _watch(client: Client, handle: WorkflowHandle[object, RunResult], settings: Settings) -> RunReport:
     """Live per-stage progress: a Rich live table on a terminal, a line per change otherwise."""
     if out.is_terminal:
         with Live(console=out, refresh_per_second=4, transient=True) as live:
