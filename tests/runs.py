@@ -1,4 +1,4 @@
-"""Test helpers: start a staged run and wait for how it ended, with timeouts."""
+"""Test helpers: wait for how a staged run ended, or for a status, always with a timeout."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from app.payloads import QUERY_STATUS, RunResult, RunStatus, StagedRunInput
-from app.starter import start_staged_run
+from app.payloads import QUERY_STATUS, RunResult, RunStatus
 
 
 @dataclass(frozen=True)
@@ -20,13 +19,6 @@ class RunEnd:
     result: RunResult | None
     error_type: str | None = None
     error_message: str | None = None
-
-
-async def start_run(
-    client: Client, task_queue: str, inp: StagedRunInput, *, workflow_id: str | None = None
-) -> WorkflowHandle[object, RunResult]:
-    """Start the staged workflow the way the CLI does."""
-    return await start_staged_run(client, task_queue, inp, workflow_id=workflow_id)
 
 
 async def wait_end(handle: WorkflowHandle[object, RunResult], *, timeout: float = 60.0) -> RunEnd:

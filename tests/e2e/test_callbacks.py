@@ -13,8 +13,9 @@ from temporalio.client import Client, WorkflowHandle
 
 from app.callback_urls import decode_token
 from app.payloads import Action, Mode, Outcome, RunResult, ServiceFaults, StagedRunInput
+from app.starter import start_staged_run
 from tests.conftest import Stack
-from tests.runs import start_run, wait_end, wait_status
+from tests.runs import wait_end, wait_status
 
 
 async def _job_for(stack: Stack, handle: WorkflowHandle[object, RunResult], stage: int) -> dict[str, object]:
@@ -33,7 +34,7 @@ async def _job_for(stack: Stack, handle: WorkflowHandle[object, RunResult], stag
 async def test_early_callback(client: Client, stack: Stack, mode: Mode) -> None:
     # The service calls back 0.2 s after the request arrives but answers the request only after 1 s.
     inp = StagedRunInput(mode=mode, stages=2, time_to_request=1.0, time_to_callback=0.2, stage_timeout_seconds=30)
-    end = await wait_end(await start_run(client, stack.settings.task_queue, inp))
+    end = await wait_end(await start_staged_run(client, stack.settings.task_queue, inp))
     assert end.result is not None, end
     assert [s.outcome for s in end.result.stages] == [Outcome.COMPLETED] * 2
     for s in end.result.stages:
@@ -50,7 +51,7 @@ async def test_service_duplicate_deliveries_advance_once(client: Client, stack: 
     inp = StagedRunInput(
         mode=mode, stages=2, time_to_request=0.1, time_to_callback=0.3, faults=ServiceFaults(duplicate_deliveries=2)
     )
-    handle = await start_run(client, stack.settings.task_queue, inp)
+    handle = await start_staged_run(client, stack.settings.task_queue, inp)
     end = await wait_end(handle)
     assert end.result is not None, end
     assert [s.outcome for s in end.result.stages] == [Outcome.COMPLETED] * 2
@@ -68,7 +69,7 @@ async def test_service_duplicate_deliveries_advance_once(client: Client, stack: 
 async def test_repeated_http_delivery(client: Client, stack: Stack, mode: Mode) -> None:
     """Deliver the same callback twice by hand: 202 then (signal) 202 / (token) 409; the stage advances once."""
     inp = StagedRunInput(mode=mode, stages=1, actions=[Action.IGNORE], stage_timeout_seconds=60)
-    handle = await start_run(client, stack.settings.task_queue, inp)
+    handle = await start_staged_run(client, stack.settings.task_queue, inp)
     job = await _job_for(stack, handle, 1)
     body = {"status": "completed", "callback_id": "hand-made-1", "result": {"n": 1}}
     async with httpx.AsyncClient() as http:
@@ -90,7 +91,7 @@ async def test_stage_advanced_by_hand_with_temporal_cli(
     client: Client, stack: Stack, temporal_cli: str, temporal_address: str, mode: Mode
 ) -> None:
     inp = StagedRunInput(mode=mode, stages=2, actions=[Action.IGNORE], stage_timeout_seconds=60)
-    handle = await start_run(client, stack.settings.task_queue, inp)
+    handle = await start_staged_run(client, stack.settings.task_queue, inp)
     for stage in (1, 2):
         await wait_status(handle, lambda s, n=stage: s.current_stage == n and "signal" in s.waiting_for)  # type: ignore[misc]
         cmd = [
@@ -111,7 +112,7 @@ async def test_stage_advanced_by_hand_with_temporal_cli(
 
 async def test_signal_for_a_future_stage_is_kept(client: Client, stack: Stack) -> None:
     inp = StagedRunInput(mode=Mode.SIGNAL, stages=3, actions=[Action.IGNORE], stage_timeout_seconds=60)
-    handle = await start_run(client, stack.settings.task_queue, inp)
+    handle = await start_staged_run(client, stack.settings.task_queue, inp)
     # Stage 3 and 2 arrive before the run even reaches them; then stage 1; then stale and repeated ones.
     for stage in (3, 2, 1, 1, 2):
         await handle.signal("advance_stage", {"stage": stage, "callback_id": f"cb-{stage}"})
@@ -123,7 +124,7 @@ async def test_signal_for_a_future_stage_is_kept(client: Client, stack: Stack) -
 
 async def test_fifty_concurrent_token_runs_first_attempt(client: Client, stack: Stack) -> None:
     inp = StagedRunInput(mode=Mode.TOKEN, stages=2, time_to_request=0.1, time_to_callback=0.5, stage_timeout_seconds=60)
-    handles = await asyncio.gather(*(start_run(client, stack.settings.task_queue, inp) for _ in range(50)))
+    handles = await asyncio.gather(*(start_staged_run(client, stack.settings.task_queue, inp) for _ in range(50)))
     ends = await asyncio.gather(*(wait_end(h, timeout=120) for h in handles))
     attempts = [s.attempts for e in ends if e.result for s in e.result.stages]
     assert [e.error_type for e in ends if e.result is None] == []

@@ -5,8 +5,9 @@ from __future__ import annotations
 from temporalio.client import Client
 
 from app.payloads import Action, Mode, Outcome, ServiceFaults, StagedRunInput
+from app.starter import start_staged_run
 from tests.conftest import Stack
-from tests.runs import start_run, wait_end
+from tests.runs import wait_end
 
 
 async def test_continue_as_new_keeps_state_and_dedupe(client: Client, stack: Stack) -> None:
@@ -18,7 +19,7 @@ async def test_continue_as_new_keeps_state_and_dedupe(client: Client, stack: Sta
         continue_as_new_after_stages=2,
         faults=ServiceFaults(duplicate_deliveries=1),
     )
-    handle = await start_run(client, stack.settings.task_queue, inp)
+    handle = await start_staged_run(client, stack.settings.task_queue, inp)
     end = await wait_end(handle, timeout=90)
     assert end.result is not None, end
     # 5 stages, a new run after every 2: runs 1 (stages 1-2), 2 (3-4), 3 (5).
@@ -35,7 +36,7 @@ async def test_duplicates_and_early_signals_survive_continue_as_new(client: Clie
     inp = StagedRunInput(
         mode=Mode.SIGNAL, stages=4, actions=[Action.IGNORE], stage_timeout_seconds=60, continue_as_new_after_stages=1
     )
-    handle = await start_run(client, stack.settings.task_queue, inp)
+    handle = await start_staged_run(client, stack.settings.task_queue, inp)
     # Stage 4 arrives first (kept across three continue-as-new hops), then 1..3, then stale repeats.
     await handle.signal("advance_stage", {"stage": 4, "callback_id": "cb-4", "result": {"early": True}})
     for stage in (1, 2, 3):

@@ -6,8 +6,9 @@ import pytest
 from temporalio.client import Client
 
 from app.payloads import Action, Mode, Outcome, StagedRunInput
+from app.starter import start_staged_run
 from tests.conftest import Stack
-from tests.runs import start_run, wait_end
+from tests.runs import wait_end
 
 # The README's outcome table, as data: (Temporal run status, ApplicationError type, stage outcome).
 EXPECTED = {
@@ -30,7 +31,7 @@ async def test_mode_action_outcome(client: Client, stack: Stack, mode: Mode, act
         time_to_callback=0.3,
         stage_timeout_seconds=3.0 if action is Action.IGNORE else 30.0,
     )
-    handle = await start_run(client, stack.settings.task_queue, inp)
+    handle = await start_staged_run(client, stack.settings.task_queue, inp)
     end = await wait_end(handle)
     status, error_type, stage_outcome = EXPECTED[action]
     if status == "completed":

@@ -6,8 +6,9 @@ import pytest
 from temporalio.client import Client
 
 from app.payloads import Action, Mode, Outcome, ServiceFaults, StagedRunInput
+from app.starter import start_staged_run
 from tests.conftest import Stack
-from tests.runs import start_run, wait_end
+from tests.runs import wait_end
 
 
 @pytest.mark.parametrize("mode", list(Mode))
@@ -20,7 +21,7 @@ async def test_lost_callback_is_reconciled(client: Client, stack: Stack, mode: M
         stage_timeout_seconds=2.0,
         faults=ServiceFaults(lose_callbacks=True),
     )
-    end = await wait_end(await start_run(client, stack.settings.task_queue, inp))
+    end = await wait_end(await start_staged_run(client, stack.settings.task_queue, inp))
     assert end.result is not None, end
     assert [(s.outcome, s.advanced_by) for s in end.result.stages] == [(Outcome.COMPLETED, "reconcile")] * 2
 
@@ -36,14 +37,14 @@ async def test_lost_failure_is_reconciled_as_failure(client: Client, stack: Stac
         stage_timeout_seconds=2.0,
         faults=ServiceFaults(lose_callbacks=True),
     )
-    end = await wait_end(await start_run(client, stack.settings.task_queue, inp))
+    end = await wait_end(await start_staged_run(client, stack.settings.task_queue, inp))
     assert end.error_type == "StageFailed", end
     assert "simulated failure" in (end.error_message or "")
 
 
 async def test_ignored_stage_still_times_out_after_asking(client: Client, stack: Stack) -> None:
     inp = StagedRunInput(mode=Mode.SIGNAL, stages=1, actions=[Action.IGNORE], stage_timeout_seconds=1.5)
-    handle = await start_run(client, stack.settings.task_queue, inp)
+    handle = await start_staged_run(client, stack.settings.task_queue, inp)
     end = await wait_end(handle)
     assert end.error_type == "StageTimedOut", end
     events = [e async for e in handle.fetch_history_events()]

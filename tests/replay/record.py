@@ -41,10 +41,11 @@ from app.payloads import (
     ServiceFaults,
     StagedRunInput,
 )
+from app.starter import start_staged_run
 from tests.conftest import Stack, start_stack
 from tests.processes import find_temporal_cli
 from tests.replay.layout import HISTORY_DIR, history_file_name, workflow_id_for
-from tests.runs import start_run, wait_end, wait_status
+from tests.runs import wait_end, wait_status
 
 # Small, quick runs keep the files short: two stages, sub-second service timings.
 TIME_TO_REQUEST = 0.1
@@ -204,7 +205,7 @@ async def _fetch_chain(client: Client, workflow_id: str, first_run_id: str) -> l
 
 async def _record(rec: Recorder, scenario: Scenario, tag: str, out: Path) -> list[Path]:
     workflow_id = workflow_id_for(tag, scenario.name)
-    handle = await start_run(rec.client, rec.stack.settings.task_queue, scenario.inp, workflow_id=workflow_id)
+    handle = await start_staged_run(rec.client, rec.stack.settings.task_queue, scenario.inp, workflow_id=workflow_id)
     first_run_id = handle.result_run_id
     if first_run_id is None:
         raise RuntimeError(f"{workflow_id}: start returned no run ID")

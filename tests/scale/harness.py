@@ -23,9 +23,10 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
 from app.payloads import Mode, Outcome, RunResult, StagedRunInput
+from app.starter import start_staged_run
 from tests.conftest import base_env
 from tests.processes import ManagedProcess, free_port, start_process, wait_http_ok
-from tests.runs import RunEnd, start_run, wait_end
+from tests.runs import RunEnd, wait_end
 from tests.scale.balancer import RoundRobinBalancer
 
 
@@ -227,7 +228,7 @@ async def run_load(
 
     async def start(inp: StagedRunInput) -> WorkflowHandle[object, RunResult]:
         async with gate:
-            return await start_run(client, task_queue, inp)
+            return await start_staged_run(client, task_queue, inp)
 
     async def end(handle: WorkflowHandle[object, RunResult]) -> RunEnd | None:
         try:
