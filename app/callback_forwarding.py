@@ -1,23 +1,20 @@
-"""Turn a verified callback into the Temporal call for its mode, mapping Temporal's answers to HTTP errors."""
+"""What every mode's forwarding shares: the Temporal call wrapper and the one map from Temporal errors to HTTP.
+
+Errors are told apart by type and RPC status, never by message text; "closed" and "absent" by a describe call.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
 import structlog
-from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.callback_urls import CallbackTarget
-from app.callback_wire import CallbackBody, to_stage_callback, to_stage_completion
-from app.payloads import (
-    ERR_SERVICE_REPORTED_CANCELLATION,
-    ERR_SERVICE_REPORTED_FAILURE,
-    SIGNAL_ADVANCE_STAGE,
-)
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
@@ -37,88 +34,49 @@ class CallbackError(Exception):
         self.message = message
 
 
-class CallbackForwarder:
-    """Forwards callbacks to Temporal through one shared client."""
+def temporal_unavailable(detail: str) -> CallbackError:
+    """503: the sender should retry later."""
+    return CallbackError(503, "temporal_unavailable", f"Temporal cannot be reached: {detail}")
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """How a mode handed a callback to Temporal: the call made, the HTTP status, and the gate's verdict if any."""
+
+    temporal_call: str
+    status_code: int = 202
+    verdict: str | None = None
+    early: bool = False
+
+
+class Temporal:
+    """The callback server's one Temporal client, with the error mapping every mode uses."""
 
     def __init__(self, client: Client) -> None:
-        self._client = client
+        self.client = client
 
-    async def forward_signal(self, target: CallbackTarget, body: CallbackBody, *, received_at: str) -> str:
-        """Signal mode: send `advance_stage` to the workflow by its ID (the latest run, across continue-as-new)."""
-        handle = self._client.get_workflow_handle(target.workflow_id)
-        payload = to_stage_callback(target, body, received_at=received_at)
-        await self._call(handle.signal(SIGNAL_ADVANCE_STAGE, payload, rpc_timeout=RPC_TIMEOUT), target, what="workflow")
-        return "signal advance_stage"
-
-    async def forward_token(self, target: CallbackTarget, body: CallbackBody, *, received_at: str) -> str:
-        """Token mode: complete / fail / heartbeat / report cancellation of the activity the token names."""
-        assert target.task_token is not None  # verify_callback_params guarantees it in token mode
-        handle = self._client.get_async_activity_handle(task_token=target.task_token)
-        if body.status == "completed":
-            completion = to_stage_completion(target, body, received_at=received_at)
-            await self._call(handle.complete(completion, rpc_timeout=RPC_TIMEOUT), target, what="activity")
-            return "complete"
-        if body.status == "progress":
-            details = {"progress": body.progress, "result": body.result, "received_at": received_at}
-            await self._call(handle.heartbeat(details, rpc_timeout=RPC_TIMEOUT), target, what="activity")
-            return "heartbeat"
-        if body.status == "failed":
-            error = ApplicationError(
-                body.error or f"service reported stage {target.stage} failed",
-                type=ERR_SERVICE_REPORTED_FAILURE,
-                non_retryable=True,
-            )
-            await self._call(handle.fail(error, rpc_timeout=RPC_TIMEOUT), target, what="activity")
-            return "fail"
-        return await self._report_cancellation(target, body)
-
-    async def _report_cancellation(self, target: CallbackTarget, body: CallbackBody) -> str:
-        assert target.task_token is not None
-        handle = self._client.get_async_activity_handle(task_token=target.task_token)
-        try:
-            await handle.report_cancellation(rpc_timeout=RPC_TIMEOUT)
-            return "report_cancellation"
-        except RPCError as err:
-            # The server only takes a cancellation report for an activity whose cancellation was requested.
-            # The service cancelling on its own is a business outcome: fail the activity with a typed,
-            # non-retryable error that the workflow maps to "cancelled", exactly as in signal mode.
-            if err.status not in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION):
-                raise self._map_rpc_error(err, target, what="activity") from err
-            log.info("cancellation report refused by Temporal, failing as cancelled", reason=err.message)
-        error = ApplicationError(
-            body.error or f"service cancelled stage {target.stage}",
-            type=ERR_SERVICE_REPORTED_CANCELLATION,
-            non_retryable=True,
-        )
-        await self._call(handle.fail(error, rpc_timeout=RPC_TIMEOUT), target, what="activity")
-        return "fail as cancelled"
-
-    async def _call(self, call: Awaitable[T], target: CallbackTarget, *, what: str) -> T:
+    async def call(self, call: Awaitable[T], target: CallbackTarget, *, what: str) -> T:
+        """Await a Temporal call; its failure becomes the CallbackError that says what went wrong."""
         try:
             return await call
         except RPCError as err:
-            raise self._map_rpc_error(err, target, what=what) from err
+            raise await self.map_rpc_error(err, target, what=what) from err
         except RuntimeError as err:
-            # A lazy client that cannot connect raises RuntimeError("Failed client connect: ...").
-            if "connect" in str(err).lower():
-                raise CallbackError(503, "temporal_unavailable", f"Temporal cannot be reached: {err}") from err
-            raise
+            # The SDK's lazy client raises a bare RuntimeError when its first connection attempt fails.
+            log.warning("Temporal call failed before reaching the server", error=str(err)[:300])
+            raise temporal_unavailable(type(err).__name__) from err
 
-    @staticmethod
-    def _map_rpc_error(err: RPCError, target: CallbackTarget, *, what: str) -> CallbackError:
+    async def map_rpc_error(self, err: RPCError, target: CallbackTarget, *, what: str) -> CallbackError:
+        """The HTTP answer for a Temporal RPC error."""
         if err.status in UNREACHABLE:
-            return CallbackError(503, "temporal_unavailable", f"Temporal cannot be reached: {err.message}")
+            return temporal_unavailable(err.message)
         if err.status is RPCStatusCode.NOT_FOUND:
-            if what == "workflow" and "completed" in err.message.lower():
-                return CallbackError(
-                    409, "workflow_closed", f"workflow {target.workflow_id!r} has already closed: {err.message}"
-                )
             if what == "workflow":
-                return CallbackError(404, "workflow_not_found", f"no workflow with ID {target.workflow_id!r}")
+                return await self.workflow_gone(target)
             return CallbackError(
                 409,
                 "activity_not_open",
-                f"the stage {target.stage} activity is no longer open (already completed, failed, "
+                f"the stage {target.stage!r} activity is no longer open (already completed, failed, "
                 f"timed out, or its workflow closed): {err.message}",
             )
         if err.status is RPCStatusCode.INVALID_ARGUMENT:
@@ -128,3 +86,22 @@ class CallbackForwarder:
         if err.status is RPCStatusCode.RESOURCE_EXHAUSTED:
             return CallbackError(503, "temporal_busy", f"Temporal is rate limiting: {err.message}")
         return CallbackError(502, "temporal_error", f"Temporal answered {err.status.name}: {err.message}")
+
+    async def workflow_gone(self, target: CallbackTarget) -> CallbackError:
+        """404 when no workflow has the ID, 409 when it exists but has closed (told apart by describe)."""
+        handle = self.client.get_workflow_handle(target.workflow_id)
+        try:
+            described = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return CallbackError(404, "workflow_not_found", f"no workflow with ID {target.workflow_id!r}")
+            if err.status in UNREACHABLE:
+                return temporal_unavailable(err.message)
+            return CallbackError(502, "temporal_error", f"Temporal answered {err.status.name}: {err.message}")
+        status = described.status
+        if status is not None and status is not WorkflowExecutionStatus.RUNNING:
+            return CallbackError(
+                409, "workflow_closed", f"workflow {target.workflow_id!r} has already closed ({status.name.lower()})"
+            )
+        # Running now (it was absent a moment ago: a race with its start): the sender may simply retry.
+        return CallbackError(503, "workflow_not_ready", f"workflow {target.workflow_id!r} was not ready; retry")

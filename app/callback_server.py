@@ -13,27 +13,29 @@ from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from temporalio.client import Client
 
-from app.callback_forwarding import CallbackError, CallbackForwarder
-from app.callback_urls import SIGNAL_PATH, TOKEN_PATH, CallbackTarget, CallbackUrlError, verify_callback_params
+from app.callback_forwarding import CallbackError, Forwarded, Temporal
+from app.callback_urls import CallbackTarget, CallbackUrlError, verify_callback_params
 from app.callback_wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
 from app.config import Settings
-from app.payloads import Mode
+from app.mode_specs import SPECS, ModeSpec
 
 log = structlog.get_logger(__name__)
 
 
-async def _verified(request: Request[object, object, State], settings: Settings, mode: Mode) -> CallbackTarget:
-    params = dict(request.query_params.items())
+def _verified(request: Request[object, object, State], settings: Settings, spec: ModeSpec) -> CallbackTarget:
     try:
-        target = verify_callback_params(mode, params, settings.signing_secrets, now=time.time())
+        target = verify_callback_params(
+            spec.mode, request.query_params.multi_items(), settings.signing_secrets, now=time.time()
+        )
     except CallbackUrlError as err:
         status = 401 if err.missing else 403
         raise CallbackError(status, "bad_signature" if not err.missing else "missing_parameter", err.message) from err
     structlog.contextvars.bind_contextvars(
-        workflow_id=target.workflow_id, stage=target.stage, mode=mode.value, attempt=target.attempt
+        workflow_id=target.workflow_id, stage=str(target.stage), mode=spec.mode.value, attempt=target.attempt
     )
     return target
 
@@ -47,36 +49,47 @@ async def _body(request: Request[object, object, State]) -> CallbackBody:
         raise CallbackError(400, "invalid_json", f"callback body is not valid JSON: {err}") from err
 
 
-async def _accept(
-    request: Request[object, object, State], settings: Settings, forwarder: CallbackForwarder, mode: Mode
-) -> Accepted:
-    """Verify, parse, forward: the same three steps for both modes, only the Temporal call differs."""
-    target = await _verified(request, settings, mode)
-    body = await _body(request)
-    forward = forwarder.forward_signal if mode is Mode.SIGNAL else forwarder.forward_token
-    call = await forward(target, body, received_at=_utc_now())
-    log.info("callback forwarded", status=body.status, callback_id=body.callback_id, temporal_call=call)
-    return Accepted(True, mode.value, target.workflow_id, target.stage, body.status, call)
+def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
+    """The route of one mode: verify the signed URL, parse the body, hand it to the mode's forwarding."""
 
+    async def handler(
+        request: Request[object, object, State],
+        settings: NamedDependency[Settings],
+        temporal: NamedDependency[Temporal],
+    ) -> Response[Accepted]:
+        target = _verified(request, settings, spec)
+        body = await _body(request)
+        forwarded: Forwarded = await spec.forward(temporal, target, body, received_at=_utc_now())
+        log.info(
+            "callback forwarded",
+            status=body.status,
+            callback_id=body.callback_id,
+            temporal_call=forwarded.temporal_call,
+            verdict=forwarded.verdict,
+        )
+        answer = Accepted(
+            True,
+            spec.mode.value,
+            target.workflow_id,
+            target.stage,
+            body.status,
+            forwarded.temporal_call,
+            verdict=forwarded.verdict,
+            early=forwarded.early,
+        )
+        return Response(answer, status_code=forwarded.status_code)
 
-@post(SIGNAL_PATH, status_code=202, summary="Callback for a signal-mode stage: sends advance_stage by workflow ID")
-async def signal_callback(
-    request: Request[object, object, State],
-    settings: NamedDependency[Settings],
-    forwarder: NamedDependency[CallbackForwarder],
-) -> Accepted:
-    """Signed query: wf, stage, attempt, exp, sig. Body: CallbackBody (empty = completed)."""
-    return await _accept(request, settings, forwarder, Mode.SIGNAL)
-
-
-@post(TOKEN_PATH, status_code=202, summary="Callback for a token-mode stage: completes the activity by task token")
-async def token_callback(
-    request: Request[object, object, State],
-    settings: NamedDependency[Settings],
-    forwarder: NamedDependency[CallbackForwarder],
-) -> Accepted:
-    """Signed query: wf, stage, attempt, token (URL-safe base64 task token), exp, sig."""
-    return await _accept(request, settings, forwarder, Mode.TOKEN)
+    handler.__doc__ = (
+        f"Signed query: wf, stage, attempt, exp, sig{', token' if spec.mode.value == 'token' else ''}. "
+        "Body: CallbackBody (empty = completed)."
+    )
+    return post(
+        spec.path,
+        name=f"{spec.mode.value}_callback",
+        summary=spec.summary,
+        operation_id=f"{spec.mode.value}_callback",
+        status_code=200 if spec.mode.value == "update" else 202,
+    )(handler)
 
 
 @get("/healthz", summary="The process is up")
@@ -113,9 +126,9 @@ def _provide_client(state: State) -> Client:
     return client
 
 
-def _provide_forwarder(state: State) -> CallbackForwarder:
-    forwarder: CallbackForwarder = state.forwarder
-    return forwarder
+def _provide_temporal(state: State) -> Temporal:
+    temporal: Temporal = state.temporal
+    return temporal
 
 
 def _utc_now() -> str:
@@ -136,19 +149,19 @@ def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
                 **dict(settings.temporal.connect_kwargs),
             )
             app.state.client = own
-            app.state.forwarder = CallbackForwarder(own)
+            app.state.temporal = Temporal(own)
         yield
 
     # A client handed in (tests: bound to the test's loop) is usable without running the lifespan.
-    initial = State({"client": client, "forwarder": CallbackForwarder(client)} if client is not None else {})
+    initial = State({"client": client, "temporal": Temporal(client)} if client is not None else {})
     return Litestar(
-        route_handlers=[signal_callback, token_callback, healthz, readyz],
+        route_handlers=[*(_callback_route(spec) for spec in SPECS.values()), healthz, readyz],
         lifespan=[lifespan],
         state=initial,
         dependencies={
             "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
             "client": Provide(_provide_client, sync_to_thread=False),
-            "forwarder": Provide(_provide_forwarder, sync_to_thread=False),
+            "temporal": Provide(_provide_temporal, sync_to_thread=False),
         },
         exception_handlers={CallbackError: _callback_error, HTTPException: _http_error},
         request_max_body_size=settings.callback_max_body_bytes,

@@ -1,4 +1,8 @@
-"""Signed callback URLs: built by the activities, verified by the callback server before Temporal is touched."""
+"""Signed callback URLs: built for stage activities, verified by the callback server before Temporal is touched.
+
+The signature covers the exact text of every parameter as sent (no re-parsing before the check), and only
+canonical forms verify: `stage=01`, a padded token or a repeated parameter is refused, not normalised.
+"""
 
 from __future__ import annotations
 
@@ -6,14 +10,22 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from app.payloads import Mode
+from app.gate_rules import InvalidCallbackError, parse_stage_key, stage_id
+from app.gate_types import Mode, StageKey
 
-SIGNAL_PATH = "/callbacks/signal"
-TOKEN_PATH = "/callbacks/token"  # noqa: S105  # a URL path, not a secret
+CALLBACK_PATH_PREFIX = "/callbacks/"
+_SIGNED = ("wf", "stage", "attempt", "token", "exp")
+_ALLOWED = frozenset((*_SIGNED, "sig"))
+MAX_WORKFLOW_ID_CHARS = 1000
+
+
+def callback_path(mode: Mode) -> str:
+    """The callback server's route for a mode: `/callbacks/<mode>`."""
+    return f"{CALLBACK_PATH_PREFIX}{mode.value}"
 
 
 class CallbackUrlError(Exception):
@@ -31,7 +43,7 @@ class CallbackTarget:
 
     mode: Mode
     workflow_id: str
-    stage: int
+    stage: StageKey
     attempt: int
     expires_at: int
     task_token: bytes | None = None
@@ -43,72 +55,112 @@ def encode_token(token: bytes) -> str:
 
 
 def decode_token(text: str) -> bytes:
-    """Inverse of `encode_token`; raises CallbackUrlError on garbage."""
+    """Inverse of `encode_token` for canonical text only; raises CallbackUrlError on anything else."""
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        token = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise CallbackUrlError("token is not URL-safe base64") from exc
+    if not token or encode_token(token) != text:
+        raise CallbackUrlError("token is not canonical URL-safe base64 (no padding, no other characters)")
+    return token
 
 
-def _canonical(target: CallbackTarget) -> bytes:
-    token = encode_token(target.task_token) if target.task_token is not None else ""
-    fields = ("v1", target.mode.value, target.workflow_id, str(target.stage), str(target.attempt), token)
-    return "\n".join((*fields, str(target.expires_at))).encode()
-
-
-def _sign(secret: str, target: CallbackTarget) -> str:
-    digest = hmac.new(secret.encode(), _canonical(target), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode("ascii")
-
-
-def build_callback_url(base_url: str, secret: str, target: CallbackTarget) -> str:
-    """The URL handed to the external service, signed with the current (first) secret."""
-    params: dict[str, str] = {
-        "wf": target.workflow_id,
-        "stage": str(target.stage),
-        "attempt": str(target.attempt),
-    }
+def _params(target: CallbackTarget) -> dict[str, str]:
+    params = {"wf": target.workflow_id, "stage": stage_id(target.stage), "attempt": str(target.attempt)}
     if target.task_token is not None:
         params["token"] = encode_token(target.task_token)
     params["exp"] = str(target.expires_at)
-    params["sig"] = _sign(secret, target)
-    path = TOKEN_PATH if target.mode is Mode.TOKEN else SIGNAL_PATH
-    return f"{base_url.rstrip('/')}{path}?{urlencode(params)}"
+    return params
 
 
-def _required(params: Mapping[str, str], name: str) -> str:
+def _canonical(mode: Mode, params: dict[str, str]) -> bytes:
+    # Length-prefixed fields: no value can shift bytes into its neighbour.
+    parts = ["v2", mode.value, *(params.get(name, "") for name in _SIGNED)]
+    return b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
+
+
+def _sign(secret: str, mode: Mode, params: dict[str, str]) -> bytes:
+    return hmac.new(secret.encode(), _canonical(mode, params), hashlib.sha256).digest()
+
+
+@dataclass(frozen=True)
+class CallbackSigner:
+    """Builds signed callback URLs: the base URL the services reach us at, and the signing secret."""
+
+    base_url: str
+    secret: str
+    grace_seconds: int = 3600
+
+    def url_for(self, target: CallbackTarget) -> str:
+        """The URL handed to the external service."""
+        params = _params(target)
+        params["sig"] = encode_token(_sign(self.secret, target.mode, params))
+        return f"{self.base_url.rstrip('/')}{callback_path(target.mode)}?{urlencode(params)}"
+
+
+def build_callback_url(base_url: str, secret: str, target: CallbackTarget) -> str:
+    """The URL handed to the external service, signed with `secret`."""
+    return CallbackSigner(base_url, secret).url_for(target)
+
+
+def _single(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in items:
+        if name not in _ALLOWED:
+            raise CallbackUrlError(f"unexpected query parameter {name[:40]!r}")
+        if name in params:
+            raise CallbackUrlError(f"query parameter {name!r} is repeated")
+        params[name] = value
+    return params
+
+
+def _required(params: dict[str, str], name: str) -> str:
     value = params.get(name)
     if not value:
         raise CallbackUrlError(f"query parameter {name!r} is missing", missing=True)
     return value
 
 
-def _positive_int(params: Mapping[str, str], name: str) -> int:
-    raw = _required(params, name)
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise CallbackUrlError(f"query parameter {name!r} must be an integer") from exc
-    if value < 0:
-        raise CallbackUrlError(f"query parameter {name!r} must not be negative")
-    return value
+def _canonical_int(params: dict[str, str], name: str) -> int:
+    raw = params[name]
+    if not (raw.isascii() and raw.isdigit()) or (raw != "0" and raw.startswith("0")):
+        raise CallbackUrlError(f"query parameter {name!r} must be a plain decimal number")
+    return int(raw)
 
 
 def verify_callback_params(
-    mode: Mode, params: Mapping[str, str], secrets: Sequence[str], *, now: float
+    mode: Mode, items: Iterable[tuple[str, str]], secrets: Sequence[str], *, now: float
 ) -> CallbackTarget:
-    """Check signature and expiry of a callback's query parameters; return what they point at."""
-    sig = _required(params, "sig")
+    """Check signature and expiry of a callback's query parameters (name, value pairs); return the target."""
+    params = _single(items)
+    for name in ("wf", "stage", "attempt", "exp", "sig"):
+        _required(params, name)
+    if mode is Mode.TOKEN:
+        _required(params, "token")
+    elif "token" in params:
+        raise CallbackUrlError("query parameter 'token' only belongs in token-mode URLs")
+    try:
+        sig = params["sig"].encode("ascii")
+    except UnicodeEncodeError:
+        raise CallbackUrlError("signature does not match") from None
+    signed = {name: params[name] for name in _SIGNED if name in params}
+    if not any(hmac.compare_digest(sig, encode_token(_sign(s, mode, signed)).encode()) for s in secrets):
+        raise CallbackUrlError("signature does not match")
+    # Signed, so these were made by us; still, refuse anything that is not in our own canonical form.
+    try:
+        stage = parse_stage_key(params["stage"])
+    except InvalidCallbackError as exc:
+        raise CallbackUrlError(f"query parameter 'stage': {exc}") from exc
     target = CallbackTarget(
         mode=mode,
-        workflow_id=_required(params, "wf"),
-        stage=_positive_int(params, "stage"),
-        attempt=_positive_int(params, "attempt"),
-        expires_at=_positive_int(params, "exp"),
-        task_token=decode_token(_required(params, "token")) if mode is Mode.TOKEN else None,
+        workflow_id=params["wf"],
+        stage=stage,
+        attempt=_canonical_int(params, "attempt"),
+        expires_at=_canonical_int(params, "exp"),
+        task_token=decode_token(params["token"]) if mode is Mode.TOKEN else None,
     )
-    if not any(hmac.compare_digest(sig, _sign(secret, target)) for secret in secrets):
-        raise CallbackUrlError("signature does not match")
+    if stage_id(stage) != params["stage"]:
+        raise CallbackUrlError("query parameter 'stage' is not in canonical form")
     if target.expires_at < now:
         raise CallbackUrlError("callback URL has expired")
     return target

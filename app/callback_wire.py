@@ -7,11 +7,11 @@ from typing import Any, Literal
 import msgspec
 
 from app.callback_urls import CallbackTarget
-from app.payloads import CallbackStatus, StageCallback, StageCompletion
+from app.gate_types import CallbackStatus, StageCallback, StageCompletion
 
 
 class CallbackBody(msgspec.Struct, forbid_unknown_fields=False):
-    """What the external service POSTs to a callback URL."""
+    """What the external service POSTs to a callback URL (an empty body means "completed")."""
 
     status: Literal["completed", "failed", "cancelled", "progress"] = "completed"
     callback_id: str | None = None
@@ -22,14 +22,16 @@ class CallbackBody(msgspec.Struct, forbid_unknown_fields=False):
 
 
 class Accepted(msgspec.Struct):
-    """202 answer: the callback was handed to Temporal."""
+    """2xx answer: the callback was handed to Temporal (update mode: and the gate took it, `verdict`)."""
 
     accepted: bool
     mode: str
     workflow_id: str
-    stage: int
+    stage: int | str
     status: str
     temporal_call: str
+    verdict: str | None = None
+    early: bool = False
 
 
 class ErrorBody(msgspec.Struct):
@@ -48,7 +50,7 @@ def decode_callback_body(raw: bytes) -> CallbackBody:
 
 
 def to_stage_callback(target: CallbackTarget, body: CallbackBody, *, received_at: str) -> StageCallback:
-    """The `advance_stage` signal payload for a signal-mode callback."""
+    """The advance_stage payload (signal and update mode)."""
     return StageCallback(
         stage=target.stage,
         status=CallbackStatus(body.status),

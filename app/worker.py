@@ -14,12 +14,19 @@ from temporalio.worker import Worker
 from temporalio.workflow import NondeterminismError
 
 from app.activities import StageActivities
+from app.callback_urls import CallbackSigner
 from app.config import Settings, load_settings
 from app.log import configure_logging
+from app.stage_activity import StageGateInterceptor
 from app.temporal_client import connect_client
 from app.workflow import StagedCallbackWorkflow
 
 log = structlog.get_logger(__name__)
+
+
+def callback_signer(settings: Settings) -> CallbackSigner:
+    """Signs stage callback URLs with the current (first) secret."""
+    return CallbackSigner(settings.callback_base_url, settings.signing_secrets[0], settings.callback_url_grace_seconds)
 
 
 def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) -> Worker:
@@ -34,6 +41,7 @@ def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) ->
         max_cached_workflows=settings.worker_max_cached_workflows,
         workflow_failure_exception_types=[NondeterminismError] if settings.worker_fail_on_nondeterminism else [],
         graceful_shutdown_timeout=timedelta(seconds=10),
+        interceptors=[StageGateInterceptor(callback_signer(settings))],
     )
 
 

@@ -13,7 +13,8 @@ from rich.table import Table
 from temporalio.client import Client, WorkflowHandle
 
 from app.config import Settings
-from app.payloads import Action, Mode, RunResult
+from app.gate_types import Mode
+from app.payloads import Action, RunResult
 from app.starter import start_staged_run
 from cli.outcomes import wait_for_report
 from cli.render import RunReport, seconds_between

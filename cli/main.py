@@ -17,7 +17,8 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.config import Settings, SettingsError, load_settings
-from app.payloads import SIGNAL_ADVANCE_STAGE, CallbackStatus, Mode, RunResult, RunStatus, StageCallback
+from app.gate_types import SIGNAL_ADVANCE_STAGE, CallbackStatus, Mode, StageCallback
+from app.payloads import RunResult, RunStatus
 from app.temporal_client import connect_client
 from cli.outcomes import query_status, ui_link, wait_for_report
 from cli.preflight import check_services

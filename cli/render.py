@@ -10,7 +10,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from app.payloads import Outcome, RunResult, RunStatus, StageRecord
+from app.gate_types import Outcome, StageRecord
+from app.payloads import RunResult, RunStatus
 
 OUTCOME_STYLE = {
     Outcome.PENDING: "yellow",

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from app.payloads import Action, Mode, ServiceFaults, StagedRunInput
+from app.gate_types import Mode
+from app.payloads import Action, ServiceFaults, StagedRunInput
 
 
 class OptionError(Exception):

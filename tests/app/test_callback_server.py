@@ -15,7 +15,8 @@ from temporalio.client import Client
 from app.callback_server import create_app
 from app.callback_urls import CallbackTarget, build_callback_url
 from app.config import Settings
-from app.payloads import Mode, StagedRunInput
+from app.gate_types import Mode
+from app.payloads import StagedRunInput
 from app.starter import start_staged_run
 from tests.asgi import asgi_client
 from tests.processes import free_port

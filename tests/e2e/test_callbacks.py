@@ -12,7 +12,8 @@ import pytest
 from temporalio.client import Client, WorkflowHandle
 
 from app.callback_urls import decode_token
-from app.payloads import Action, Mode, Outcome, RunResult, ServiceFaults, StagedRunInput
+from app.gate_types import Mode, Outcome
+from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.starter import start_staged_run
 from tests.conftest import Stack
 from tests.runs import wait_end, wait_status

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from app.payloads import Action, Mode, Outcome, ServiceFaults, StagedRunInput
+from app.gate_types import Mode, Outcome
+from app.payloads import Action, ServiceFaults, StagedRunInput
 from app.starter import start_staged_run
 from tests.conftest import Stack
 from tests.runs import wait_end

@@ -1,26 +1,19 @@
-"""A deliberately non-deterministic copy of the workflow, for proving the replay check can fail.
+"""Deliberately changed copies of the demo workflow, for proving the replay checks can fail.
 
-Same workflow name, same behaviour, except for ONE extra command: a short timer right before stage 1's
-first command. Replaying a history that reached stage 1 must hit a different command than the one
-recorded there (stage 1's search attribute upsert) and fail with a NondeterminismError.
+`ChangedStagedCallbackWorkflow`: same behaviour except for ONE extra command, a short timer right before
+stage 1's first command. Replaying a history that reached stage 1 must hit a different command than the
+one recorded there (stage 1's search attribute upsert) and fail with a NondeterminismError.
+`UnpatchedV2Workflow`: what v2 would be WITHOUT `workflow.patched`: it always asks the service before
+timing a stage out, so v1 runs that timed out no longer replay.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from app.payloads import (
-        ACTIVITY_CHECK_STAGE,
-        WORKFLOW_NAME,
-        RunResult,
-        StageCheck,
-        StagedRunInput,
-        StageRecord,
-        StageRequest,
-    )
+    from app.gate_types import StageRecord
+    from app.payloads import WORKFLOW_NAME, RunResult, StagedRunInput
     from app.workflow import StagedCallbackWorkflow
 
 EXTRA_TIMER_SECONDS = 0.01
@@ -35,23 +28,19 @@ class ChangedStagedCallbackWorkflow(StagedCallbackWorkflow):
         """Unchanged: the SDK wants the run method on the decorated class itself."""
         return await super().run(inp)
 
-    async def _run_stage(self, inp: StagedRunInput, stage: int) -> None:
+    async def _run_stage(self, inp: StagedRunInput, stage: int) -> StageRecord:
         if stage == 1:
             await workflow.sleep(EXTRA_TIMER_SECONDS)  # the one change: a command the histories never saw
-        await super()._run_stage(inp, stage)
+        return await super()._run_stage(inp, stage)
 
 
 @workflow.defn(name=WORKFLOW_NAME)
 class UnpatchedV2Workflow(StagedCallbackWorkflow):
-    """What v2 would be WITHOUT `workflow.patched`: it always asks the service before timing a stage out."""
+    """The reconcile step without its patch guard."""
+
+    RECONCILE_PATCH = None
 
     @workflow.run
     async def run(self, inp: StagedRunInput) -> RunResult:
         """Unchanged: the SDK wants the run method on the decorated class itself."""
         return await super().run(inp)
-
-    async def _reconcile(self, record: StageRecord, request: StageRequest) -> bool:
-        await workflow.execute_activity(
-            ACTIVITY_CHECK_STAGE, request, result_type=StageCheck, start_to_close_timeout=timedelta(seconds=15)
-        )
-        return False

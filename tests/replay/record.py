@@ -33,14 +33,8 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from app import search_attributes
-from app.payloads import (
-    SIGNAL_ADVANCE_STAGE,
-    Action,
-    Mode,
-    RunResult,
-    ServiceFaults,
-    StagedRunInput,
-)
+from app.gate_types import SIGNAL_ADVANCE_STAGE, Mode
+from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.starter import start_staged_run
 from tests.conftest import Stack, start_stack
 from tests.processes import find_temporal_cli

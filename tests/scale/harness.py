@@ -22,7 +22,8 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from app.payloads import Mode, Outcome, RunResult, StagedRunInput
+from app.gate_types import Mode, Outcome
+from app.payloads import RunResult, StagedRunInput
 from app.starter import start_staged_run
 from tests.conftest import base_env
 from tests.processes import ManagedProcess, free_port, start_process, wait_http_ok

@@ -1,0 +1,410 @@
+"""The stage gate, workflow side: any `@workflow.defn` runs a stage activity and waits for its callback.
+
+    gate = StageGate(state, mode=Mode.SIGNAL)            # in @workflow.init: registers the messages
+    kyc = await gate.call_and_wait(start_kyc, req, stage="kyc", timeout=timedelta(hours=1))
+    if not kyc.ok: raise stage_failure(kyc)               # business outcomes come back as values
+
+The gate owns the `advance_stage` signal and update and the `gate_status` query, and keeps all its state in
+one `GateState` that continue-as-new carries whole (`gate.carry()`). Import this module in workflow files
+inside `workflow.unsafe.imports_passed_through()`, like every non-workflow module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import TimeoutError as TemporalTimeoutError
+
+from app import gate_rules as rules
+from app.gate_types import (
+    ERR_DUPLICATE_CALLBACK,
+    ERR_INVALID_CALLBACK,
+    ERR_SERVICE_REJECTED_REQUEST,
+    ERR_SERVICE_REPORTED_CANCELLATION,
+    ERR_SERVICE_REPORTED_FAILURE,
+    ERR_STAGE_CANCELLED,
+    ERR_STAGE_FAILED,
+    ERR_STAGE_TIMED_OUT,
+    ERR_STALE_STAGE,
+    ERR_UNKNOWN_STAGE,
+    QUERY_GATE_STATUS,
+    SIGNAL_ADVANCE_STAGE,
+    UPDATE_ADVANCE_STAGE,
+    AdvanceAnswer,
+    AdvancedBy,
+    GateState,
+    GateStatus,
+    InboxEntry,
+    Mode,
+    Outcome,
+    StageAccepted,
+    StageCheck,
+    StageCompletion,
+    StageKey,
+    StageRecord,
+    StageTicket,
+    Verdict,
+    WaitingFor,
+)
+
+with workflow.unsafe.imports_passed_through():
+    # Passed through even when this module is re-imported inside the sandbox: the interceptor reads the same slot.
+    from app.gate_context import PENDING_TICKET
+
+# Transient service trouble is retried; a 4xx from the service or a service-reported outcome is final.
+SERVICE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=[
+        ERR_SERVICE_REJECTED_REQUEST,
+        ERR_SERVICE_REPORTED_FAILURE,
+        ERR_SERVICE_REPORTED_CANCELLATION,
+    ],
+)
+REQUEST_START_TO_CLOSE = timedelta(seconds=60)
+RECONCILE_START_TO_CLOSE = timedelta(seconds=15)
+RECONCILE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
+
+_REFUSAL_TYPES = {
+    Verdict.DUPLICATE: ERR_DUPLICATE_CALLBACK,
+    Verdict.STALE: ERR_STALE_STAGE,
+    Verdict.UNKNOWN: ERR_UNKNOWN_STAGE,
+    Verdict.INVALID: ERR_INVALID_CALLBACK,
+}
+_FAILURE_TYPES = {Outcome.TIMED_OUT: ERR_STAGE_TIMED_OUT, Outcome.CANCELLED: ERR_STAGE_CANCELLED}
+
+# An activity: the function itself (`@activity.defn`) or its registered name.
+StageActivity = Callable[..., Any] | str
+
+
+class StageGate:
+    """Stage gates for one workflow run. Create it in `@workflow.init` (so early messages find it)."""
+
+    def __init__(
+        self,
+        state: GateState | None = None,
+        *,
+        mode: Mode = Mode.SIGNAL,
+        stages: Sequence[StageKey] | None = None,
+        retry_policy: RetryPolicy = SERVICE_RETRY,
+        request_timeout: timedelta = REQUEST_START_TO_CLOSE,
+        reconcile_patch: str | None = None,
+    ) -> None:
+        """Register the gate's signal, update and query on the current workflow.
+
+        Args:
+            state: Carried state after continue-as-new (`gate.carry()`); None for a new run.
+            mode: The run's default mode; `call_and_wait(mode=...)` overrides it per stage.
+            stages: The stage keys this run has, if known up front: anything else is refused as unknown.
+            retry_policy: For stage activities (the request); a stage's business outcome is never retried.
+            request_timeout: Start-to-close of one attempt of a signal/update-mode stage activity.
+            reconcile_patch: Patch ID that guards the reconcile step (only for workflows that ran without one).
+        """
+        self.state = state if state is not None else GateState(started_at=_now())
+        if stages is not None and self.state.declared_stages is None:
+            self.state.declared_stages = [rules.parse_stage_key(s) for s in stages]
+        self.mode = mode
+        self._retry_policy = retry_policy
+        self._request_timeout = request_timeout
+        self._reconcile_patch = reconcile_patch
+        workflow.set_signal_handler(SIGNAL_ADVANCE_STAGE, self._on_signal)
+        workflow.set_update_handler(UPDATE_ADVANCE_STAGE, self._on_update, validator=self._validate_update)
+        workflow.set_query_handler(QUERY_GATE_STATUS, self.status)
+
+    # --- messages ---------------------------------------------------------------------------------------
+
+    def _on_signal(self, *args: Any) -> None:
+        # Takes anything: a payload the SDK could not decode into a type would be dropped with only an error log.
+        raw = args[0] if len(args) == 1 else list(args) if args else None
+        try:
+            callback = rules.parse_advance(raw, received_at=_now())
+        except rules.InvalidCallbackError as err:
+            self._refuse(Verdict.INVALID, str(err), raw)
+            return
+        verdict = rules.admit(self.state, callback, AdvancedBy.SIGNAL)
+        if verdict is Verdict.UNKNOWN:
+            self._refuse(verdict, f"this run has no stage {callback.stage!r}", raw)
+        elif verdict in (Verdict.DUPLICATE, Verdict.STALE):
+            workflow.logger.info("advance_stage for stage %r ignored: %s", callback.stage, verdict.value)
+
+    def _validate_update(self, *args: Any) -> None:
+        # Runs before the update is written to history: a refused callback leaves no trace in it.
+        raw = args[0] if len(args) == 1 else None
+        try:
+            callback = rules.parse_advance(raw, received_at=_now())
+        except rules.InvalidCallbackError as err:
+            raise ApplicationError(str(err), type=ERR_INVALID_CALLBACK, non_retryable=True) from None
+        verdict, reason = rules.classify(self.state, callback)
+        if verdict in _REFUSAL_TYPES:
+            raise ApplicationError(reason, type=_REFUSAL_TYPES[verdict], non_retryable=True)
+
+    def _on_update(self, *args: Any) -> AdvanceAnswer:
+        callback = rules.parse_advance(args[0] if args else None, received_at=_now())
+        verdict = rules.admit(self.state, callback, AdvancedBy.UPDATE)
+        return AdvanceAnswer(
+            verdict=verdict,
+            stage=callback.stage,
+            current_stage=self.state.current,
+            early=verdict is Verdict.ACCEPTED and callback.stage != self.state.current,
+        )
+
+    def _refuse(self, verdict: Verdict, reason: str, raw: Any) -> None:
+        workflow.logger.warning(
+            "advance_stage refused (%s): %s; payload %s", verdict.value, reason, rules.describe_raw(raw)
+        )
+        rules.reject(self.state, verdict, reason, raw, at=_now())
+
+    def status(self) -> GateStatus:
+        """The `gate_status` query: current stage, what it waits for, per-stage records, refusals."""
+        return rules.status_of(self.state)
+
+    # --- the stage ----------------------------------------------------------------------------------------
+
+    async def call_and_wait(
+        self,
+        activity: StageActivity,
+        arg: Any = None,
+        *,
+        stage: StageKey,
+        timeout: timedelta | float,
+        mode: Mode | None = None,
+        reconcile: StageActivity | None = None,
+        reconcile_arg: Any = None,
+    ) -> StageRecord:
+        """Run `activity(arg)` for `stage`, then wait for the stage's callback; return how the stage ended.
+
+        Inside the activity, `app.stage_activity.current_stage()` gives the signed callback URL and the
+        idempotency key. Failed, cancelled and timed-out stages come back as values (`record.ok` is False);
+        `stage_failure(record)` turns one into the typed ApplicationError when the caller wants the run to fail.
+        Before timing out, `reconcile(reconcile_arg or arg)` (returning a `StageCheck`) asks the service.
+        """
+        key = rules.parse_stage_key(stage)
+        mode = mode or self.mode
+        budget = timeout if isinstance(timeout, timedelta) else timedelta(seconds=timeout)
+        if budget <= timedelta(0):
+            raise ValueError(f"stage {key!r}: timeout must be positive")
+        record = rules.begin_stage(self.state, key, mode, at=_now())
+        deadline = workflow.now() + budget
+        info = workflow.info()
+        ticket = StageTicket(
+            stage=key,
+            mode=mode,
+            deadline_epoch=deadline.timestamp(),
+            # Stable across retries and continue-as-new, distinct for a reused workflow ID.
+            idempotency_key=f"{info.workflow_id}/{info.first_execution_run_id}/{rules.stage_id(key)}",
+        )
+        check = _Reconcile(reconcile, arg if reconcile_arg is None else reconcile_arg)
+        if mode is Mode.TOKEN:
+            await self._token_stage(record, activity, arg, ticket, budget, check)
+        else:
+            await self._gate_stage(record, activity, arg, ticket, budget, deadline, check)
+        rules.end_stage(self.state, record)
+        self.state.waiting_for = WaitingFor.NOTHING
+        return StageRecord(**record.__dict__)
+
+    async def _gate_stage(
+        self,
+        record: StageRecord,
+        activity: StageActivity,
+        arg: Any,
+        ticket: StageTicket,
+        budget: timedelta,
+        deadline: datetime,
+        check: _Reconcile,
+    ) -> None:
+        """Signal and update mode: a short activity makes the request, then the gate waits for the callback."""
+        key = record.stage
+        self.state.waiting_for = WaitingFor.REQUEST
+        try:
+            handle = self._start(
+                activity,
+                arg,
+                ticket,
+                result_type=StageAccepted,
+                schedule_to_close_timeout=budget,
+                start_to_close_timeout=min(self._request_timeout, budget),
+            )
+            accepted = await handle
+        except ActivityError as err:
+            _end_from_activity_error(record, err)
+            return
+        record.attempts = accepted.attempt
+        record.accepted_at = accepted.accepted_at
+        record.request_result = accepted.result if accepted.result is not None else accepted.job_id
+        self.state.waiting_for = WaitingFor.CALLBACK
+        remaining = (deadline - workflow.now()).total_seconds()
+        try:
+            # The stage gate: only a recorded callback for this stage opens it.
+            await workflow.wait_condition(
+                lambda: rules.inbox_entry(self.state, key) is not None, timeout=max(remaining, 0.001)
+            )
+        except builtins.TimeoutError:
+            if not await self._reconcile(record, check):
+                _time_out(record, budget)
+                return
+        self._apply(record)
+
+    async def _token_stage(
+        self,
+        record: StageRecord,
+        activity: StageActivity,
+        arg: Any,
+        ticket: StageTicket,
+        budget: timedelta,
+        check: _Reconcile,
+    ) -> None:
+        """Token mode: the activity hands its task token to the service and stays open until the callback."""
+        key = record.stage
+        self.state.waiting_for = WaitingFor.ACTIVITY_COMPLETION
+        handle = self._start(
+            activity,
+            arg,
+            ticket,
+            result_type=StageCompletion,
+            # The activity stays open until the callback completes it: its timeout is the stage gate.
+            schedule_to_close_timeout=budget,
+            start_to_close_timeout=budget,
+        )
+        # A hand-made advance_stage signal (or update) opens the gate too.
+        await workflow.wait_condition(lambda: handle.done() or rules.inbox_entry(self.state, key) is not None)
+        if not handle.done():
+            handle.cancel()
+            try:
+                await handle
+            except (ActivityError, asyncio.CancelledError):
+                pass
+            record.attempts = max(record.attempts, 1)
+            self._apply(record)
+            return
+        try:
+            completion = handle.result()
+        except ActivityError as err:
+            if isinstance(err.cause, TemporalTimeoutError) and await self._reconcile(record, check):
+                record.attempts = max(record.attempts, 1)
+                self._apply(record)
+                return
+            _end_from_activity_error(record, err)
+            return
+        record.attempts = completion.attempt
+        record.callback_at = completion.callback_at
+        record.progress = max(completion.progress, self._progress(key))
+        record.result = completion.result
+        record.outcome = Outcome.COMPLETED
+        record.advanced_at = _now()
+        record.advanced_by = AdvancedBy.ACTIVITY
+
+    def _start(
+        self, activity: StageActivity, arg: Any, ticket: StageTicket, **options: Any
+    ) -> workflow.ActivityHandle[Any]:
+        token = PENDING_TICKET.set(ticket)
+        try:
+            # Scheduling is synchronous: the outbound interceptor reads the ticket into the activity's header.
+            return workflow.start_activity(activity, arg, retry_policy=self._retry_policy, **options)
+        finally:
+            PENDING_TICKET.reset(token)
+
+    async def _reconcile(self, record: StageRecord, check: _Reconcile) -> bool:
+        """Before timing a stage out, ask the service whether it finished: webhooks do get lost.
+
+        True when the stage's callback is now in the inbox (it came meanwhile, or the service's record).
+        """
+        if check.activity is None:
+            return False
+        if self._reconcile_patch is not None and not workflow.patched(self._reconcile_patch):
+            return False
+        key = record.stage
+        self.state.waiting_for = WaitingFor.RECONCILE
+        try:
+            answer = await workflow.execute_activity(
+                cast(Any, check.activity),
+                check.arg,
+                result_type=StageCheck,
+                start_to_close_timeout=RECONCILE_START_TO_CLOSE,
+                retry_policy=RECONCILE_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.warning("stage %r: could not ask the service, timing out", key)
+            return False
+        if rules.inbox_entry(self.state, key) is not None:  # the callback arrived while we were asking
+            return True
+        if answer.callback is None:
+            return False
+        self.state.inbox.append(InboxEntry(callback=answer.callback, via=AdvancedBy.RECONCILE))
+        return True
+
+    def _apply(self, record: StageRecord) -> None:
+        entry = rules.take_callback(self.state, record.stage)
+        assert entry is not None  # the callers wait for it
+        rules.apply_callback(record, entry, progress=self._progress(record.stage), at=_now())
+        if entry.via is AdvancedBy.RECONCILE:
+            record.advanced_by = AdvancedBy.RECONCILE
+
+    def _progress(self, key: StageKey) -> int:
+        return self.state.progress.get(rules.stage_id(key), 0)
+
+    # --- run end and continue-as-new ----------------------------------------------------------------------
+
+    def carry(self) -> GateState:
+        """The whole gate state for the next run (pass it to `StageGate(state)` there)."""
+        return rules.carry(self.state)
+
+    async def finish(self) -> None:
+        """Before the run returns: let handlers that are still running finish (no unfinished-handler warnings)."""
+        self.state.waiting_for = WaitingFor.NOTHING
+        await workflow.wait_condition(workflow.all_handlers_finished)
+
+
+class _Reconcile:
+    def __init__(self, activity: StageActivity | None, arg: Any) -> None:
+        self.activity = activity
+        self.arg = arg
+
+
+def stage_failure(record: StageRecord, *details: Any) -> ApplicationError:
+    """The typed, non-retryable error for a stage that did not complete (StageFailed/-Cancelled/-TimedOut)."""
+    if record.ok:
+        raise ValueError(f"stage {record.stage!r} completed: there is no failure to raise")
+    error_type = _FAILURE_TYPES.get(record.outcome, ERR_STAGE_FAILED)
+    message = f"stage {record.stage} {record.outcome.value.replace('_', ' ')}: {record.error}"
+    return ApplicationError(message, *details, type=error_type, non_retryable=True)
+
+
+def _time_out(record: StageRecord, budget: timedelta) -> None:
+    record.outcome = Outcome.TIMED_OUT
+    record.error = f"no callback for stage {record.stage} within {budget.total_seconds():g}s"
+    record.advanced_by = AdvancedBy.TIMEOUT
+    record.advanced_at = _now()
+
+
+def _end_from_activity_error(record: StageRecord, err: ActivityError) -> None:
+    """The stage activity itself ended badly: timed out, cancelled, or failed with the service's error."""
+    cause = err.cause
+    record.attempts = max(record.attempts, 1)
+    record.advanced_at = _now()
+    record.advanced_by = AdvancedBy.ACTIVITY if record.mode is Mode.TOKEN else AdvancedBy.REQUEST
+    if isinstance(cause, TemporalTimeoutError):
+        record.outcome = Outcome.TIMED_OUT
+        record.error = f"stage {record.stage} timed out: {cause.message or cause.type}"
+        record.advanced_by = AdvancedBy.TIMEOUT
+    elif isinstance(cause, CancelledError):
+        record.outcome = Outcome.CANCELLED
+        record.error = f"service cancelled stage {record.stage}"
+    elif isinstance(cause, ApplicationError) and cause.type == ERR_SERVICE_REPORTED_CANCELLATION:
+        record.outcome = Outcome.CANCELLED
+        record.error = cause.message
+    else:
+        record.outcome = Outcome.FAILED
+        record.error = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+
+
+def _now() -> str:
+    return workflow.now().isoformat()
