@@ -19,7 +19,7 @@ from app.gate_types import Mode, StageKey
 
 CALLBACK_PATH_PREFIX = "/callbacks/"
 _SIGNED = ("wf", "stage", "attempt", "token", "exp")
-_ALLOWED = frozenset((*_SIGNED, "sig"))
+_ALLOWED = frozenset((*_SIGNED, "sig"))  # every other parameter is ignored
 MAX_WORKFLOW_ID_CHARS = 1000
 
 
@@ -107,7 +107,7 @@ def _single(items: Iterable[tuple[str, str]]) -> dict[str, str]:
     params: dict[str, str] = {}
     for name, value in items:
         if name not in _ALLOWED:
-            raise CallbackUrlError(f"unexpected query parameter {name[:40]!r}")
+            continue  # not ours (a proxy's or a tracker's): never signed, never read
         if name in params:
             raise CallbackUrlError(f"query parameter {name!r} is repeated")
         params[name] = value

@@ -1,4 +1,4 @@
-"""`cli bench`: the same load in both modes at once, with latency and throughput side by side."""
+"""`cli bench`: the same load in every mode at once, with latency and throughput side by side."""
 
 from __future__ import annotations
 
@@ -106,8 +106,9 @@ async def run_bench(
     table.add_column("")
     for n in numbers:
         table.add_column(n.mode, justify="right")
-    table.add_column("token / signal", justify="right")
-    sig, tok = numbers[0], numbers[1]
+    sig, others = numbers[0], numbers[1:]
+    for n in others:
+        table.add_column(f"{n.mode} / signal", justify="right")
     rows = [
         ("completed runs", "completed", False),
         ("activity attempts", "total_attempts", True),
@@ -117,8 +118,10 @@ async def run_bench(
         ("resume p95 (ms)", "resume_p95_ms", True),
     ]
     for label, attr, ratio in rows:
-        a, b = getattr(sig, attr), getattr(tok, attr)
-        table.add_row(label, _num(a), _num(b), f"{b / a:.2f}x" if ratio and a else "")
+        base = getattr(sig, attr)
+        values = [getattr(n, attr) for n in numbers]
+        ratios = [f"{getattr(n, attr) / base:.2f}x" if ratio and base else "" for n in others]
+        table.add_row(label, *(_num(v) for v in values), *ratios)
     console.print(table)
     console.print("resume = callback received by the callback server -> workflow advanced past the stage")
     return numbers

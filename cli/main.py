@@ -17,18 +17,19 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.config import Settings, SettingsError, load_settings
+from app.gate_rules import InvalidCallbackError, parse_stage_key
 from app.gate_types import SIGNAL_ADVANCE_STAGE, CallbackStatus, Mode, StageCallback
 from app.payloads import RunResult, RunStatus
 from app.temporal_client import connect_client
 from cli.outcomes import query_status, ui_link, wait_for_report
 from cli.preflight import check_services
 from cli.render import RunReport, print_report, side_by_side, status_table
-from cli.run_options import OptionError, RunOptions, parse_actions, parse_mode
+from cli.run_options import OptionError, RunOptions, parse_actions, parse_mode, parse_stage_modes
 
 T = TypeVar("T")
 
 app = typer.Typer(
-    help="stagegate: Temporal workflows that wait on HTTP callbacks, in signal or token mode.",
+    help="stagegate: Temporal workflows that wait on HTTP callbacks, in signal, token or update mode.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -85,8 +86,12 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 @app.command()
 def start(
-    mode: Annotated[str, typer.Option("--mode", "-m", help="signal | token")] = "signal",
+    mode: Annotated[str, typer.Option("--mode", "-m", help="signal | token | update")] = "signal",
     stages: Annotated[int, typer.Option("--stages", "-n", min=1, max=10_000, help="Number of stages.")] = 3,
+    stage_modes: Annotated[
+        str | None,
+        typer.Option("--stage-modes", help="Per-stage mode override: a comma list, one mode per stage."),
+    ] = None,
     time_to_request: Annotated[
         float, typer.Option("--time-to-request", "-ttr", min=0, help="Seconds the service takes to answer 200.")
     ] = 0.5,
@@ -138,6 +143,7 @@ def start(
         extra_delay=extra_delay,
         lose_callbacks=lose_callbacks,
         continue_as_new_after=continue_as_new_after,
+        stage_modes=parse_stage_modes(stage_modes, stages),
     )
     report = _run(_start(settings, options, workflow_id, wait=wait, as_json=as_json, preflight=preflight))
     if report is not None and report.status != "completed":
@@ -190,7 +196,7 @@ async def _watch(client: Client, handle: WorkflowHandle[object, RunResult], sett
     last: list[str] = []
 
     def show(status: RunStatus) -> None:
-        line = f"stage {status.current_stage}/{status.stages_total}: waiting for {status.waiting_for}"
+        line = f"stage {status.current_stage or '-'}/{status.stages_total}: waiting for {status.waiting_for.value}"
         if not last or last[-1] != line:
             last.append(line)
             out.print(line)
@@ -240,7 +246,12 @@ async def _status(settings: Settings, workflow_id: str, *, as_json: bool) -> Non
         out.print(f"{workflow_id}: {execution} (no worker answered the status query)")
         return
     out.print(status_table(workflow_id, state))
-    out.print(f"execution: {execution}   duplicates ignored: {state.duplicates_ignored}   runs: {state.runs}")
+    out.print(
+        f"execution: {execution}   duplicates ignored: {state.duplicates_ignored}   "
+        f"rejected: {state.rejected}   runs: {state.runs}"
+    )
+    for rejection in state.last_rejections:
+        out.print(f"rejected {rejection.at}: {rejection.reason} (received {rejection.received})", markup=False)
     for p in pending:
         out.print(f"pending activity {p.activity} attempt {p.attempt}, last heartbeat: {p.last_heartbeat or '-'}")
 
@@ -284,7 +295,7 @@ async def _result(settings: Settings, workflow_id: str, *, as_json: bool, timeou
 @app.command()
 def signal(
     workflow_id: Annotated[str, typer.Argument(help="Workflow ID.")],
-    stage: Annotated[int, typer.Option("--stage", "-s", min=1, help="The stage this callback is for.")],
+    stage: Annotated[str, typer.Option("--stage", "-s", help="The stage this callback is for: a number or a name.")],
     status_: Annotated[str, typer.Option("--status", help="completed | failed | cancelled | progress")] = "completed",
     result_json: Annotated[str | None, typer.Option("--result", help="Result as a JSON object.")] = None,
     error: Annotated[str | None, typer.Option("--error", help="Error message (for failed/cancelled).")] = None,
@@ -306,7 +317,11 @@ def signal(
         if not isinstance(value, dict):
             raise CliError("--result must be a JSON object", 2)
         parsed = value
-    payload = StageCallback(stage=stage, status=cb_status, result=parsed, error=error, callback_id=callback_id)
+    try:
+        stage_key = parse_stage_key(stage)
+    except InvalidCallbackError as exc:
+        raise CliError(f"--stage: {exc}", 2) from None
+    payload = StageCallback(stage=stage_key, status=cb_status, result=parsed, error=error, callback_id=callback_id)
     _run(_signal(_settings(), workflow_id, payload))
 
 
@@ -319,7 +334,7 @@ async def _signal(settings: Settings, workflow_id: str, payload: StageCallback) 
 @app.command("list")
 def list_runs(
     stage: Annotated[int | None, typer.Option("--stage", help="Only runs waiting at this stage.")] = None,
-    mode: Annotated[str | None, typer.Option("--mode", "-m", help="signal | token")] = None,
+    mode: Annotated[str | None, typer.Option("--mode", "-m", help="signal | token | update")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Closed runs too (default: running only).")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
     as_json: Annotated[bool, typer.Option("--json")] = False,
@@ -370,7 +385,7 @@ def demo(
     time_to_callback: Annotated[float, typer.Option("--time-to-callback", "-ttc", min=0)] = 0.8,
     action: Annotated[str, typer.Option("--action", "-a")] = "complete",
 ) -> None:
-    """Run the same work once in each mode, at the same time, and print the two results side by side."""
+    """Run the same work once in each mode, at the same time, and print the results side by side."""
     settings = _settings()
     reports = _run(
         _demo(
@@ -414,7 +429,7 @@ def bench(
     time_to_callback: Annotated[float, typer.Option("--time-to-callback", "-ttc", min=0)] = 0.2,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Run the same load in both modes side by side and print latency and throughput numbers."""
+    """Run the same load in every mode side by side and print latency and throughput numbers."""
     from cli.bench import run_bench
 
     settings = _settings()

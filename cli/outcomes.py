@@ -98,4 +98,5 @@ async def _failure_report(handle: WorkflowHandle[object, RunResult], err: Workfl
         error_type=error_type,
         error=message,
         wall_seconds=seconds_between(partial.started_at, partial.finished_at) if partial else None,
+        actions=[a.value for a in known.actions] if known else [],
     )

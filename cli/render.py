@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,7 @@ class RunReport:
     error_type: str | None = None
     error: str | None = None
     wall_seconds: float | None = None
+    actions: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
@@ -51,17 +52,27 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}s"
 
 
-def stage_table(stages: list[StageRecord], *, title: str | None = None) -> Table:
-    """One row per stage: outcome, attempts, progress and how long each part took."""
+def _action(actions: list[str], index: int) -> str:
+    if not actions:
+        return "-"
+    return actions[0] if len(actions) == 1 else actions[index] if index < len(actions) else "-"
+
+
+def stage_table(stages: list[StageRecord], *, actions: list[str] | None = None, title: str | None = None) -> Table:
+    """One row per stage: mode, outcome, what advanced it, attempts, progress and how long each part took."""
     table = Table(title=title, title_justify="left")
-    for column in ("stage", "action", "outcome", "attempts", "progress", "dups", "request", "callback", "stage total"):
-        table.add_column(column, justify="right" if column not in ("action", "outcome") else "left")
-    for s in stages:
+    left = ("action", "mode", "outcome", "by")
+    columns = ("stage", "action", "mode", "outcome", "by", "attempts", "progress", "dups", "request", "callback")
+    for column in (*columns, "stage total"):
+        table.add_column(column, justify="left" if column in left else "right")
+    for index, s in enumerate(stages):
         style = OUTCOME_STYLE.get(s.outcome, "")
         table.add_row(
             str(s.stage),
-            s.action.value,
+            _action(actions or [], index),
+            s.mode.value,
             f"[{style}]{s.outcome.value}[/{style}]" if style else s.outcome.value,
+            s.advanced_by.value if s.advanced_by else "-",
             str(s.attempts),
             str(s.progress),
             str(s.duplicates_ignored),
@@ -75,15 +86,17 @@ def stage_table(stages: list[StageRecord], *, title: str | None = None) -> Table
 def status_table(workflow_id: str, status: RunStatus) -> Table:
     """The live view of a run: its stages and what it waits for."""
     title = (
-        f"{workflow_id}  mode={status.mode.value}  stage {status.current_stage}/{status.stages_total}"
-        f"  waiting for: {status.waiting_for}"
+        f"{workflow_id}  mode={status.mode.value}  stage {status.current_stage or '-'}/{status.stages_total}"
+        f"  waiting for: {status.waiting_for.value}"
     )
-    return stage_table(status.stages, title=title)
+    return stage_table(status.stages, actions=[a.value for a in status.actions], title=title)
 
 
 def print_report(console: Console, report: RunReport) -> None:
     """The end of a run for people: table, outcome line, timings, Web UI link."""
-    console.print(stage_table(report.stages, title=f"{report.workflow_id} ({report.mode} mode)"))
+    console.print(
+        stage_table(report.stages, actions=report.actions, title=f"{report.workflow_id} ({report.mode} mode)")
+    )
     line = f"[bold]{report.status}[/bold]"
     if report.error:
         line += f"  {report.error_type}: {report.error}"
@@ -95,7 +108,7 @@ def print_report(console: Console, report: RunReport) -> None:
 
 def side_by_side(console: Console, reports: list[RunReport]) -> None:
     """Several runs (one per mode) compared stage by stage."""
-    table = Table(title="signal vs token, same work", title_justify="left")
+    table = Table(title=f"{' vs '.join(r.mode for r in reports)}, same work", title_justify="left")
     table.add_column("")
     for r in reports:
         table.add_column(f"{r.mode} mode", justify="right")
@@ -131,4 +144,5 @@ def report_from_result(workflow_id: str, run_id: str | None, result: RunResult, 
         stages=result.stages,
         ui_url=ui_url,
         wall_seconds=seconds_between(result.started_at, result.finished_at),
+        actions=[a.value for a in result.actions],
     )

@@ -12,12 +12,25 @@ class OptionError(Exception):
     """A bad command-line value (reported as one line, exit code 2)."""
 
 
-def parse_mode(text: str) -> Mode:
-    """`signal` or `token`."""
+MODE_CHOICES = " | ".join(m.value for m in Mode)
+
+
+def parse_mode(text: str, option: str = "--mode") -> Mode:
+    """`signal`, `token` or `update`."""
     try:
         return Mode(text.strip().lower())
     except ValueError:
-        raise OptionError(f"--mode must be signal or token, got {text!r}") from None
+        raise OptionError(f"{option} must be one of {MODE_CHOICES}, got {text!r}") from None
+
+
+def parse_stage_modes(text: str | None, stages: int) -> list[Mode]:
+    """Per-stage mode overrides: empty, or a comma list with exactly one mode per stage."""
+    if not text:
+        return []
+    modes = [parse_mode(part, "--stage-modes") for part in text.split(",") if part.strip()]
+    if len(modes) != stages:
+        raise OptionError(f"--stage-modes lists {len(modes)} modes for {stages} stages: give exactly {stages}")
+    return modes
 
 
 def parse_actions(text: str, stages: int) -> list[Action]:
@@ -51,6 +64,7 @@ class RunOptions:
     extra_delay: float = 0.0
     lose_callbacks: bool = False
     continue_as_new_after: int = 0
+    stage_modes: list[Mode] = field(default_factory=list)
 
     def with_mode(self, mode: Mode) -> RunOptions:
         return replace(self, mode=mode)
@@ -69,4 +83,5 @@ class RunOptions:
                 lose_callbacks=self.lose_callbacks,
             ),
             continue_as_new_after_stages=self.continue_as_new_after,
+            stage_modes=list(self.stage_modes),
         )

@@ -53,7 +53,7 @@ async def test_health_ready_and_schema(http: httpx.AsyncClient) -> None:
     ready = await http.get("/readyz")
     assert ready.status_code == 200, ready.text
     schema = (await http.get("/schema/openapi.json")).json()
-    assert {"/callbacks/signal", "/callbacks/token", "/healthz", "/readyz"} <= set(schema["paths"])
+    assert {"/callbacks/signal", "/callbacks/token", "/callbacks/update", "/healthz", "/readyz"} <= set(schema["paths"])
 
 
 async def test_signal_accepted_for_running_workflow(

@@ -52,14 +52,14 @@ def test_round_trip(mode: Mode) -> None:
     target = _target(mode)
     url = build_callback_url("http://cb:8000/", "s1", target)
     assert urlsplit(url).path == f"/callbacks/{mode.value}"
-    assert verify_callback_params(mode, _params(url), ["s1"], now=time.time()) == target
+    assert verify_callback_params(mode, _params(url).items(), ["s1"], now=time.time()) == target
 
 
 def test_rotation_accepts_any_listed_secret() -> None:
     url = build_callback_url("http://cb", "old", _target())
-    assert verify_callback_params(Mode.TOKEN, _params(url), ["new", "old"], now=time.time()).stage == 2
+    assert verify_callback_params(Mode.TOKEN, _params(url).items(), ["new", "old"], now=time.time()).stage == 2
     with pytest.raises(CallbackUrlError, match="signature does not match"):
-        verify_callback_params(Mode.TOKEN, _params(url), ["new"], now=time.time())
+        verify_callback_params(Mode.TOKEN, _params(url).items(), ["new"], now=time.time())
 
 
 @pytest.mark.parametrize(("field", "value"), [("stage", "3"), ("wf", "other"), ("attempt", "2"), ("exp", "9999999999")])
@@ -67,26 +67,26 @@ def test_tampering_is_rejected(field: str, value: str) -> None:
     params = _params(build_callback_url("http://cb", "s", _target()))
     params[field] = value
     with pytest.raises(CallbackUrlError, match="signature does not match"):
-        verify_callback_params(Mode.TOKEN, params, ["s"], now=time.time())
+        verify_callback_params(Mode.TOKEN, params.items(), ["s"], now=time.time())
 
 
 def test_token_swap_is_rejected() -> None:
     params = _params(build_callback_url("http://cb", "s", _target()))
     params["token"] = encode_token(b"another activity")
     with pytest.raises(CallbackUrlError, match="signature does not match"):
-        verify_callback_params(Mode.TOKEN, params, ["s"], now=time.time())
+        verify_callback_params(Mode.TOKEN, params.items(), ["s"], now=time.time())
 
 
 def test_signal_url_is_not_valid_on_token_route() -> None:
     params = _params(build_callback_url("http://cb", "s", _target(Mode.SIGNAL)))
     with pytest.raises(CallbackUrlError, match="'token' is missing"):
-        verify_callback_params(Mode.TOKEN, params, ["s"], now=time.time())
+        verify_callback_params(Mode.TOKEN, params.items(), ["s"], now=time.time())
 
 
 def test_expired() -> None:
     url = build_callback_url("http://cb", "s", _target(expires_at=100))
     with pytest.raises(CallbackUrlError, match="expired"):
-        verify_callback_params(Mode.TOKEN, _params(url), ["s"], now=101)
+        verify_callback_params(Mode.TOKEN, _params(url).items(), ["s"], now=101)
 
 
 def test_missing_and_malformed() -> None:
@@ -94,7 +94,60 @@ def test_missing_and_malformed() -> None:
     for name in ("sig", "wf", "stage", "exp"):
         broken = {k: v for k, v in params.items() if k != name}
         with pytest.raises(CallbackUrlError) as info:
-            verify_callback_params(Mode.TOKEN, broken, ["s"], now=time.time())
+            verify_callback_params(Mode.TOKEN, broken.items(), ["s"], now=time.time())
         assert info.value.missing
-    with pytest.raises(CallbackUrlError, match="must be an integer"):
-        verify_callback_params(Mode.TOKEN, {**params, "stage": "two"}, ["s"], now=time.time())
+    with pytest.raises(CallbackUrlError, match="signature does not match"):
+        verify_callback_params(Mode.TOKEN, {**params, "stage": "two"}.items(), ["s"], now=time.time())
+
+
+def test_named_stage_round_trip() -> None:
+    target = _target(Mode.UPDATE, stage="kyc")
+    url = build_callback_url("http://cb", "s", target)
+    assert _params(url)["stage"] == "kyc"
+    assert verify_callback_params(Mode.UPDATE, _params(url).items(), ["s"], now=time.time()) == target
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("stage", "02"),
+        ("stage", "+2"),
+        ("stage", " 2"),
+        ("stage", "\uff12"),  # fullwidth 2
+        ("stage", "\u0662"),  # Arabic-Indic 2
+        ("attempt", "01"),
+        ("exp", "+"),
+    ],
+)
+def test_non_canonical_values_do_not_verify(field: str, value: str) -> None:
+    # The signature covers the exact text sent: a value that parses to the same number is still refused.
+    params = _params(build_callback_url("http://cb", "s", _target()))
+    params[field] = value if field != "exp" else "+" + params["exp"]
+    with pytest.raises(CallbackUrlError, match="signature does not match"):
+        verify_callback_params(Mode.TOKEN, params.items(), ["s"], now=time.time())
+
+
+def test_padded_or_swapped_token_characters_do_not_verify() -> None:
+    params = _params(build_callback_url("http://cb", "s", _target()))
+    for token in (params["token"] + "=", params["token"].replace("-", "+").replace("_", "/")):
+        if token == params["token"]:
+            continue
+        with pytest.raises(CallbackUrlError):
+            verify_callback_params(Mode.TOKEN, {**params, "token": token}.items(), ["s"], now=time.time())
+
+
+def test_repeated_parameters_are_refused_and_foreign_ones_ignored() -> None:
+    target = _target()
+    params = _params(build_callback_url("http://cb", "s", target))
+    items = list(params.items())
+    with pytest.raises(CallbackUrlError, match="repeated"):
+        verify_callback_params(Mode.TOKEN, [("stage", "3"), *items], ["s"], now=time.time())
+    # A parameter a proxy or tracker added is neither signed nor read.
+    assert verify_callback_params(Mode.TOKEN, [*items, ("utm_source", "x")], ["s"], now=time.time()) == target
+
+
+def test_non_ascii_signature_is_a_clean_refusal() -> None:
+    params = _params(build_callback_url("http://cb", "s", _target()))
+    params["sig"] = "\u00e9" + params["sig"][1:]
+    with pytest.raises(CallbackUrlError, match="signature does not match"):
+        verify_callback_params(Mode.TOKEN, params.items(), ["s"], now=time.time())
