@@ -308,7 +308,7 @@ class StageGate:
         token = PENDING_TICKET.set(ticket)
         try:
             # Scheduling is synchronous: the outbound interceptor reads the ticket into the activity's header.
-            return workflow.start_activity(activity, arg, retry_policy=self._retry_policy, **options)
+            return workflow.start_activity(activity_name(activity), arg, retry_policy=self._retry_policy, **options)
         finally:
             PENDING_TICKET.reset(token)
 
@@ -367,6 +367,19 @@ class _Reconcile:
     def __init__(self, activity: StageActivity | None, arg: Any) -> None:
         self.activity = activity
         self.arg = arg
+
+
+def activity_name(activity: StageActivity) -> str:
+    """The registered name of an activity given as a function or a name.
+
+    The gate starts activities by name: given a function, the SDK would decode the result as the function's
+    declared return type, but a stage activity's result is the gate's envelope (StageAccepted/-Completion).
+    """
+    if isinstance(activity, str):
+        return activity
+    from temporalio.activity import _Definition  # the SDK's own lookup of @activity.defn metadata
+
+    return _Definition.must_from_callable(activity).name or activity.__name__
 
 
 def stage_failure(record: StageRecord, *details: Any) -> ApplicationError:

@@ -107,7 +107,8 @@ def parse_advance(raw: Any, *, received_at: str) -> StageCallback:
         status=status,
         result=_optional(raw, "result", dict),
         error=_optional(raw, "error", str),
-        callback_id=_optional(raw, "callback_id", str),
+        # An empty ID is no ID: it must not make every later callback of the run a "duplicate".
+        callback_id=_optional(raw, "callback_id", str) or None,
         progress=progress,
         received_at=_optional(raw, "received_at", str) or received_at,
     )

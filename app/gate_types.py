@@ -4,8 +4,8 @@ Add fields with defaults at the end; never reorder or remove (running workflows 
 the old shapes).
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations` here: the SDK resolves these dataclasses' field types inside the
+# workflow sandbox, where string annotations would be looked up in a module the sandbox may not hold.
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
