@@ -219,6 +219,16 @@ def test_bad_advance_is_invalid_and_says_why(raw: Any, message: str) -> None:
         parse_advance(raw, received_at=AT)
 
 
+def test_digit_string_too_long_for_int_is_invalid_not_a_crash() -> None:
+    # Python refuses int() of more than 4300 digits with a plain ValueError; escaping the gate's
+    # `except InvalidCallbackError`, it would fail the workflow task on every replay of the signal.
+    for text in ("1" * 5000, "9" * 4301, "1" * 8):
+        with pytest.raises(InvalidCallbackError, match="between 1 and"):
+            parse_stage_key(text)
+    with pytest.raises(InvalidCallbackError, match="between 1 and"):
+        parse_advance({"stage": "1" * 5000}, received_at=AT)
+
+
 # --- classify / admit: duplicates ------------------------------------------------------------------------
 
 
