@@ -55,6 +55,12 @@ def parse_stage_key(value: Any) -> StageKey:
         return parse_stage_key(int(value))
     if isinstance(value, str):
         if value.isascii() and value.isdigit() and not value.startswith("0"):
+            # Too long to be a stage number: refused before int(), which raises a plain ValueError past
+            # 4300 digits (that would escape `except InvalidCallbackError` and fail the workflow task).
+            if len(value) > len(str(MAX_STAGE_NUMBER)):
+                raise InvalidCallbackError(
+                    f"stage number must be between 1 and {MAX_STAGE_NUMBER}, got a {len(value)}-digit number"
+                )
             return parse_stage_key(int(value))
         if STAGE_NAME.fullmatch(value):
             return value
