@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Stack, base_env
-from tests.processes import ROOT, free_port
+from scripts.processes import ROOT, free_port
+from tests.stack import Stack, base_env
 
 CLI = str(Path(sys.executable).parent / "cli")
 

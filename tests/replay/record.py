@@ -36,10 +36,10 @@ from app import search_attributes
 from app.gate_types import SIGNAL_ADVANCE_STAGE, Mode
 from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.starter import start_staged_run
-from tests.conftest import Stack, start_stack
-from tests.processes import find_temporal_cli
+from scripts.processes import find_temporal_cli
+from scripts.runs import wait_end, wait_status
 from tests.replay.layout import HISTORY_DIR, history_file_name, workflow_id_for
-from tests.runs import wait_end, wait_status
+from tests.stack import Stack, start_stack
 
 # Small, quick runs keep the files short: two stages, sub-second service timings.
 TIME_TO_REQUEST = 0.1
@@ -264,8 +264,7 @@ async def record_all(tag: str, out: Path) -> list[Path]:
                 raise
             finally:
                 if stack is not None:
-                    for proc in reversed(list(stack.processes.values())):
-                        proc.stop()
+                    stack.stop()
     finally:
         await env.shutdown()
     return written
