@@ -72,7 +72,7 @@ cli *ARGS:
 bench *ARGS:
     uv run cli bench "$@"
 
-# Record replay histories from real runs under a new tag, e.g. `just histories --tag v3`
+# Record replay histories from real runs under a new tag, e.g. `just histories --tag v4`
 histories *ARGS: setup
     #!/usr/bin/env bash
     set -euo pipefail

@@ -20,8 +20,8 @@ import uuid
 from temporalio.testing import WorkflowEnvironment
 
 from app import search_attributes
-from tests.processes import ROOT, find_temporal_cli
-from tests.scale.harness import attribute, format_report, run_load, scale_out, scrape_metrics, temporal_metric_lines
+from scripts.processes import ROOT, find_temporal_cli
+from scripts.scale.harness import attribute, format_report, run_load, scale_out, scrape_metrics, temporal_metric_lines
 
 LOG_DIR = ROOT / ".state" / "scale-out"
 METRICS_EXCERPT = (

@@ -1,12 +1,13 @@
-"""Shared fixtures: one real Temporal dev server per session, a fresh task queue per test, the whole stack."""
+"""Shared fixtures: one real Temporal dev server per session, a fresh task queue per test, the whole stack.
+
+Fixtures only; the helpers behind them live in `tests/stack.py` (import those from there, never from here).
+"""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
-from pathlib import Path
+from dataclasses import replace
 
 import pytest
 from temporalio.client import Client
@@ -14,9 +15,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from app import search_attributes
 from app.config import Settings, load_settings
-from tests.processes import ManagedProcess, find_temporal_cli, free_port, start_process, wait_http_ok
-
-SIGNING_SECRET = "test-secret-" + uuid.uuid4().hex
+from scripts.processes import find_temporal_cli
+from tests.stack import Stack, base_env, start_stack
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -70,74 +70,6 @@ def workflow_id(request: pytest.FixtureRequest) -> str:
     return f"{request.node.name[:40]}-{uuid.uuid4().hex[:8]}".replace("[", "-").replace("]", "")
 
 
-def base_env(temporal_address: str) -> dict[str, str]:
-    """Environment for our subprocesses: the test's dev server, a test secret, JSON logs."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "CALLBACK_", "SERVICE_"))}
-    env.update(
-        TEMPORAL_ADDRESS=temporal_address,
-        TEMPORAL_NAMESPACE="default",
-        CALLBACK_SIGNING_SECRETS=SIGNING_SECRET,
-        LOG_FORMAT="json",
-        LOG_LEVEL="INFO",
-        PYTHONUNBUFFERED="1",
-        # Service mock: quick heartbeats and retries so tests stay short.
-        SERVICE_HEARTBEAT_INTERVAL="0.2",
-        SERVICE_CALLBACK_BACKOFF_INITIAL="0.1",
-        SERVICE_CALLBACK_BACKOFF_MAX="1.0",
-        # Every workflow task replays history, and a determinism bug fails the workflow instead of hiding.
-        WORKER_MAX_CACHED_WORKFLOWS="0",
-        WORKER_FAIL_ON_NONDETERMINISM="true",
-    )
-    return env
-
-
-@dataclass(frozen=True)
-class Stack:
-    """The whole stack as subprocesses against the session's dev server."""
-
-    settings: Settings
-    env: dict[str, str]
-    processes: dict[str, ManagedProcess]
-
-    @property
-    def callback_url(self) -> str:
-        return self.settings.callback_base_url
-
-    @property
-    def service_url(self) -> str:
-        return self.settings.service_url
-
-
-def start_stack(temporal_address: str, log_dir: Path, *, task_queue: str) -> Stack:
-    """Start service mock, callback server and worker; wait until each is healthy."""
-    callback_port, service_port, metrics_port = free_port(), free_port(), free_port()
-    env = base_env(temporal_address)
-    env.update(
-        STAGEGATE_TASK_QUEUE=task_queue,
-        CALLBACK_PORT=str(callback_port),
-        CALLBACK_BASE_URL=f"http://127.0.0.1:{callback_port}",
-        SERVICE_PORT=str(service_port),
-        SERVICE_URL=f"http://127.0.0.1:{service_port}",
-        WORKER_METRICS_PORT=str(metrics_port),
-    )
-    settings = load_settings(env)
-    processes: dict[str, ManagedProcess] = {}
-    try:
-        processes["service_mock"] = start_process("service_mock", ["service_mock"], env=env, log_dir=log_dir)
-        processes["callback_server"] = start_process(
-            "callback_server", ["app.callback_server"], env=env, log_dir=log_dir
-        )
-        processes["worker"] = start_process("worker", ["app.worker"], env=env, log_dir=log_dir)
-        wait_http_ok(processes["service_mock"], f"{settings.service_url}/healthz")
-        wait_http_ok(processes["callback_server"], f"{settings.callback_base_url}/healthz")
-        wait_http_ok(processes["worker"], f"http://127.0.0.1:{metrics_port}/metrics")
-    except BaseException:
-        for proc in processes.values():
-            proc.stop()
-        raise
-    return Stack(settings=settings, env=env, processes=processes)
-
-
 @pytest.fixture(scope="session")
 def stack(temporal_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """One stack per session (fresh workflow IDs per test keep tests apart)."""
@@ -146,8 +78,7 @@ def stack(temporal_address: str, tmp_path_factory: pytest.TempPathFactory) -> It
     try:
         yield started
     finally:
-        for proc in reversed(list(started.processes.values())):
-            proc.stop()
+        started.stop()
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from app.config import Settings
 from app.gate_types import Mode
 from app.payloads import StagedRunInput
 from app.starter import start_staged_run
+from scripts.processes import free_port
 from tests.asgi import asgi_client
-from tests.processes import free_port
 
 
 def _url(settings: Settings, target: CallbackTarget, *, secret: str | None = None) -> str:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Stack, base_env
-from tests.processes import ROOT, free_port
+from scripts.processes import ROOT, free_port
+from tests.stack import Stack, base_env
 
 CLI = str(Path(sys.executable).parent / "cli")
 
@@ -51,7 +51,7 @@ def test_start_with_service_down_is_one_line(temporal_address: str) -> None:
     [
         (["start", "--action", "explode"], "unknown action 'explode'"),
         (["start", "--stages", "2", "--action", "complete,fail,complete"], "3 actions for 2 stages"),
-        (["start", "--mode", "carrier-pigeon"], "--mode must be signal or token"),
+        (["start", "--mode", "carrier-pigeon"], "--mode must be one of signal | token | update"),
         (["start", "--stages", "many"], "Invalid value for '--stages'"),
         (["signal", "wf", "--stage", "1", "--result", "[1]"], "--result must be a JSON object"),
         (["start", "--bogus"], "No such option"),

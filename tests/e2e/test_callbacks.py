@@ -18,8 +18,8 @@ from app.callback_urls import decode_token
 from app.gate_types import AdvancedBy, Mode, Outcome, WaitingFor
 from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.starter import start_staged_run
-from tests.conftest import Stack
-from tests.runs import wait_end, wait_status
+from scripts.runs import wait_end, wait_status
+from tests.stack import Stack
 
 
 async def _job_for(stack: Stack, handle: WorkflowHandle[object, RunResult], stage: int) -> dict[str, object]:

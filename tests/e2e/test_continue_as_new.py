@@ -7,8 +7,8 @@ from temporalio.client import Client
 from app.gate_types import Mode, Outcome, WaitingFor
 from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.starter import start_staged_run
-from tests.conftest import Stack
-from tests.runs import wait_end, wait_status
+from scripts.runs import wait_end, wait_status
+from tests.stack import Stack
 
 
 async def test_continue_as_new_keeps_state_and_dedupe(client: Client, stack: Stack) -> None:

@@ -8,8 +8,8 @@ from temporalio.client import Client
 from app.gate_types import Mode, Outcome
 from app.payloads import Action, StagedRunInput
 from app.starter import start_staged_run
-from tests.conftest import Stack
-from tests.runs import wait_end
+from scripts.runs import wait_end
+from tests.stack import Stack
 
 # The README's outcome table, as data: (Temporal run status, ApplicationError type, stage outcome).
 EXPECTED = {

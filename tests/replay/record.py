@@ -1,6 +1,6 @@
 """Record the histories `tests/replay/test_replay.py` replays: every scenario run for real, one JSON file per run.
 
-    uv run python -m tests.replay.record [--tag v1] [--out tests/replay/histories]
+    uv run python -m tests.replay.record --tag v4 [--out tests/replay/histories]
 
 Starts its own Temporal dev server and the whole stack (service mock, callback server, worker), runs each
 scenario, waits for it to close, fetches the history of every run (a continue-as-new chain gives one file
@@ -33,13 +33,13 @@ from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from app import search_attributes
-from app.gate_types import SIGNAL_ADVANCE_STAGE, Mode
+from app.gate_types import SIGNAL_ADVANCE_STAGE, AdvancedBy, Mode, Outcome, WaitingFor
 from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.starter import start_staged_run
-from tests.conftest import Stack, start_stack
-from tests.processes import find_temporal_cli
+from scripts.processes import find_temporal_cli
+from scripts.runs import wait_end, wait_status
 from tests.replay.layout import HISTORY_DIR, history_file_name, workflow_id_for
-from tests.runs import wait_end, wait_status
+from tests.stack import Stack, start_stack
 
 # Small, quick runs keep the files short: two stages, sub-second service timings.
 TIME_TO_REQUEST = 0.1
@@ -83,6 +83,8 @@ class Recorder:
 
 Handle = WorkflowHandle[object, RunResult]
 Driver = Callable[[Recorder, Handle], Awaitable[None]]
+# What else a completed run's result must show; returns what is wrong, or None.
+Check = Callable[[RunResult], str | None]
 
 
 @dataclass(frozen=True)
@@ -94,6 +96,7 @@ class Scenario:
     expect_error: str | None = None  # the ApplicationError type the run fails with; None: it completes
     expect_runs: int = 1  # more than one: a continue-as-new chain, one file per run
     drive: Driver | None = None
+    check: Check | None = None  # only for runs that complete
 
 
 def _inp(mode: Mode, action: Action = Action.COMPLETE, **overrides: object) -> StagedRunInput:
@@ -109,25 +112,48 @@ def _inp(mode: Mode, action: Action = Action.COMPLETE, **overrides: object) -> S
     return StagedRunInput(**fields)  # type: ignore[arg-type]
 
 
-async def _advance_by_hand(rec: Recorder, handle: Handle) -> None:
-    """Each stage, once it waits for its signal, is advanced with the real `temporal workflow signal`."""
-    for stage in range(1, 3):
-        await wait_status(handle, lambda s, n=stage: s.current_stage == n and "signal" in s.waiting_for)  # type: ignore[misc]
-        cmd = [
-            rec.temporal_cli, "workflow", "signal", "--address", rec.address, "--workflow-id", handle.id,
-            "--name", SIGNAL_ADVANCE_STAGE, "--input", json.dumps({"stage": stage}),
-        ]  # fmt: skip
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-        )
-        try:
-            _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-        if proc.returncode != 0:
-            raise RuntimeError(f"temporal workflow signal failed ({proc.returncode}): {stderr.decode()}")
+async def _temporal_signal(rec: Recorder, handle: Handle, text: str) -> None:
+    """Send advance_stage with the real `temporal workflow signal --input <text>`, as a person would."""
+    cmd = [
+        rec.temporal_cli, "workflow", "signal", "--address", rec.address, "--workflow-id", handle.id,
+        "--name", SIGNAL_ADVANCE_STAGE, "--input", text,
+    ]  # fmt: skip
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    try:
+        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+    if proc.returncode != 0:
+        raise RuntimeError(f"temporal workflow signal failed ({proc.returncode}): {stderr.decode()}")
+
+
+async def _at_gate(handle: Handle, stage: int) -> None:
+    """Wait until `stage` waits at its gate for a callback (its request was accepted)."""
+    await wait_status(handle, lambda s: s.current_stage == stage and s.waiting_for is WaitingFor.CALLBACK)
+
+
+def _by_hand(input_for: Callable[[int], str]) -> Driver:
+    """A driver that advances each of the 2 stages, once it waits at its gate, with `temporal workflow signal`."""
+
+    async def drive(rec: Recorder, handle: Handle) -> None:
+        for stage in range(1, 3):
+            await _at_gate(handle, stage)
+            await _temporal_signal(rec, handle, input_for(stage))
+
+    return drive
+
+
+async def _garbage_then_advance(rec: Recorder, handle: Handle) -> None:
+    """A signal the gate cannot take (`"garbage"` reads as a stage name this run lacks: refused as unknown, counted
+    in `rejected`), then each stage advanced by hand."""
+    await _at_gate(handle, 1)
+    await _temporal_signal(rec, handle, json.dumps("garbage"))
+    status = await wait_status(handle, lambda s: s.rejected == 1)
+    if status.current_stage != 1 or status.stages[0].outcome is not Outcome.PENDING:
+        raise RuntimeError(f"the refused signal moved the run: {status}")
+    await _by_hand(lambda stage: json.dumps({"stage": stage}))(rec, handle)
 
 
 async def _future_stage_first(rec: Recorder, handle: Handle) -> None:
@@ -137,30 +163,65 @@ async def _future_stage_first(rec: Recorder, handle: Handle) -> None:
         await handle.signal(SIGNAL_ADVANCE_STAGE, {"stage": stage, "callback_id": f"cb-{stage}"})
 
 
+def _advanced_by(*expected: AdvancedBy, rejected: int = 0) -> Check:
+    """The stages completed in this order, advanced by these, with `rejected` refused messages."""
+
+    def check(result: RunResult) -> str | None:
+        got = [(s.outcome, s.advanced_by) for s in result.stages]
+        want = [(Outcome.COMPLETED, by) for by in expected]
+        if got != want:
+            return f"stages ended {got}, expected {want}"
+        if result.rejected != rejected:
+            return f"{result.rejected} refused messages, expected {rejected}"
+        return None
+
+    return check
+
+
+# What a stage's own callback advances it with, per mode.
+_VIA = {Mode.SIGNAL: AdvancedBy.SIGNAL, Mode.TOKEN: AdvancedBy.ACTIVITY, Mode.UPDATE: AdvancedBy.UPDATE}
+
+
 def scenarios() -> list[Scenario]:
     """Every recorded scenario, in recording order."""
     out = [
-        Scenario(f"{mode.value}-{action.value.replace('_', '-')}", _inp(mode, action), _ACTION_ERROR[action])
+        Scenario(
+            f"{mode.value}-{action.value.replace('_', '-')}",
+            _inp(mode, action),
+            _ACTION_ERROR[action],
+            check=_advanced_by(_VIA[mode], _VIA[mode]) if _ACTION_ERROR[action] is None else None,
+        )
         for mode in Mode
         for action in Action
     ]
     out += [
-        Scenario(f"{mode.value}-early-callback", _inp(mode, time_to_request=1.0, time_to_callback=0.2)) for mode in Mode
+        Scenario(
+            f"{mode.value}-early-callback",
+            _inp(mode, time_to_request=1.0, time_to_callback=0.2),
+            check=_advanced_by(_VIA[mode], _VIA[mode]),
+        )
+        for mode in Mode
     ]
     out += [
-        Scenario(f"{mode.value}-duplicate-callback", _inp(mode, faults=ServiceFaults(duplicate_deliveries=2)))
+        Scenario(
+            f"{mode.value}-duplicate-callback",
+            _inp(mode, faults=ServiceFaults(duplicate_deliveries=2)),
+            check=_advanced_by(_VIA[mode], _VIA[mode]),
+        )
         for mode in Mode
     ]
     out += [
         Scenario(
             "signal-advanced-by-hand",
             _inp(Mode.SIGNAL, Action.IGNORE, stage_timeout_seconds=STAGE_TIMEOUT),
-            drive=_advance_by_hand,
+            drive=_by_hand(lambda stage: json.dumps({"stage": stage})),
+            check=_advanced_by(AdvancedBy.MANUAL, AdvancedBy.MANUAL),
         ),
         Scenario(
             "signal-future-stage-kept",
             _inp(Mode.SIGNAL, Action.IGNORE, stage_timeout_seconds=STAGE_TIMEOUT),
             drive=_future_stage_first,
+            check=_advanced_by(AdvancedBy.SIGNAL, AdvancedBy.SIGNAL),
         ),
         Scenario(
             "signal-continue-as-new",
@@ -173,8 +234,29 @@ def scenarios() -> list[Scenario]:
         Scenario(
             f"{mode.value}-lost-callback-reconciled",
             _inp(mode, stage_timeout_seconds=2.0, faults=ServiceFaults(lose_callbacks=True)),
+            check=_advanced_by(AdvancedBy.RECONCILE, AdvancedBy.RECONCILE),
         )
         for mode in Mode
+    ]
+    # Since v3 (the gate layer, update mode, per-stage modes, loose advance_stage payloads).
+    out += [
+        Scenario(
+            "mixed-modes",
+            _inp(Mode.SIGNAL, stages=3, stage_modes=[Mode.SIGNAL, Mode.TOKEN, Mode.UPDATE]),
+            check=_advanced_by(*(_VIA[mode] for mode in (Mode.SIGNAL, Mode.TOKEN, Mode.UPDATE))),
+        ),
+        Scenario(
+            "signal-bare-int-by-hand",
+            _inp(Mode.SIGNAL, Action.IGNORE, stage_timeout_seconds=STAGE_TIMEOUT),
+            drive=_by_hand(str),  # `--input 1`: the community thread's advance_stage(stage: int)
+            check=_advanced_by(AdvancedBy.MANUAL, AdvancedBy.MANUAL),
+        ),
+        Scenario(
+            "signal-garbage-then-advance",
+            _inp(Mode.SIGNAL, Action.IGNORE, stage_timeout_seconds=STAGE_TIMEOUT),
+            drive=_garbage_then_advance,
+            check=_advanced_by(AdvancedBy.MANUAL, AdvancedBy.MANUAL, rejected=1),
+        ),
     ]
     return out
 
@@ -209,6 +291,9 @@ async def _record(rec: Recorder, scenario: Scenario, tag: str, out: Path) -> lis
         end = await wait_end(handle, timeout=RUN_TIMEOUT)
     if end.error_type != scenario.expect_error:
         raise RuntimeError(f"{scenario.name}: expected {scenario.expect_error or 'completion'}, got {end}")
+    problem = scenario.check(end.result) if scenario.check is not None and end.result is not None else None
+    if problem:
+        raise RuntimeError(f"{scenario.name}: {problem}")
     histories = await _fetch_chain(rec.client, workflow_id, first_run_id)
     if len(histories) != scenario.expect_runs:
         raise RuntimeError(f"{scenario.name}: expected {scenario.expect_runs} run(s), got {len(histories)}")
@@ -264,8 +349,7 @@ async def record_all(tag: str, out: Path) -> list[Path]:
                 raise
             finally:
                 if stack is not None:
-                    for proc in reversed(list(stack.processes.values())):
-                        proc.stop()
+                    stack.stop()
     finally:
         await env.shutdown()
     return written

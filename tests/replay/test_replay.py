@@ -3,7 +3,7 @@
 A failure here means the workflow no longer makes the same commands for a run it already recorded, so a
 worker with this code would fail the workflow tasks of runs started by the old code. Make the change
 replay-safe (e.g. behind `workflow.patched`) and record the new behaviour under a new tag
-(`just histories --tag v2`). Do not re-record over the failing files; delete an old tag's files only once
+(`just histories --tag v4`). Do not re-record over the failing files; delete an old tag's files only once
 no run of that version can exist anywhere.
 """
 
@@ -24,11 +24,13 @@ from app.workflow import StagedCallbackWorkflow
 from tests.replay.changed_workflow import ChangedStagedCallbackWorkflow
 from tests.replay.layout import HISTORY_DIR, REPLAYED_OK, committed_histories, workflow_id_from_file
 
-# Two tags (v1, v2) of what `python -m tests.replay.record` writes: 5 actions x 2 modes, early and duplicated callbacks
-# in both modes, a stage advanced by hand, a future-stage signal, a two-run continue-as-new chain (v2 adds
-# the lost-callback scenarios).
+# Three tags of what `python -m tests.replay.record` writes. v1 (18): 5 actions x 2 modes (signal, token), early and
+# duplicated callbacks in both modes, a stage advanced by hand, a future-stage signal, a two-run continue-as-new
+# chain. v2 (20): the same plus a lost callback reconciled in both modes. v3 (31, the gate layer): all of v2 also
+# in update mode (actions, early, duplicate, lost-callback), plus mixed per-stage modes (signal, token, update), a
+# stage advanced by hand with a bare int (`--input 1`), and a refused `"garbage"` signal before advancing.
 # An empty or half-deleted folder must not pass.
-MIN_HISTORIES = 38
+MIN_HISTORIES = 69
 
 
 def _load() -> dict[Path, WorkflowHistory]:

@@ -1,7 +1,7 @@
 """Scale-out on loopback: N workers and M callback servers behind a balancer, a load run, and who did what.
 
-Shared by tests/scale/test_scale_out.py and scripts/scale_out.py. Every process is a real subprocess
-started with `tests.processes.start_process` (its own process group, stopped by pid); the balancer
+Shared by scripts/scale_out.py and tests/scale/test_scale_out.py. Every process is a real subprocess
+started with `scripts.processes.start_process` (its own process group, stopped by pid); the balancer
 runs on the caller's event loop. The per-process attribution comes from Temporal itself: each
 process's client identity is the SDK default `pid@hostname`, and the workflow histories record the
 identity that started every workflow task and activity task, sent every signal and completed every
@@ -11,6 +11,7 @@ activity by task token.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
@@ -25,10 +26,9 @@ from temporalio.client import Client, WorkflowHandle
 from app.gate_types import Mode, Outcome
 from app.payloads import RunResult, StagedRunInput
 from app.starter import start_staged_run
-from tests.conftest import base_env
-from tests.processes import ManagedProcess, free_port, start_process, wait_http_ok
-from tests.runs import RunEnd, wait_end
-from tests.scale.balancer import RoundRobinBalancer
+from scripts.processes import ManagedProcess, free_port, loopback_env, start_process, wait_http_ok
+from scripts.runs import RunEnd, wait_end
+from scripts.scale.balancer import RoundRobinBalancer
 
 
 @dataclass(frozen=True)
@@ -71,13 +71,15 @@ async def start_scale_stack(
     task_queue: str,
     callback_base_url: str,
     callback_ports: Sequence[int],
+    signing_secret: str,
     workers: int = 2,
 ) -> ScaleStack:
     """Start the service mock, one callback server per port and `workers` workers; wait until all are healthy.
 
-    Every worker gets the same task queue and CALLBACK_BASE_URL (the balancer) and its own metrics port.
+    Every worker gets the same task queue and CALLBACK_BASE_URL (the balancer) and its own metrics port; every
+    process the same signing secret.
     """
-    env = base_env(temporal_address)
+    env = loopback_env(temporal_address, signing_secret=signing_secret)
     service_port = free_port()
     env.update(
         STAGEGATE_TASK_QUEUE=task_queue,
@@ -137,9 +139,18 @@ class ScaleOut:
 
 @asynccontextmanager
 async def scale_out(
-    temporal_address: str, log_dir: Path, *, task_queue: str, workers: int = 2, callback_servers: int = 2
+    temporal_address: str,
+    log_dir: Path,
+    *,
+    task_queue: str,
+    workers: int = 2,
+    callback_servers: int = 2,
+    signing_secret: str | None = None,
 ) -> AsyncIterator[ScaleOut]:
-    """Balancer first (its URL goes into the workers' env), then the processes; everything stops on exit."""
+    """Balancer first (its URL goes into the workers' env), then the processes; everything stops on exit.
+
+    The processes share `signing_secret`, or a fresh random one (only they need to know it).
+    """
     ports = [free_port() for _ in range(callback_servers)]
     async with RoundRobinBalancer([f"http://127.0.0.1:{p}" for p in ports]) as balancer:
         stack = await start_scale_stack(
@@ -148,6 +159,7 @@ async def scale_out(
             task_queue=task_queue,
             callback_base_url=balancer.url,
             callback_ports=ports,
+            signing_secret=signing_secret or secrets.token_hex(32),
             workers=workers,
         )
         try:

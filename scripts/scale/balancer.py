@@ -1,10 +1,10 @@
-"""A tiny round-robin HTTP reverse proxy for tests: one loopback port in front of N callback servers.
+"""A tiny round-robin HTTP reverse proxy for the scale-out: one loopback port in front of N callback servers.
 
 It plays the load balancer that `CALLBACK_BASE_URL` points at in production. Each request (method,
 path and query, body, content type) goes to the next upstream in turn; status, body, content type
 and `Retry-After` come back unchanged. When an upstream refuses the connection the request moves on
 to the next one (nothing was sent yet, so that is safe for any method); any other upstream failure
-answers 502. It counts requests and answers per upstream, so a test can see that each one took work.
+answers 502. It counts requests and answers per upstream, so the caller can see that each one took work.
 
 It runs on the caller's event loop (uvicorn in a task), never installs signal handlers, and every
 wait has a timeout.

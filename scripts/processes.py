@@ -1,4 +1,7 @@
-"""Test helpers: start our processes as real subprocesses on free loopback ports, stop them by pid."""
+"""Start our processes as real subprocesses on free loopback ports, and stop them again by pid.
+
+Used by the scripts (`scripts/scale_out.py`) and by the tests (`tests/stack.py`); it imports nothing from `tests`.
+"""
 
 from __future__ import annotations
 
@@ -24,6 +27,30 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def loopback_env(temporal_address: str, *, signing_secret: str) -> dict[str, str]:
+    """Environment for our subprocesses on one machine: this Temporal, one signing secret, JSON logs.
+
+    Inherited TEMPORAL_*, CALLBACK_* and SERVICE_* variables are dropped, so nothing from the caller's shell
+    points a process elsewhere. The service mock gets quick heartbeats and retries, and every worker replays
+    each workflow task (no cache) and fails a workflow on a determinism bug instead of hiding it.
+    """
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "CALLBACK_", "SERVICE_"))}
+    env.update(
+        TEMPORAL_ADDRESS=temporal_address,
+        TEMPORAL_NAMESPACE="default",
+        CALLBACK_SIGNING_SECRETS=signing_secret,
+        LOG_FORMAT="json",
+        LOG_LEVEL="INFO",
+        PYTHONUNBUFFERED="1",
+        SERVICE_HEARTBEAT_INTERVAL="0.2",
+        SERVICE_CALLBACK_BACKOFF_INITIAL="0.1",
+        SERVICE_CALLBACK_BACKOFF_MAX="1.0",
+        WORKER_MAX_CACHED_WORKFLOWS="0",
+        WORKER_FAIL_ON_NONDETERMINISM="true",
+    )
+    return env
+
+
 def find_temporal_cli() -> str:
     """The dev server binary: $TEMPORAL_CLI, the project's .tools/bin, or `temporal` on PATH."""
     from shutil import which
@@ -37,7 +64,7 @@ def find_temporal_cli() -> str:
 
 @dataclass
 class ManagedProcess:
-    """A subprocess we started; stopped by its pid (its own process group) when the test ends."""
+    """A subprocess we started; stopped by its pid (its own process group) when its user is done."""
 
     name: str
     popen: subprocess.Popen[bytes]
@@ -79,7 +106,7 @@ def start_process(
     log_path = log_dir / f"{name}.log"
     cmd = [sys.executable, "-m", *args] if python_module else args
     with log_path.open("wb") as log:
-        popen = subprocess.Popen(  # our own fixed commands
+        popen = subprocess.Popen(  # noqa: S603  # our own fixed commands, never shell input
             cmd,
             cwd=ROOT,
             env=dict(env),

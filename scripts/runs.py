@@ -1,4 +1,4 @@
-"""Test helpers: wait for how a staged run ended, or for a status, always with a timeout."""
+"""Wait for how a staged run ended, or for a status, always with a timeout (scripts and tests)."""
 
 from __future__ import annotations
 
