@@ -22,7 +22,7 @@ async def serving(app: Litestar, *, timeout: float = 10.0) -> AsyncIterator[str]
     """Serve `app` over real HTTP on a free loopback port, on the test's own loop; yields its base URL."""
     import uvicorn
 
-    from tests.processes import free_port
+    from scripts.processes import free_port
 
     port = free_port()
     server = uvicorn.Server(

@@ -96,6 +96,10 @@ async def test_two_named_stages_on_two_endpoints(onboarding: Onboarding, mode: M
     assert f"/callbacks/{expected_esign_mode.value}?" in esign_body["notify"]["url"]
     assert kyc_key == f"{workflow_id}/{handle.result_run_id}/kyc"
     assert esign_key == f"{workflow_id}/{handle.result_run_id}/esign"
+    # The service records each callback's answer once it has it: the run may have finished a moment earlier.
+    async with asyncio.timeout(10):
+        while len(onboarding.service.callback_statuses) < 2:
+            await asyncio.sleep(0.05)
     assert onboarding.service.callback_statuses == [
         200 if m is Mode.UPDATE else 202 for m in (mode, expected_esign_mode)
     ]
