@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-from asyncio.subprocess import PIPE
 
 import httpx
 import pytest
@@ -19,6 +18,7 @@ from app.gate_types import AdvancedBy, Mode, Outcome, WaitingFor
 from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.starter import start_staged_run
 from scripts.runs import wait_end, wait_status
+from tests.signals import temporal_signal
 from tests.stack import Stack
 
 
@@ -156,7 +156,7 @@ async def test_stage_advanced_by_hand_with_temporal_cli(
     waiting = WaitingFor.ACTIVITY_COMPLETION if mode is Mode.TOKEN else WaitingFor.CALLBACK
     for stage, text in ((1, json.dumps({"stage": 1})), (2, "2")):
         await wait_status(handle, lambda s, n=stage: s.current_stage == n and s.waiting_for is waiting)  # type: ignore[misc]
-        await _temporal_signal(temporal_cli, temporal_address, handle.id, text)
+        await temporal_signal(temporal_cli, temporal_address, handle.id, text)
     end = await wait_end(handle)
     assert end.result is not None, end
     assert [(s.outcome, s.advanced_by) for s in end.result.stages] == [(Outcome.COMPLETED, AdvancedBy.MANUAL)] * 2
@@ -169,32 +169,17 @@ async def test_garbage_signal_is_counted_and_visible(
     inp = StagedRunInput(mode=Mode.SIGNAL, stages=1, actions=[Action.IGNORE], stage_timeout_seconds=60)
     handle = await start_staged_run(client, stack.settings.task_queue, inp)
     for text in ('"garbage"', json.dumps({"stage": 1, "statsu": "failed"}), "0"):
-        await _temporal_signal(temporal_cli, temporal_address, handle.id, text)
+        await temporal_signal(temporal_cli, temporal_address, handle.id, text)
     status = await wait_status(handle, lambda s: s.rejected == 3)
     reasons = [r.reason for r in status.last_rejections]
     assert "garbage" in reasons[0]
     assert "statsu" in reasons[1]
     assert "between 1 and" in reasons[2]
     assert status.stages[0].outcome is Outcome.PENDING  # none of them advanced the stage
-    await _temporal_signal(temporal_cli, temporal_address, handle.id, "1")
+    await temporal_signal(temporal_cli, temporal_address, handle.id, "1")
     end = await wait_end(handle)
     assert end.result is not None, end
     assert end.result.rejected == 3
-
-
-async def _temporal_signal(temporal_cli: str, address: str, workflow_id: str, text: str) -> None:
-    cmd = [
-        temporal_cli, "workflow", "signal", "--address", address, "--workflow-id", workflow_id,
-        "--name", "advance_stage", "--input", text,
-    ]  # fmt: skip
-    proc = await asyncio.create_subprocess_exec(*cmd, stdout=PIPE, stderr=PIPE)
-    try:
-        _, stderr = await asyncio.wait_for(proc.communicate(), timeout=30)
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-    assert proc.returncode == 0, stderr.decode()
 
 
 async def test_signal_for_a_future_stage_is_kept(client: Client, stack: Stack) -> None:

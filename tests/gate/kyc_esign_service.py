@@ -2,7 +2,7 @@
 
 `POST /kyc/checks` takes `webhook_url`; `POST /esign/envelopes` takes `notify.url`. Each answers at once,
 then POSTs the outcome to the URL it was given (a stagegate callback body). `fail_esign` makes the
-e-signature stage report failure. It remembers what it was asked, for the test's assertions.
+e-signature stage report failure; `silent` never calls back. It remembers what it was asked, for the test's assertions.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ class ServiceLog:
     requests: list[tuple[str, dict[str, Any], str | None]] = field(default_factory=list)
     callback_statuses: list[int] = field(default_factory=list)
     fail_esign: bool = False
+    silent: bool = False  # answer requests but never call back (stages are then advanced by hand)
 
 
 def create_service(log: ServiceLog, *, delay: float = 0.2) -> Litestar:
@@ -38,6 +39,8 @@ def create_service(log: ServiceLog, *, delay: float = 0.2) -> Litestar:
         log.callback_statuses.append(response.status_code)
 
     def later(url: str, body: dict[str, Any]) -> None:
+        if log.silent:
+            return
         task = asyncio.create_task(call_back(url, body))
         tasks.add(task)
         task.add_done_callback(tasks.discard)

@@ -26,6 +26,7 @@ from tests.asgi import serving
 from tests.gate.kyc_esign_service import ServiceLog, create_service
 from tests.gate.onboarding_activities import OnboardingActivities, OnboardingInput, OnboardingResult
 from tests.gate.onboarding_workflow import OnboardingWorkflow
+from tests.signals import temporal_signal
 
 RUN_TIMEOUT = 60.0
 ADVANCED_BY = {Mode.SIGNAL: AdvancedBy.SIGNAL, Mode.TOKEN: AdvancedBy.ACTIVITY, Mode.UPDATE: AdvancedBy.UPDATE}
@@ -133,3 +134,28 @@ async def test_failed_stage_is_a_value_the_workflow_turns_into_its_error(onboard
     assert "signer declined" in cause.message
     status = await handle.query(QUERY_GATE_STATUS, result_type=GateStatus)
     assert [(s.stage, s.outcome) for s in status.stages] == [("kyc", Outcome.COMPLETED), ("esign", Outcome.FAILED)]
+
+
+async def test_named_stages_advanced_by_hand_with_temporal_cli(
+    onboarding: Onboarding, temporal_cli: str, temporal_address: str
+) -> None:
+    """`--input '{"stage": "kyc"}'` and the bare `--input '"esign"'` advance a user's named stages."""
+    onboarding.service.silent = True
+    handle = await onboarding.client.start_workflow(
+        OnboardingWorkflow.run,
+        OnboardingInput(person="alan turing", document="contract-9"),
+        id=f"onboarding-{uuid.uuid4().hex[:8]}",
+        task_queue=onboarding.task_queue,
+    )
+    for stage, text in (("kyc", '{"stage": "kyc"}'), ("esign", '"esign"')):
+        async with asyncio.timeout(20):
+            while True:
+                status = await handle.query(QUERY_GATE_STATUS, result_type=GateStatus)
+                if status.current_stage == stage and status.waiting_for is WaitingFor.CALLBACK:
+                    break
+                await asyncio.sleep(0.1)
+        await temporal_signal(temporal_cli, temporal_address, handle.id, text)
+    result: OnboardingResult = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
+    assert (result.kyc.advanced_by, result.esign.advanced_by) == (AdvancedBy.MANUAL, AdvancedBy.MANUAL)
+    assert (result.kyc.outcome, result.esign.outcome) == (Outcome.COMPLETED, Outcome.COMPLETED)
+    assert onboarding.service.requests[1][1]["signer_name"] == "alan turing"  # no KYC result: the input's name
