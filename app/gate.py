@@ -74,6 +74,9 @@ REQUEST_START_TO_CLOSE = timedelta(seconds=60)
 RECONCILE_START_TO_CLOSE = timedelta(seconds=15)
 RECONCILE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
 
+# Patch IDs of the gate's own command changes (see "Changing a workflow that has running executions").
+PATCH_RECOVER_AFTER_REQUEST_TIMEOUT = "stagegate-recover-after-request-timeout"
+
 _REFUSAL_TYPES = {
     Verdict.DUPLICATE: ERR_DUPLICATE_CALLBACK,
     Verdict.STALE: ERR_STALE_STAGE,
@@ -235,6 +238,10 @@ class StageGate:
             )
             accepted = await handle
         except ActivityError as err:
+            if await self._recover_after_request_timeout(record, err, check):
+                record.attempts = max(record.attempts, 1)
+                self._apply(record)
+                return
             _end_from_activity_error(record, err)
             return
         record.attempts = accepted.attempt
@@ -311,6 +318,21 @@ class StageGate:
             return workflow.start_activity(activity_name(activity), arg, retry_policy=self._retry_policy, **options)
         finally:
             PENDING_TICKET.reset(token)
+
+    async def _recover_after_request_timeout(self, record: StageRecord, err: ActivityError, check: _Reconcile) -> bool:
+        """Signal/update mode: the request activity ran out of time, but the work may still have been done.
+
+        The service may have called back before it answered (an early callback), or done the work and lost
+        the callback: use the recorded callback, else ask the service, before timing the stage out. Added
+        after v3, behind a patch, so runs that timed out here before replay the old way.
+        """
+        if not isinstance(err.cause, TemporalTimeoutError):
+            return False
+        if not workflow.patched(PATCH_RECOVER_AFTER_REQUEST_TIMEOUT):
+            return False
+        if rules.inbox_entry(self.state, record.stage) is not None:
+            return True
+        return await self._reconcile(record, check)
 
     async def _reconcile(self, record: StageRecord, check: _Reconcile) -> bool:
         """Before timing a stage out, ask the service whether it finished: webhooks do get lost.

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
 # Patch IDs: each marks a change to the commands the workflow issues. Running executions that started
 # before a change replay the old branch; see "Changing a workflow that has running executions" in the README.
 PATCH_RECONCILE_BEFORE_TIMEOUT = "reconcile-before-timeout"
+REQUEST_MARGIN_SECONDS = 10.0
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -51,6 +52,9 @@ class StagedCallbackWorkflow:
             state,
             mode=inp.mode,
             stages=range(1, max(inp.stages, 0) + 1),
+            # The service mock holds a request for time_to_request: one attempt needs no longer than that
+            # plus a margin, so a worker that dies mid-request is noticed in seconds, not a minute.
+            request_timeout=timedelta(seconds=inp.time_to_request + REQUEST_MARGIN_SECONDS),
             reconcile_patch=self.RECONCILE_PATCH,
         )
 

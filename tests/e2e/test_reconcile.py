@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from app.gate_types import Mode, Outcome
+from app.gate_types import AdvancedBy, Mode, Outcome
 from app.payloads import Action, ServiceFaults, StagedRunInput
 from app.starter import start_staged_run
 from scripts.runs import wait_end
@@ -56,3 +56,29 @@ async def test_ignored_stage_still_times_out_after_asking(client: Client, stack:
     ]
     assert scheduled == ["request_stage", "check_stage"]
     assert any(e.HasField("marker_recorded_event_attributes") for e in events)  # the patch marker
+
+
+@pytest.mark.parametrize("mode", [Mode.SIGNAL, Mode.UPDATE])
+@pytest.mark.parametrize("lose_callbacks", [False, True])
+async def test_request_that_answers_too_late_does_not_lose_the_stage(
+    client: Client, stack: Stack, mode: Mode, lose_callbacks: bool
+) -> None:
+    """The service calls back (or does the work) in time but answers the request after the stage's budget.
+
+    The request activity times out; the gate then uses the callback that already arrived, or asks the
+    service (reconcile), instead of timing the stage out (v3 failed such runs with StageTimedOut).
+    """
+    inp = StagedRunInput(
+        mode=mode,
+        stages=1,
+        time_to_request=4.0,
+        time_to_callback=0.2,
+        stage_timeout_seconds=2.0,
+        faults=ServiceFaults(lose_callbacks=lose_callbacks),
+    )
+    end = await wait_end(await start_staged_run(client, stack.settings.task_queue, inp))
+    assert end.result is not None, end
+    expected = (
+        AdvancedBy.RECONCILE if lose_callbacks else (AdvancedBy.SIGNAL if mode is Mode.SIGNAL else AdvancedBy.UPDATE)
+    )
+    assert [(s.outcome, s.advanced_by) for s in end.result.stages] == [(Outcome.COMPLETED, expected)]
