@@ -258,7 +258,27 @@ def scenarios() -> list[Scenario]:
             check=_advanced_by(AdvancedBy.MANUAL, AdvancedBy.MANUAL, rejected=1),
         ),
     ]
+    # Since v4 (patch "stagegate-recover-after-request-timeout"): the service answers the request after the
+    # stage's budget, but called back in time (the recorded callback is used) or lost its callback (reconcile).
+    for mode in (Mode.SIGNAL, Mode.UPDATE):
+        out += [
+            Scenario(
+                f"{mode.value}-request-too-late",
+                _slow_request(mode, ServiceFaults()),
+                check=_advanced_by(_VIA[mode], _VIA[mode]),
+            ),
+            Scenario(
+                f"{mode.value}-request-too-late-lost-callback",
+                _slow_request(mode, ServiceFaults(lose_callbacks=True)),
+                check=_advanced_by(AdvancedBy.RECONCILE, AdvancedBy.RECONCILE),
+            ),
+        ]
     return out
+
+
+def _slow_request(mode: Mode, faults: ServiceFaults) -> StagedRunInput:
+    """The service answers after 4 s, calls back after 0.2 s; a stage has 2 s."""
+    return _inp(mode, time_to_request=4.0, time_to_callback=0.2, stage_timeout_seconds=2.0, faults=faults)
 
 
 async def _fetch_chain(client: Client, workflow_id: str, first_run_id: str) -> list[WorkflowHistory]:

@@ -9,6 +9,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from app.gate import PATCH_RECOVER_AFTER_REQUEST_TIMEOUT, StageGate
 from app.workflow import PATCH_RECONCILE_BEFORE_TIMEOUT, StagedCallbackWorkflow
 from tests.replay.changed_workflow import UnpatchedV2Workflow
 from tests.replay.layout import HISTORY_DIR, workflow_id_from_file
@@ -50,3 +51,24 @@ async def test_old_and_new_timeouts_both_replay(mode: str) -> None:
 async def test_without_the_patch_old_runs_would_break(mode: str) -> None:
     with pytest.raises(NondeterminismError):
         await Replayer(workflows=[UnpatchedV2Workflow]).replay_workflow(_history(f"v1-{mode}-ignore"))
+
+
+@pytest.mark.parametrize("mode", ["signal", "update"])
+async def test_request_timeout_recovery_is_recorded_behind_its_patch(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v4 runs whose request answered too late carry the patch marker; code without the recovery cannot replay them."""
+    history = _history(f"v4-{mode}-request-too-late")
+    assert any(
+        e.HasField("marker_recorded_event_attributes")
+        and PATCH_RECOVER_AFTER_REQUEST_TIMEOUT.encode() in e.SerializeToString()
+        for e in history.events
+    )
+    await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+
+    async def never(*_: object) -> bool:
+        return False
+
+    monkeypatch.setattr(StageGate, "_recover_after_request_timeout", never)
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)

@@ -24,13 +24,15 @@ from app.workflow import StagedCallbackWorkflow
 from tests.replay.changed_workflow import ChangedStagedCallbackWorkflow
 from tests.replay.layout import HISTORY_DIR, REPLAYED_OK, committed_histories, workflow_id_from_file
 
-# Three tags of what `python -m tests.replay.record` writes. v1 (18): 5 actions x 2 modes (signal, token), early and
+# Four tags of what `python -m tests.replay.record` writes. v1 (18): 5 actions x 2 modes (signal, token), early and
 # duplicated callbacks in both modes, a stage advanced by hand, a future-stage signal, a two-run continue-as-new
 # chain. v2 (20): the same plus a lost callback reconciled in both modes. v3 (31, the gate layer): all of v2 also
 # in update mode (actions, early, duplicate, lost-callback), plus mixed per-stage modes (signal, token, update), a
 # stage advanced by hand with a bare int (`--input 1`), and a refused `"garbage"` signal before advancing.
+# v4 (35, patch "stagegate-recover-after-request-timeout"): all of v3 plus a request answered after the stage's
+# budget, in signal and update mode, with the callback in time or lost (reconciled).
 # An empty or half-deleted folder must not pass.
-MIN_HISTORIES = 69
+MIN_HISTORIES = 104
 
 
 def _load() -> dict[Path, WorkflowHistory]:
