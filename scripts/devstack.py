@@ -19,10 +19,7 @@ from http import HTTPStatus
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = ROOT / ".state"
-PID_DIR = STATE_DIR / "pids"
-LOG_DIR = STATE_DIR / "logs"
-TEMPORAL_DB = STATE_DIR / "temporal.db"
+DEFAULT_STATE_DIR = ROOT / ".state"
 SETUP_TEMPORAL = ROOT / "scripts" / "setup_temporal.sh"
 
 LOCALHOST = "127.0.0.1"
@@ -54,9 +51,36 @@ def _temporal_grpc_port() -> int:
 
 
 @dataclass(frozen=True)
+class StateDir:
+    """Where the stack keeps its pid files, logs and the Temporal dev server's database (`--state-dir`)."""
+
+    root: Path
+
+    @property
+    def pids(self) -> Path:
+        """One `<name>.pid` per process."""
+        return self.root / "pids"
+
+    @property
+    def logs(self) -> Path:
+        """One `<name>.log` per process."""
+        return self.root / "logs"
+
+    @property
+    def temporal_db(self) -> Path:
+        """The dev server's SQLite file: runs survive `down` and `up`."""
+        return self.root / "temporal.db"
+
+    def show(self, path: Path) -> str:
+        """`path` relative to the project when it is inside it (the default), else absolute."""
+        return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+@dataclass(frozen=True)
 class Service:
     """One background process of the stack and how to recognise and probe it."""
 
+    state: StateDir
     name: str
     marker: tuple[str, ...]  # contiguous argv tokens that identify our process
     port: int  # the port its health check talks to (checked for conflicts before start)
@@ -67,12 +91,12 @@ class Service:
     @property
     def pid_file(self) -> Path:
         """Where `up` records the pid."""
-        return PID_DIR / f"{self.name}.pid"
+        return self.state.pids / f"{self.name}.pid"
 
     @property
     def log_file(self) -> Path:
         """Where the process writes stdout and stderr."""
-        return LOG_DIR / f"{self.name}.log"
+        return self.state.logs / f"{self.name}.log"
 
 
 def _tcp_open(port: int, timeout: float) -> bool:
@@ -95,7 +119,7 @@ def _http_answers(url: str, timeout: float, *, need_ok: bool) -> bool:
         return False
 
 
-def _services() -> list[Service]:
+def _services(state: StateDir) -> list[Service]:
     grpc_port = _temporal_grpc_port()
     ui_port = _port_from_env("TEMPORAL_UI_PORT", 8233)
     metrics_port = _port_from_env("WORKER_METRICS_PORT", 9464)
@@ -113,8 +137,9 @@ def _services() -> list[Service]:
     service_url = f"http://{LOCALHOST}:{service_port}/healthz"
     return [
         Service(
+            state=state,
             name="temporal",
-            marker=("server", "start-dev", "--db-filename", str(TEMPORAL_DB)),
+            marker=("server", "start-dev", "--db-filename", str(state.temporal_db)),
             port=grpc_port,
             health=temporal_health,
             start_timeout_s=60.0,
@@ -124,6 +149,7 @@ def _services() -> list[Service]:
             ),
         ),
         Service(
+            state=state,
             name="worker",
             marker=("-m", "app.worker"),
             port=metrics_port,
@@ -132,6 +158,7 @@ def _services() -> list[Service]:
             urls=(("Worker metrics", f"http://localhost:{metrics_port}/metrics"),),
         ),
         Service(
+            state=state,
             name="callback_server",
             marker=("-m", "app.callback_server"),
             port=callback_port,
@@ -140,6 +167,7 @@ def _services() -> list[Service]:
             urls=(("Callback server", f"http://localhost:{callback_port}"),),
         ),
         Service(
+            state=state,
             name="service_mock",
             marker=("-m", "service_mock"),
             port=service_port,
@@ -157,7 +185,7 @@ def _command(service: Service, temporal_bin: str) -> list[str]:
             "server",
             "start-dev",
             "--db-filename",
-            str(TEMPORAL_DB),
+            str(service.state.temporal_db),
             "--ip",
             LOCALHOST,
             "--port",
@@ -358,8 +386,6 @@ def _start(service: Service, temporal_bin: str) -> None:
             f"devstack: {service.name}: port {service.port} is already in use by a "
             "process this stack did not start; stop it (or change the port) and retry"
         )
-    if service.name == "temporal":
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
     argv = _command(service, temporal_bin)
     with service.log_file.open("ab") as log:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -393,8 +419,9 @@ def _start(service: Service, temporal_bin: str) -> None:
 
 def cmd_up(services: list[Service]) -> int:
     """Start whatever is not running yet, in order, and wait for health."""
-    PID_DIR.mkdir(parents=True, exist_ok=True)
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    state = services[0].state
+    state.pids.mkdir(parents=True, exist_ok=True)
+    state.logs.mkdir(parents=True, exist_ok=True)
     temporal_bin = ""
     for service in services:
         pid = _running_pid(service, clean_stale=True)
@@ -416,7 +443,7 @@ def cmd_up(services: list[Service]) -> int:
     width = max(len(label) for label, _ in rows)
     for label, url in rows:
         print(f"  {label:<{width}}  {url}")
-    logs = f"{LOG_DIR.relative_to(ROOT)}/<name>.log  (just logs [name])"
+    logs = f"{state.show(state.logs)}/<name>.log  (just logs [name])"
     print(f"  {'Logs':<{width}}  {logs}")
     return 0
 
@@ -471,7 +498,7 @@ def cmd_logs(services: list[Service], name: str | None) -> int:
         return 2
     selected = [service for service in services if name is None or service.name == name]
     for service in selected:
-        print(f"==> {service.log_file.relative_to(ROOT)} <==")
+        print(f"==> {service.state.show(service.log_file)} <==")
         if not service.log_file.exists():
             print("(no log yet)")
         for line in _tail(service.log_file, LOG_TAIL_DEFAULT):
@@ -484,6 +511,12 @@ def cmd_logs(services: list[Service], name: str | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="pid files, logs and the dev server's database (default: .state in the project)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start temporal, worker, callback server and service mock")
     sub.add_parser("down", help="stop everything `up` started")
@@ -492,7 +525,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.add_argument("name", nargs="?", help="temporal, worker, callback_server or service_mock")
     args = parser.parse_args(argv)
 
-    services = _services()
+    services = _services(StateDir(args.state_dir.resolve()))
     if args.command == "up":
         return cmd_up(services)
     if args.command == "down":
