@@ -62,7 +62,10 @@ class Temporal:
         except RPCError as err:
             raise await self.map_rpc_error(err, target, what=what) from err
         except RuntimeError as err:
-            # The SDK's lazy client raises a bare RuntimeError when its first connection attempt fails.
+            # The SDK's lazy client raises a bare RuntimeError when its first connection attempt fails. Its
+            # subclasses (RecursionError from the payload converter, ...) are bugs, not an outage: no 503.
+            if type(err) is not RuntimeError:
+                raise
             log.warning("Temporal call failed before reaching the server", error=str(err)[:300])
             raise temporal_unavailable(type(err).__name__) from err
 

@@ -32,17 +32,16 @@ def _verified(request: Request[object, object, State], settings: Settings, spec:
             spec.mode, request.query_params.multi_items(), settings.signing_secrets, now=time.time()
         )
     except CallbackUrlError as err:
-        status = 401 if err.missing else 403
-        raise CallbackError(status, "bad_signature" if not err.missing else "missing_parameter", err.message) from err
+        raise CallbackError(err.status_code, err.code, err.message) from err
     structlog.contextvars.bind_contextvars(
         workflow_id=target.workflow_id, stage=str(target.stage), mode=spec.mode.value, attempt=target.attempt
     )
     return target
 
 
-async def _body(request: Request[object, object, State]) -> CallbackBody:
+async def _body(request: Request[object, object, State], settings: Settings) -> CallbackBody:
     try:
-        return decode_callback_body(await request.body())
+        return decode_callback_body(await request.body(), max_result_bytes=settings.callback_max_result_bytes)
     except msgspec.ValidationError as err:
         raise CallbackError(400, "invalid_body", f"callback body is invalid: {err}") from err
     except msgspec.DecodeError as err:
@@ -58,7 +57,7 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
         temporal: NamedDependency[Temporal],
     ) -> Response[Accepted]:
         target = _verified(request, settings, spec)
-        body = await _body(request)
+        body = await _body(request, settings)
         forwarded: Forwarded = await spec.forward(temporal, target, body, received_at=_utc_now())
         log.info(
             "callback forwarded",
@@ -121,6 +120,19 @@ def _http_error(_: Request[object, object, State], err: HTTPException) -> Respon
     return Response(ErrorBody(code, message, err.status_code), status_code=err.status_code)
 
 
+def _unexpected_error(request: Request[object, object, State], err: Exception) -> Response[ErrorBody]:
+    """A bug (no input is meant to get here): log it with its traceback, answer with the usual JSON error."""
+    log.error(
+        "unexpected error in the callback server",
+        method=request.method,
+        path=request.url.path,
+        error_type=type(err).__name__,
+        exc_info=err,
+    )
+    message = "the callback server hit an unexpected error; it has been logged"
+    return Response(ErrorBody("internal_error", message, 500), status_code=500)
+
+
 def _provide_client(state: State) -> Client:
     client: Client = state.client
     return client
@@ -163,7 +175,7 @@ def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
             "client": Provide(_provide_client, sync_to_thread=False),
             "temporal": Provide(_provide_temporal, sync_to_thread=False),
         },
-        exception_handlers={CallbackError: _callback_error, HTTPException: _http_error},
+        exception_handlers={CallbackError: _callback_error, HTTPException: _http_error, Exception: _unexpected_error},
         request_max_body_size=settings.callback_max_body_bytes,
         openapi_config=OpenAPIConfig(title="stagegate callback server", version="0.1.0", path="/schema"),
         before_request=_clear_log_context,

@@ -12,6 +12,7 @@ import hashlib
 import hmac
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 from urllib.parse import urlencode
 
 from app.gate_rules import InvalidCallbackError, parse_stage_key, stage_id
@@ -20,7 +21,10 @@ from app.gate_types import Mode, StageKey
 CALLBACK_PATH_PREFIX = "/callbacks/"
 _SIGNED = ("wf", "stage", "attempt", "token", "exp")
 _ALLOWED = frozenset((*_SIGNED, "sig"))  # every other parameter is ignored
-MAX_WORKFLOW_ID_CHARS = 1000
+# Temporal's default `limit.maxIDLength`: the server counts a workflow ID's UTF-8 bytes (Go's `len`).
+MAX_WORKFLOW_ID_BYTES = 1000
+# Ours are five or six; the rest is room for what proxies and trackers append (all of them are counted).
+MAX_QUERY_PARAMS = 20
 
 
 def callback_path(mode: Mode) -> str:
@@ -29,12 +33,25 @@ def callback_path(mode: Mode) -> str:
 
 
 class CallbackUrlError(Exception):
-    """A callback URL is missing parameters, badly signed or expired."""
+    """A callback URL is over a limit, missing parameters, badly signed or expired; `code` says which."""
 
-    def __init__(self, message: str, *, missing: bool = False) -> None:
+    STATUS: ClassVar[dict[str, int]] = {
+        "too_many_parameters": 400,
+        "workflow_id_too_long": 400,
+        "missing_parameter": 401,
+        "bad_signature": 403,
+    }
+
+    def __init__(self, message: str, *, missing: bool = False, code: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.missing = missing
+        self.code = code or ("missing_parameter" if missing else "bad_signature")
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status the callback server answers with."""
+        return self.STATUS[self.code]
 
 
 @dataclass(frozen=True)
@@ -65,7 +82,18 @@ def decode_token(text: str) -> bytes:
     return token
 
 
+def _check_workflow_id(workflow_id: str) -> str | None:
+    """Why this workflow ID cannot be in a callback URL, or None."""
+    size = len(workflow_id.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_WORKFLOW_ID_BYTES:
+        return f"workflow ID is {size} bytes long; Temporal's limit (and ours) is {MAX_WORKFLOW_ID_BYTES} bytes"
+    return None
+
+
 def _params(target: CallbackTarget) -> dict[str, str]:
+    problem = _check_workflow_id(target.workflow_id)
+    if problem is not None:
+        raise ValueError(f"cannot sign a callback URL: {problem}")
     params = {"wf": target.workflow_id, "stage": stage_id(target.stage), "attempt": str(target.attempt)}
     if target.task_token is not None:
         params["token"] = encode_token(target.task_token)
@@ -131,10 +159,18 @@ def _canonical_int(params: dict[str, str], name: str) -> int:
 def verify_callback_params(
     mode: Mode, items: Iterable[tuple[str, str]], secrets: Sequence[str], *, now: float
 ) -> CallbackTarget:
-    """Check signature and expiry of a callback's query parameters (name, value pairs); return the target."""
-    params = _single(items)
+    """Check limits, signature and expiry of a callback's query parameters (name, value pairs); return the target."""
+    pairs = list(items)
+    if len(pairs) > MAX_QUERY_PARAMS:
+        raise CallbackUrlError(
+            f"{len(pairs)} query parameters; at most {MAX_QUERY_PARAMS} are accepted", code="too_many_parameters"
+        )
+    params = _single(pairs)
     for name in ("wf", "stage", "attempt", "exp", "sig"):
         _required(params, name)
+    problem = _check_workflow_id(params["wf"])
+    if problem is not None:
+        raise CallbackUrlError(f"query parameter 'wf': {problem}", code="workflow_id_too_long")
     if mode is Mode.TOKEN:
         _required(params, "token")
     elif "token" in params:

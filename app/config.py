@@ -38,6 +38,8 @@ class Settings:
     callback_port: int = 8000
     callback_base_url: str = "http://127.0.0.1:8000"
     callback_max_body_bytes: int = 64 * 1024
+    # A callback's `result` lands in workflow history (every progress callback's too): keep each one small.
+    callback_max_result_bytes: int = 32 * 1024
     service_url: str = "http://127.0.0.1:8001"
     service_request_timeout_seconds: float = 60.0
     # First secret signs; all of them verify, so a new secret can be rolled in before an old one is dropped.
@@ -115,6 +117,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_port=callback_port,
         callback_base_url=env.get("CALLBACK_BASE_URL", f"http://127.0.0.1:{callback_port}").rstrip("/"),
         callback_max_body_bytes=_int(env, "CALLBACK_MAX_BODY_BYTES", 64 * 1024),
+        callback_max_result_bytes=_int(env, "CALLBACK_MAX_RESULT_BYTES", 32 * 1024),
         service_url=env.get("SERVICE_URL", "http://127.0.0.1:8001").rstrip("/"),
         service_request_timeout_seconds=_float(env, "SERVICE_REQUEST_TIMEOUT", 60.0),
         signing_secrets=secrets or (DEV_SIGNING_SECRET,),

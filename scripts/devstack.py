@@ -1,4 +1,10 @@
-"""Run the local stagegate stack (Temporal, worker, callbacks, mock) in background."""
+"""Run the local stagegate stack (Temporal, worker, callbacks, mock) in background.
+
+Each process is started directly (the Temporal CLI, and this interpreter with `-m <module>`: no `uv run`
+wrapper), in a session of its own, with STAGEGATE_DEVSTACK=<state dir> in its environment. Its pid file holds
+the process that listens; `down` stops it and anything else carrying this state dir's tag, so nothing is left
+behind when a process crashed or a pid file was lost, and nothing this stack did not start is ever signalled.
+"""
 
 from __future__ import annotations
 
@@ -19,11 +25,10 @@ from http import HTTPStatus
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-STATE_DIR = ROOT / ".state"
-PID_DIR = STATE_DIR / "pids"
-LOG_DIR = STATE_DIR / "logs"
-TEMPORAL_DB = STATE_DIR / "temporal.db"
+DEFAULT_STATE_DIR = ROOT / ".state"
 SETUP_TEMPORAL = ROOT / "scripts" / "setup_temporal.sh"
+# Set in every process `up` starts: /proc/<pid>/environ then tells our processes from look-alikes.
+TAG_VAR = "STAGEGATE_DEVSTACK"
 
 LOCALHOST = "127.0.0.1"
 POLL_INTERVAL_S = 0.25
@@ -54,9 +59,36 @@ def _temporal_grpc_port() -> int:
 
 
 @dataclass(frozen=True)
+class StateDir:
+    """Where the stack keeps its pid files, logs and the Temporal dev server's database (`--state-dir`)."""
+
+    root: Path
+
+    @property
+    def pids(self) -> Path:
+        """One `<name>.pid` per process."""
+        return self.root / "pids"
+
+    @property
+    def logs(self) -> Path:
+        """One `<name>.log` per process."""
+        return self.root / "logs"
+
+    @property
+    def temporal_db(self) -> Path:
+        """The dev server's SQLite file: runs survive `down` and `up`."""
+        return self.root / "temporal.db"
+
+    def show(self, path: Path) -> str:
+        """`path` relative to the project when it is inside it (the default), else absolute."""
+        return str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)
+
+
+@dataclass(frozen=True)
 class Service:
     """One background process of the stack and how to recognise and probe it."""
 
+    state: StateDir
     name: str
     marker: tuple[str, ...]  # contiguous argv tokens that identify our process
     port: int  # the port its health check talks to (checked for conflicts before start)
@@ -67,12 +99,12 @@ class Service:
     @property
     def pid_file(self) -> Path:
         """Where `up` records the pid."""
-        return PID_DIR / f"{self.name}.pid"
+        return self.state.pids / f"{self.name}.pid"
 
     @property
     def log_file(self) -> Path:
         """Where the process writes stdout and stderr."""
-        return LOG_DIR / f"{self.name}.log"
+        return self.state.logs / f"{self.name}.log"
 
 
 def _tcp_open(port: int, timeout: float) -> bool:
@@ -95,7 +127,7 @@ def _http_answers(url: str, timeout: float, *, need_ok: bool) -> bool:
         return False
 
 
-def _services() -> list[Service]:
+def _services(state: StateDir) -> list[Service]:
     grpc_port = _temporal_grpc_port()
     ui_port = _port_from_env("TEMPORAL_UI_PORT", 8233)
     metrics_port = _port_from_env("WORKER_METRICS_PORT", 9464)
@@ -113,8 +145,9 @@ def _services() -> list[Service]:
     service_url = f"http://{LOCALHOST}:{service_port}/healthz"
     return [
         Service(
+            state=state,
             name="temporal",
-            marker=("server", "start-dev", "--db-filename", str(TEMPORAL_DB)),
+            marker=("server", "start-dev", "--db-filename", str(state.temporal_db)),
             port=grpc_port,
             health=temporal_health,
             start_timeout_s=60.0,
@@ -124,6 +157,7 @@ def _services() -> list[Service]:
             ),
         ),
         Service(
+            state=state,
             name="worker",
             marker=("-m", "app.worker"),
             port=metrics_port,
@@ -132,6 +166,7 @@ def _services() -> list[Service]:
             urls=(("Worker metrics", f"http://localhost:{metrics_port}/metrics"),),
         ),
         Service(
+            state=state,
             name="callback_server",
             marker=("-m", "app.callback_server"),
             port=callback_port,
@@ -140,6 +175,7 @@ def _services() -> list[Service]:
             urls=(("Callback server", f"http://localhost:{callback_port}"),),
         ),
         Service(
+            state=state,
             name="service_mock",
             marker=("-m", "service_mock"),
             port=service_port,
@@ -157,7 +193,7 @@ def _command(service: Service, temporal_bin: str) -> list[str]:
             "server",
             "start-dev",
             "--db-filename",
-            str(TEMPORAL_DB),
+            str(service.state.temporal_db),
             "--ip",
             LOCALHOST,
             "--port",
@@ -171,8 +207,10 @@ def _command(service: Service, temporal_bin: str) -> list[str]:
             "--log-level",
             "warn",
         ]
+    # This interpreter (the project's environment: `just` runs devstack through `uv run`), not `uv run`:
+    # a wrapper would be the recorded pid while its child holds the port.
     module = service.marker[-1]
-    return ["uv", "run", "python", "-m", module]
+    return [sys.executable, "-m", module]
 
 
 # --- process bookkeeping ------------------------------------------------------------
@@ -240,14 +278,69 @@ def _contains(haystack: Sequence[str], needle: Sequence[str]) -> bool:
     return any(list(haystack[i : i + width]) == list(needle) for i in range(len(haystack) - width + 1))
 
 
-def _is_ours(service: Service, pid: int) -> bool:
-    """Whether pid is alive and is really the process `up` started for service."""
+def _tag(pid: int) -> str | None:
+    """The STAGEGATE_DEVSTACK value pid started with: "" if none, None if its environment cannot be read."""
+    try:
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+    except OSError:
+        return None
+    prefix = f"{TAG_VAR}=".encode()
+    for entry in raw.split(b"\0"):
+        if entry.startswith(prefix):
+            return entry[len(prefix) :].decode(errors="replace")
+    return ""
+
+
+def _is_ours(service: Service, pid: int, *, untagged_ok: bool = True) -> bool:
+    """Whether pid is alive and is really a process `up` started for service (from this state dir).
+
+    Its command line must show the service, and its tag must be this state dir's; `untagged_ok` also accepts
+    no tag at all, for the pid in the pid file and its process group (started by an older devstack).
+    """
     if not _alive(pid):
         return False
     if not _has_proc():
         return True  # no /proc (e.g. macOS): trust the pid file
     cmdline = _cmdline(pid)
-    return cmdline is not None and _contains(cmdline, service.marker)
+    if cmdline is None or not _contains(cmdline, service.marker):
+        return False
+    tag = _tag(pid)
+    return tag == str(service.state.root) or (untagged_ok and tag == "")
+
+
+def _leftovers(service: Service, recorded: int | None) -> list[int]:
+    """Our processes for service other than a healthy recorded one: what a crash or a lost pid file leaves.
+
+    Two sources, both safe: members of the recorded pid's process group (each service is started as the
+    leader of its own group, and Linux does not reuse a pid while its group lives), and any process tagged
+    with this state dir. Either must also show the service's command line.
+    """
+    if not _has_proc():
+        return []
+    found: set[int] = set()
+    if recorded is not None:
+        found.update(pid for pid in _group_members(recorded) if _is_ours(service, pid))
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) not in found:
+            pid = int(entry.name)
+            if pid != os.getpid() and _is_ours(service, pid, untagged_ok=False):
+                found.add(pid)
+    return sorted(found)
+
+
+def _stop_leftovers(service: Service, recorded: int | None) -> list[int]:
+    """Stop the process group of every leftover of service; returns the groups stopped."""
+    groups: list[int] = []
+    for pid in _leftovers(service, recorded):
+        stat = _proc_stat(pid)
+        if stat is None:
+            continue
+        pgid = stat[1]
+        if pgid not in groups:
+            how = _stop_group(pgid)
+            groups.append(pgid)
+            print(f"{service.name}: stopped leftover process {pid} (group {pgid}, {how})")
+    return groups
 
 
 def _read_pid(service: Service) -> int | None:
@@ -329,9 +422,11 @@ def _temporal_binary() -> str:
     return lines[-1].strip()
 
 
-def _child_env() -> dict[str, str]:
+def _child_env(state: StateDir) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("LOG_FORMAT", "json")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env[TAG_VAR] = str(state.root)
     return env
 
 
@@ -358,8 +453,6 @@ def _start(service: Service, temporal_bin: str) -> None:
             f"devstack: {service.name}: port {service.port} is already in use by a "
             "process this stack did not start; stop it (or change the port) and retry"
         )
-    if service.name == "temporal":
-        STATE_DIR.mkdir(parents=True, exist_ok=True)
     argv = _command(service, temporal_bin)
     with service.log_file.open("ab") as log:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
@@ -370,7 +463,7 @@ def _start(service: Service, temporal_bin: str) -> None:
         proc = subprocess.Popen(  # noqa: S603
             argv,
             cwd=ROOT,
-            env=_child_env(),
+            env=_child_env(service.state),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -393,11 +486,16 @@ def _start(service: Service, temporal_bin: str) -> None:
 
 def cmd_up(services: list[Service]) -> int:
     """Start whatever is not running yet, in order, and wait for health."""
-    PID_DIR.mkdir(parents=True, exist_ok=True)
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
+    state = services[0].state
+    state.pids.mkdir(parents=True, exist_ok=True)
+    state.logs.mkdir(parents=True, exist_ok=True)
     temporal_bin = ""
     for service in services:
+        recorded = _read_pid(service)
         pid = _running_pid(service, clean_stale=True)
+        if pid is None:
+            # A crash or a lost pid file can leave our process holding the port: stop it, start afresh.
+            _stop_leftovers(service, recorded)
         if pid is not None:
             print(f"{service.name}: already running (pid {pid})")
             failure = _wait_healthy(service, pid, None)
@@ -416,7 +514,7 @@ def cmd_up(services: list[Service]) -> int:
     width = max(len(label) for label, _ in rows)
     for label, url in rows:
         print(f"  {label:<{width}}  {url}")
-    logs = f"{LOG_DIR.relative_to(ROOT)}/<name>.log  (just logs [name])"
+    logs = f"{state.show(state.logs)}/<name>.log  (just logs [name])"
     print(f"  {'Logs':<{width}}  {logs}")
     return 0
 
@@ -425,23 +523,24 @@ def cmd_down(services: list[Service]) -> int:
     """Stop, in reverse order, exactly the processes `up` started."""
     stopped: list[int] = []
     for service in reversed(services):
-        if not service.pid_file.exists():
-            continue
+        recorded = _read_pid(service)
         pid = _running_pid(service, clean_stale=True)
-        if pid is None:
-            continue
-        how = _stop_group(pid)
+        if pid is not None:
+            how = _stop_group(pid)
+            stopped.append(pid)
+            print(f"{service.name}: stopped (pid {pid}, {how})")
         service.pid_file.unlink(missing_ok=True)
-        stopped.append(pid)
-        print(f"{service.name}: stopped (pid {pid}, {how})")
+        # Whatever a crash or a lost pid file left behind (only processes this stack started).
+        stopped.extend(group for group in _stop_leftovers(service, recorded) if group not in stopped)
     if not stopped:
         print("nothing to stop")
         return 0
-    leftovers = [pid for pid in stopped if _alive(pid) or _group_members(pid)]
-    if leftovers:
-        print(f"devstack: processes still alive after down: {leftovers}", file=sys.stderr)
+    alive = [pid for pid in stopped if _alive(pid) or _group_members(pid)]
+    alive += [pid for service in services for pid in _leftovers(service, None)]
+    if alive:
+        print(f"devstack: processes still alive after down: {sorted(set(alive))}", file=sys.stderr)
         return 1
-    print(f"verified: none of pids {', '.join(map(str, stopped))} remain")
+    print(f"verified: none of process groups {', '.join(map(str, stopped))} remain")
     return 0
 
 
@@ -451,7 +550,11 @@ def cmd_ps(services: list[Service]) -> int:
     for service in services:
         raw_pid = _read_pid(service) if service.pid_file.exists() else None
         if raw_pid is None:
-            print(f"{service.name:<16} {'-':>8}  {'-':<6} not started")
+            orphans = _leftovers(service, None)
+            if orphans:
+                print(f"{service.name:<16} {orphans[0]:>8}  {'alive':<6} no pid file (`down` stops it)")
+            else:
+                print(f"{service.name:<16} {'-':>8}  {'-':<6} not started")
             continue
         alive = _is_ours(service, raw_pid)
         state = "alive" if alive else "dead"
@@ -471,7 +574,7 @@ def cmd_logs(services: list[Service], name: str | None) -> int:
         return 2
     selected = [service for service in services if name is None or service.name == name]
     for service in selected:
-        print(f"==> {service.log_file.relative_to(ROOT)} <==")
+        print(f"==> {service.state.show(service.log_file)} <==")
         if not service.log_file.exists():
             print("(no log yet)")
         for line in _tail(service.log_file, LOG_TAIL_DEFAULT):
@@ -484,6 +587,12 @@ def cmd_logs(services: list[Service], name: str | None) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(prog="devstack", description=__doc__)
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=DEFAULT_STATE_DIR,
+        help="pid files, logs and the dev server's database (default: .state in the project)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up", help="start temporal, worker, callback server and service mock")
     sub.add_parser("down", help="stop everything `up` started")
@@ -492,7 +601,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logs.add_argument("name", nargs="?", help="temporal, worker, callback_server or service_mock")
     args = parser.parse_args(argv)
 
-    services = _services()
+    services = _services(StateDir(args.state_dir.resolve()))
     if args.command == "up":
         return cmd_up(services)
     if args.command == "down":

@@ -15,6 +15,12 @@ def test_defaults_work_locally() -> None:
     assert s.service_url == "http://127.0.0.1:8001"
     assert s.signing_secrets == (DEV_SIGNING_SECRET,)
     assert s.using_dev_secret
+    assert (s.callback_max_body_bytes, s.callback_max_result_bytes) == (64 * 1024, 32 * 1024)
+
+
+def test_callback_limits_from_env() -> None:
+    s = load_settings({"CALLBACK_MAX_BODY_BYTES": "1000", "CALLBACK_MAX_RESULT_BYTES": "500"})
+    assert (s.callback_max_body_bytes, s.callback_max_result_bytes) == (1000, 500)
 
 
 def test_temporal_env_config_is_used() -> None:
