@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 from temporalio import activity, workflow
+from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
     ActivityInboundInterceptor,
     ExecuteActivityInput,
@@ -34,7 +35,7 @@ from temporalio.worker import (
 from app.callback_urls import CallbackSigner, CallbackTarget
 from app.gate_context import PENDING_TICKET
 from app.gate_rules import stage_id
-from app.gate_types import STAGE_HEADER, Mode, StageAccepted, StageKey, StageTicket
+from app.gate_types import ERR_INVALID_CALLBACK_TARGET, STAGE_HEADER, Mode, StageAccepted, StageKey, StageTicket
 
 
 @dataclass(frozen=True)
@@ -120,12 +121,16 @@ class _StageActivityInbound(ActivityInboundInterceptor):
             expires_at=int(ticket.deadline_epoch) + self._signer.grace_seconds,
             task_token=info.task_token if ticket.mode is Mode.TOKEN else None,
         )
+        try:
+            callback_url = self._signer.url_for(target)
+        except ValueError as err:  # e.g. a workflow ID longer than a callback URL may carry: retrying cannot help
+            raise ApplicationError(str(err), type=ERR_INVALID_CALLBACK_TARGET, non_retryable=True) from err
         context = StageContext(
             workflow_id=info.workflow_id,
             stage=ticket.stage,
             mode=ticket.mode,
             attempt=info.attempt,
-            callback_url=self._signer.url_for(target),
+            callback_url=callback_url,
             idempotency_key=ticket.idempotency_key,
             deadline_epoch=ticket.deadline_epoch,
         )
