@@ -13,7 +13,7 @@ from litestar import Litestar, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from litestar.types import Scope
 
 from service_mock.config import Settings
@@ -78,8 +78,8 @@ async def submit(data: JSONBody[JobRequest], service: NamedDependency[Service]) 
 async def publish(
     data: JSONBody[PublishRequest],
     service: NamedDependency[Service],
-    idempotency_key: Annotated[str | None, Parameter(header="Idempotency-Key", required=False)] = None,
-    authorization: Annotated[str | None, Parameter(header="Authorization", required=False)] = None,
+    idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)] = None,
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization", required=False)] = None,
 ) -> PublishAccepted:
     """A second kind of job: publish an asset; the callback URL is `notify.url`, the key a header.
 
