@@ -254,6 +254,7 @@ class _Reader:
             if not isinstance(node, CommentedMap):
                 raise self.fail("must be a mapping (name, request, ...)", node=stages, key=index, stage=stage)
             name = self.text(node, "name", stage, "", required=True)
+            stage = _Stage(f"{name!r} (#{index + 1})")
             if not STAGE_NAME.fullmatch(name):
                 raise self.fail(
                     f"{name!r} is not a stage name: a letter or '_' first, then letters, digits, '_' or '-' "
