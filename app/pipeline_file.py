@@ -128,6 +128,32 @@ def check_input(pipeline: Pipeline, value: Any) -> None:
             raise InputError(f"stage {spec.name!r} uses {ref.text}, but {exc}") from None
 
 
+def definition_problems(pipeline: Pipeline) -> list[str]:
+    """What the workflow relies on, checked again on the definition it was given (empty when all is well).
+
+    The CLI validates files before starting; this guards runs started some other way (e.g. `temporal workflow
+    start` with hand-written JSON), so a bad definition fails the run with a clear error instead of its task.
+    """
+    problems: list[str] = []
+    if not pipeline.stages:
+        problems.append("the pipeline has no stages")
+    seen: list[str] = []
+    for spec in pipeline.stages:
+        if not STAGE_NAME.fullmatch(spec.name):
+            problems.append(f"{spec.name!r} is not a stage name")
+        if spec.name in seen:
+            problems.append(f"duplicate stage name {spec.name!r}")
+        if spec.request.method not in METHODS:
+            problems.append(f"stage {spec.name!r}: unknown method {spec.request.method!r}")
+        if not spec.timeout_seconds > 0:
+            problems.append(f"stage {spec.name!r}: timeout must be positive")
+        problems += [
+            f"stage {spec.name!r} uses {u!r}, which does not come before it" for u in spec.uses_stages if u not in seen
+        ]
+        seen.append(spec.name)
+    return problems
+
+
 def _input_refs(pipeline: Pipeline) -> Iterable[tuple[StageSpec, Ref]]:
     for spec in pipeline.stages:
         templates: list[Any] = [spec.request.url, spec.request.headers, spec.request.body]

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from app import search_attributes
     from app.gate import StageGate, stage_failure
     from app.gate_rules import record_for, records_with_progress, stage_id, status_of
     from app.gate_types import Outcome, StageRecord
+    from app.payloads import ERR_INVALID_INPUT
+    from app.pipeline_file import definition_problems
     from app.pipeline_types import (
         ACTIVITY_PIPELINE_REQUEST,
         ACTIVITY_PIPELINE_STATUS,
@@ -35,7 +39,9 @@ class PipelineWorkflow:
     def __init__(self, inp: PipelineRunInput) -> None:
         # Made here, not in `run`: messages handled before `run` starts already find the gate and its stages.
         self._input = inp
-        self._gate = StageGate(inp.gate, mode=inp.mode, stages=[s.name for s in inp.pipeline.stages])
+        self._problems = definition_problems(inp.pipeline)
+        names = None if self._problems else [s.name for s in inp.pipeline.stages]
+        self._gate = StageGate(inp.gate, mode=inp.mode, stages=names)
 
     @workflow.query(name=QUERY_PIPELINE_STATUS)
     def status(self) -> PipelineStatus:
@@ -57,13 +63,17 @@ class PipelineWorkflow:
     @workflow.run
     async def run(self, inp: PipelineRunInput) -> PipelineResult:
         """Run the stages in order; a stage that does not complete fails the run unless it says `continue`."""
+        if self._problems:
+            message = "invalid pipeline definition: " + "; ".join(self._problems)
+            raise ApplicationError(message, type=ERR_INVALID_INPUT, non_retryable=True)
         workflow.upsert_search_attributes([search_attributes.MODE.value_set(inp.mode.value)])
         stages_this_run = 0
         for number, spec in enumerate(inp.pipeline.stages, start=1):
             if record_for(self._gate.state, spec.name) is not None:
                 continue  # ran before continue-as-new
             if stages_this_run and workflow.info().is_continue_as_new_suggested():
-                await workflow.wait_condition(workflow.all_handlers_finished)
+                # The gate's handlers are synchronous: this holds at once; the timeout only bounds the wait.
+                await workflow.wait_condition(workflow.all_handlers_finished, timeout=timedelta(seconds=60))
                 workflow.continue_as_new(replace(inp, gate=self._gate.carry()))
             workflow.upsert_search_attributes([search_attributes.STAGE.value_set(number)])
             record = await self._run_stage(inp, spec)

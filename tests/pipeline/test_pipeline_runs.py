@@ -6,6 +6,7 @@ edits of their file.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,16 @@ async def test_editing_the_file_after_start_does_not_change_the_run(
     started = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
     payload = json.loads(started.input.payloads[0].data)
     assert payload["pipeline"]["stages"][1]["request"]["url"].endswith("/request")
+
+
+async def test_a_bad_definition_started_without_the_cli_fails_the_run_clearly(
+    client: Client, settings: Settings
+) -> None:
+    """`temporal workflow start` with hand-written JSON skips the file checks: the workflow checks again."""
+    good = load_pipeline(EXAMPLES / "transcode_publish.yaml")
+    bad = replace(good, stages=[good.stages[1], good.stages[0]])  # publish (uses transcode) first
+    async with rig(client, settings) as r:
+        end = await ended(await r.start(bad, good.input_example))
+    assert end.error is not None
+    assert end.error.type == "InvalidInput"
+    assert "stage 'publish' uses 'transcode', which does not come before it" in end.error.message
