@@ -407,9 +407,11 @@ async def _pipeline_status(
     if state is None:
         out.print(f"{workflow_id}: {execution} (no worker answered the status query)")
         return
+    current = state.current_stage
+    number = state.stage_names.index(current) + 1 if isinstance(current, str) and current in state.stage_names else 0
     title = (
-        f"{workflow_id}  pipeline {state.pipeline}  mode={state.mode.value}  stage {state.current_stage or '-'} "
-        f"of {', '.join(state.stage_names)}  waiting for: {state.waiting_for.value}"
+        f"{workflow_id}  pipeline {state.pipeline}  mode={state.mode.value}  stage {current or '-'} "
+        f"({number}/{len(state.stage_names)})  waiting for: {state.waiting_for.value}"
     )
     out.print(stage_table(state.stages, actions=None, title=title))
     out.print(

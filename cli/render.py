@@ -13,6 +13,8 @@ from rich.table import Table
 from app.gate_types import Outcome, StageRecord
 from app.payloads import RunResult, RunStatus
 
+RESULT_CHARS = 150  # a pipeline stage's result, as shown after the table (`--json` has it whole)
+
 OUTCOME_STYLE = {
     Outcome.PENDING: "yellow",
     Outcome.COMPLETED: "green",
@@ -123,6 +125,10 @@ def print_report(console: Console, report: RunReport) -> None:
     for s in report.stages:
         if str(s.stage) in report.continued_after:
             console.print(f"stage {s.stage} {s.outcome.value} (on_failure: continue): {s.error}", markup=False)
+        elif report.pipeline is not None and s.result is not None:
+            text = json.dumps(s.result, default=str)
+            shown = text if len(text) <= RESULT_CHARS else text[: RESULT_CHARS - 3] + "..."
+            console.print(f"{s.stage} result: {shown}", markup=False, highlight=False, soft_wrap=True)
     line = f"[bold]{report.status}[/bold]"
     if report.error:
         line += f"  {report.error_type}: {report.error}"
