@@ -49,6 +49,8 @@ RUN groupadd --system --gid 10001 stagegate \
 
 # Root-owned and read-only for the service user: the code cannot be modified at runtime.
 COPY --from=builder /opt/stagegate/venv /opt/stagegate/venv
+# The example pipeline files, for `cli start --pipeline pipelines/<file>.yaml` inside a container.
+COPY pipelines /opt/stagegate/pipelines
 
 # Container defaults: listen on all interfaces (the processes default to 127.0.0.1,
 # which is unreachable from other containers) and log JSON lines.

@@ -80,6 +80,14 @@ histories *ARGS: setup
     export TEMPORAL_CLI
     exec uv run python -m tests.replay.record "$@"
 
+# Record pipeline-run histories (PipelineWorkflow) under a new tag, e.g. `just histories-pipelines --tag p2`
+histories-pipelines *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run python -m tests.replay.record_pipelines "$@"
+
 # Scale-out on loopback: 2 workers + 2 callback servers behind a balancer, one load run (e.g. --runs 100)
 scale-out *ARGS: setup
     #!/usr/bin/env bash

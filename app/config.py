@@ -54,6 +54,9 @@ class Settings:
     worker_fail_on_nondeterminism: bool = False
     log_format: LogFormat = "auto"
     log_level: str = "INFO"
+    # The worker environment variables pipelines may use as `${env.NAME}` (see `pipeline_env_from`): read here,
+    # once, like everything else; repr=False keeps their values (API keys) out of logs and reprs.
+    pipeline_env: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def using_dev_secret(self) -> bool:
@@ -92,6 +95,23 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+DEFAULT_PIPELINE_ENV = "SERVICE_URL,PIPELINE_*"
+
+
+def pipeline_env_from(env: Mapping[str, str]) -> dict[str, str]:
+    """The variables `STAGEGATE_PIPELINE_ENV` exposes to pipelines: comma-separated names, `PREFIX*` for a prefix.
+
+    An allow-list, so a pipeline file cannot send the worker's own secrets (signing secrets, Temporal API key,
+    cloud credentials) to a URL of its choosing: only what the operator exposed can be used.
+    """
+    patterns = [p.strip() for p in env.get("STAGEGATE_PIPELINE_ENV", DEFAULT_PIPELINE_ENV).split(",") if p.strip()]
+
+    def exposed(name: str) -> bool:
+        return any(name.startswith(p[:-1]) if p.endswith("*") else name == p for p in patterns)
+
+    return {name: value for name, value in env.items() if exposed(name)}
+
+
 def load_temporal_settings(env: Mapping[str, str]) -> TemporalSettings:
     """Temporal's own env config (TEMPORAL_ADDRESS, _NAMESPACE, _API_KEY, TLS, profiles) with a localhost default."""
     profile = ClientConfigProfile.load(override_env_vars=dict(env))
@@ -128,4 +148,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         worker_fail_on_nondeterminism=_bool(env, "WORKER_FAIL_ON_NONDETERMINISM", False),
         log_format=log_format,  # type: ignore[arg-type]  # checked just above
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
+        pipeline_env=pipeline_env_from(env),
     )

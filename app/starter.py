@@ -1,4 +1,4 @@
-"""Start a staged run: the one way the CLI, the demo, benchmarks and tests start workflows."""
+"""Start a staged or pipeline run: the one way the CLI, the demo, benchmarks and tests start workflows."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from app import search_attributes
 from app.payloads import WORKFLOW_NAME, RunResult, StagedRunInput
+from app.pipeline_types import PIPELINE_WORKFLOW_NAME, PipelineResult, PipelineRunInput
 
 
 def new_workflow_id(mode: str) -> str:
@@ -25,5 +26,19 @@ async def start_staged_run(
         id=workflow_id or new_workflow_id(inp.mode.value),
         task_queue=task_queue,
         result_type=RunResult,
+        search_attributes=search_attributes.at_start(inp.mode.value),
+    )
+
+
+async def start_pipeline_run(
+    client: Client, task_queue: str, inp: PipelineRunInput, *, workflow_id: str | None = None
+) -> WorkflowHandle[object, PipelineResult]:
+    """Start a pipeline run: the validated definition travels in the input (the file is never read again)."""
+    return await client.start_workflow(
+        PIPELINE_WORKFLOW_NAME,
+        inp,
+        id=workflow_id or new_workflow_id(f"{inp.pipeline.name}-{inp.mode.value}"),
+        task_queue=task_queue,
+        result_type=PipelineResult,
         search_attributes=search_attributes.at_start(inp.mode.value),
     )

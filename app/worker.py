@@ -17,6 +17,8 @@ from app.activities import StageActivities
 from app.callback_urls import CallbackSigner
 from app.config import Settings, load_settings
 from app.log import configure_logging
+from app.pipeline_activities import PipelineActivities
+from app.pipeline_workflow import PipelineWorkflow
 from app.stage_activity import StageGateInterceptor
 from app.temporal_client import connect_client
 from app.workflow import StagedCallbackWorkflow
@@ -30,13 +32,20 @@ def callback_signer(settings: Settings) -> CallbackSigner:
 
 
 def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) -> Worker:
-    """A worker for the staged workflow and its activities; tests build theirs the same way."""
+    """A worker for the demo and the pipeline workflow and their activities; tests build theirs the same way."""
     activities = StageActivities(settings, http)
+    pipeline = PipelineActivities(settings, http)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[StagedCallbackWorkflow],
-        activities=[activities.request_stage, activities.await_stage_callback, activities.check_stage],
+        workflows=[StagedCallbackWorkflow, PipelineWorkflow],
+        activities=[
+            activities.request_stage,
+            activities.await_stage_callback,
+            activities.check_stage,
+            pipeline.http_request,
+            pipeline.check_status,
+        ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_cached_workflows=settings.worker_max_cached_workflows,
         workflow_failure_exception_types=[NondeterminismError] if settings.worker_fail_on_nondeterminism else [],

@@ -8,6 +8,8 @@ import os
 import sys
 from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
+from datetime import timedelta
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
@@ -18,12 +20,22 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from app.config import Settings, SettingsError, load_settings
 from app.gate_rules import InvalidCallbackError, parse_stage_key
-from app.gate_types import SIGNAL_ADVANCE_STAGE, CallbackStatus, Mode, StageCallback
-from app.payloads import RunResult, RunStatus
+from app.gate_types import SIGNAL_ADVANCE_STAGE, CallbackStatus, GateStatus, Mode, StageCallback
+from app.payloads import WORKFLOW_NAME, RunResult, RunStatus
+from app.pipeline_file import InputError, PipelineError, load_pipeline
+from app.pipeline_types import (
+    PIPELINE_WORKFLOW_NAME,
+    QUERY_PIPELINE_STATUS,
+    Pipeline,
+    PipelineResult,
+    PipelineRunInput,
+    PipelineStatus,
+)
 from app.temporal_client import connect_client
-from cli.outcomes import query_status, ui_link, wait_for_report
+from cli.outcomes import query_status, ui_link, wait_for_pipeline_report, wait_for_report
+from cli.pipeline_cmd import parse_input, pipeline_app
 from cli.preflight import check_services
-from cli.render import RunReport, print_report, side_by_side, status_table
+from cli.render import RunReport, print_report, side_by_side, stage_table, status_table
 from cli.run_options import OptionError, RunOptions, parse_actions, parse_mode, parse_stage_modes
 
 T = TypeVar("T")
@@ -39,8 +51,22 @@ if not out.is_terminal:
     # Piped output (CI logs, `just up`): wide enough that tables and links do not fold.
     out = Console(width=160)
 err = Console(stderr=True)
+app.add_typer(pipeline_app, name="pipeline")
 
 EXIT_RUN_NOT_COMPLETED = 3
+# `start` options that only the demo has: a pipeline file defines its own stages, requests and timeouts.
+DEMO_ONLY_OPTIONS = {
+    "stages": "--stages",
+    "stage_modes": "--stage-modes",
+    "time_to_request": "--time-to-request",
+    "time_to_callback": "--time-to-callback",
+    "action": "--action",
+    "stage_timeout": "--stage-timeout",
+    "duplicate_deliveries": "--duplicate-deliveries",
+    "extra_delay": "--extra-delay",
+    "lose_callbacks": "--lose-callbacks",
+    "continue_as_new_after": "--continue-as-new-after",
+}
 
 
 class CliError(Exception):
@@ -86,7 +112,16 @@ def _run(coro: Coroutine[Any, Any, T]) -> T:
 
 @app.command()
 def start(
+    ctx: typer.Context,
     mode: Annotated[str, typer.Option("--mode", "-m", help="signal | token | update")] = "signal",
+    pipeline_file: Annotated[
+        Path | None,
+        typer.Option("--pipeline", "-p", help="Run this pipeline file (YAML) instead of the demo."),
+    ] = None,
+    input_: Annotated[
+        str | None,
+        typer.Option("--input", "-i", help="Pipeline run input: JSON, or @file.json (default: the file's example)."),
+    ] = None,
     stages: Annotated[int, typer.Option("--stages", "-n", min=1, max=10_000, help="Number of stages.")] = 3,
     stage_modes: Annotated[
         str | None,
@@ -130,7 +165,22 @@ def start(
         bool, typer.Option("--preflight/--no-preflight", help="Check the service and callback server answer first.")
     ] = True,
 ) -> None:
-    """Start a staged run; prints its workflow ID and Web UI link, and with --wait its progress and result."""
+    """Start a demo run (or a --pipeline FILE run): prints its workflow ID and Web UI link; --wait adds progress."""
+    if pipeline_file is not None:
+        given = [flag for name, flag in DEMO_ONLY_OPTIONS.items() if _given(ctx, name)]
+        if given:
+            raise OptionError(f"{given[0]} does not apply to --pipeline runs: the pipeline file defines its stages")
+        pipeline = load_pipeline(pipeline_file)  # PipelineError: one line, exit 2, nothing started
+        run_input = PipelineRunInput(pipeline=pipeline, input=parse_input(input_, pipeline), mode=parse_mode(mode))
+        settings = _settings()
+        report = _run(
+            _start_pipeline(settings, run_input, workflow_id, wait=wait, as_json=as_json, preflight=preflight)
+        )
+        if report is not None and report.status != "completed":
+            raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
+        return
+    if input_ is not None:
+        raise OptionError("--input is for --pipeline runs; the demo takes --stages, --action, ...")
     settings = _settings()
     options = RunOptions(
         mode=parse_mode(mode),
@@ -183,6 +233,87 @@ async def _start(
     return report
 
 
+def _given(ctx: typer.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+async def _start_pipeline(
+    settings: Settings,
+    run_input: PipelineRunInput,
+    workflow_id: str | None,
+    *,
+    wait: bool,
+    as_json: bool,
+    preflight: bool,
+) -> RunReport | None:
+    from app.starter import start_pipeline_run
+
+    pipeline = run_input.pipeline
+    if preflight:
+        problem = await check_services(settings, service=False)
+        if problem:
+            raise CliError(f"{problem} (start the stack with `just up`, or pass --no-preflight)")
+    client = await _connect(settings)
+    try:
+        handle = await start_pipeline_run(client, settings.task_queue, run_input, workflow_id=workflow_id)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.ALREADY_EXISTS:
+            raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
+        raise
+    link = ui_link(settings.temporal.ui_url, client.namespace, handle.id)
+    mode = run_input.mode.value
+    if not wait:
+        if as_json:
+            print(json.dumps({"workflow_id": handle.id, "run_id": handle.result_run_id, "ui_url": link}))
+        else:
+            out.print(f"started {handle.id} (pipeline {pipeline.name}, {mode} mode)\nWeb UI: {link}")
+        return None
+    if as_json:
+        report = await wait_for_pipeline_report(client, handle, ui_url=settings.temporal.ui_url, mode=mode)
+        print(report.to_json())
+        return report
+    out.print(
+        f"started {handle.id} (pipeline {pipeline.name}, {mode} mode, {len(pipeline.stages)} stages)\nWeb UI: {link}"
+    )
+    report = await _watch_pipeline(client, handle, settings, pipeline, mode)
+    print_report(out, report)
+    return report
+
+
+async def _watch_pipeline(
+    client: Client, handle: WorkflowHandle[object, PipelineResult], settings: Settings, pipeline: Pipeline, mode: str
+) -> RunReport:
+    """Live progress from the gate's own `gate_status` query, which every gate user answers."""
+    names = [s.name for s in pipeline.stages]
+
+    def where(status: GateStatus) -> str:
+        current = status.current_stage
+        number = names.index(current) + 1 if isinstance(current, str) and current in names else 0
+        return f"stage {current or '-'} ({number}/{len(names)}): waiting for {status.waiting_for.value}"
+
+    if out.is_terminal:
+        with Live(console=out, refresh_per_second=4, transient=True) as live:
+            return await wait_for_pipeline_report(
+                client,
+                handle,
+                ui_url=settings.temporal.ui_url,
+                mode=mode,
+                on_status=lambda s: live.update(
+                    stage_table(s.stages, actions=None, title=f"{handle.id}  pipeline {pipeline.name}  {where(s)}")
+                ),
+            )
+    last: list[str] = []
+
+    def show(status: GateStatus) -> None:
+        line = where(status)
+        if not last or last[-1] != line:
+            last.append(line)
+            out.print(line, markup=False, highlight=False)
+
+    return await wait_for_pipeline_report(client, handle, ui_url=settings.temporal.ui_url, mode=mode, on_status=show)
+
+
 async def _watch(client: Client, handle: WorkflowHandle[object, RunResult], settings: Settings) -> RunReport:
     """Live per-stage progress: a Rich live table on a terminal, a line per change otherwise."""
     if out.is_terminal:
@@ -220,6 +351,9 @@ async def _status(settings: Settings, workflow_id: str, *, as_json: bool) -> Non
     client = await _connect(settings)
     handle = client.get_workflow_handle(workflow_id, result_type=RunResult)
     description = await handle.describe()
+    if description.workflow_type == PIPELINE_WORKFLOW_NAME:
+        await _pipeline_status(client, workflow_id, description.status, as_json=as_json)
+        return
     state = await query_status(handle)
     # Token mode: progress lives in the pending activity's heartbeat details.
     pending = [
@@ -256,6 +390,38 @@ async def _status(settings: Settings, workflow_id: str, *, as_json: bool) -> Non
         out.print(f"pending activity {p.activity} attempt {p.attempt}, last heartbeat: {p.last_heartbeat or '-'}")
 
 
+async def _pipeline_status(
+    client: Client, workflow_id: str, execution_status: WorkflowExecutionStatus | None, *, as_json: bool
+) -> None:
+    execution = execution_status.name.lower() if execution_status else "unknown"
+    try:
+        state: PipelineStatus | None = await client.get_workflow_handle(workflow_id).query(
+            QUERY_PIPELINE_STATUS, result_type=PipelineStatus, rpc_timeout=timedelta(seconds=5)
+        )
+    except (RPCError, TimeoutError):
+        state = None
+    if as_json:
+        body = {"workflow_id": workflow_id, "execution_status": execution, "status": asdict(state) if state else None}
+        print(json.dumps(body, default=str))
+        return
+    if state is None:
+        out.print(f"{workflow_id}: {execution} (no worker answered the status query)")
+        return
+    current = state.current_stage
+    number = state.stage_names.index(current) + 1 if isinstance(current, str) and current in state.stage_names else 0
+    title = (
+        f"{workflow_id}  pipeline {state.pipeline}  mode={state.mode.value}  stage {current or '-'} "
+        f"({number}/{len(state.stage_names)})  waiting for: {state.waiting_for.value}"
+    )
+    out.print(stage_table(state.stages, actions=None, title=title))
+    out.print(
+        f"execution: {execution}   duplicates ignored: {state.duplicates_ignored}   "
+        f"rejected: {state.rejected}   runs: {state.runs}"
+    )
+    for rejection in state.last_rejections:
+        out.print(f"rejected {rejection.at}: {rejection.reason} (received {rejection.received})", markup=False)
+
+
 @dataclass(frozen=True)
 class PendingActivity:
     """A pending activity as `status` shows it (token mode: the stage's open activity)."""
@@ -280,9 +446,18 @@ def result(
 async def _result(settings: Settings, workflow_id: str, *, as_json: bool, timeout: float) -> RunReport:
     client = await _connect(settings)
     handle = client.get_workflow_handle(workflow_id, result_type=RunResult)
-    await handle.describe()  # a clear "not found" before waiting
+    description = await handle.describe()  # a clear "not found" before waiting
     try:
-        report = await wait_for_report(client, handle, ui_url=settings.temporal.ui_url, timeout=timeout)
+        if description.workflow_type == PIPELINE_WORKFLOW_NAME:
+            report = await wait_for_pipeline_report(
+                client,
+                client.get_workflow_handle(workflow_id, result_type=PipelineResult),
+                ui_url=settings.temporal.ui_url,
+                mode="unknown",
+                timeout=timeout,
+            )
+        else:
+            report = await wait_for_report(client, handle, ui_url=settings.temporal.ui_url, timeout=timeout)
     except TimeoutError as exc:
         raise CliError(str(exc) or f"run {workflow_id} still open after {timeout:g}s") from exc
     if as_json:
@@ -339,8 +514,8 @@ def list_runs(
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """List stagegate runs (by the StagegateStage / StagegateMode search attributes)."""
-    clauses = ["WorkflowType = 'StagedCallbackWorkflow'"]
+    """List stagegate runs, demo and pipeline (by the StagegateStage / StagegateMode search attributes)."""
+    clauses = [f"(WorkflowType = '{WORKFLOW_NAME}' OR WorkflowType = '{PIPELINE_WORKFLOW_NAME}')"]
     if not all_:
         clauses.append("ExecutionStatus = 'Running'")
     if stage is not None:
@@ -360,6 +535,7 @@ async def _list(settings: Settings, query: str, *, limit: int, as_json: bool) ->
         rows.append(
             {
                 "workflow_id": wf.id,
+                "workflow_type": wf.workflow_type,
                 "status": wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else "unknown",
                 "mode": attrs.get(search_attributes.MODE),
                 "stage": attrs.get(search_attributes.STAGE),
@@ -458,7 +634,7 @@ def main() -> None:
         code = app(standalone_mode=False)
     except CliError as exc:
         _fail(exc.message, exc.code)
-    except OptionError as exc:
+    except (OptionError, PipelineError, InputError) as exc:
         _fail(str(exc), 2)
     except typer.Abort:
         _fail("aborted", 130)

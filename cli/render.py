@@ -13,6 +13,8 @@ from rich.table import Table
 from app.gate_types import Outcome, StageRecord
 from app.payloads import RunResult, RunStatus
 
+RESULT_CHARS = 150  # a pipeline stage's result, as shown after the table (`--json` has it whole)
+
 OUTCOME_STYLE = {
     Outcome.PENDING: "yellow",
     Outcome.COMPLETED: "green",
@@ -36,6 +38,9 @@ class RunReport:
     error: str | None = None
     wall_seconds: float | None = None
     actions: list[str] = field(default_factory=list)
+    # Pipeline runs: the pipeline's name, and the stages that did not complete but said `on_failure: continue`.
+    pipeline: str | None = None
+    continued_after: list[str] = field(default_factory=list)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), default=str)
@@ -59,17 +64,34 @@ def _action(actions: list[str], index: int) -> str:
 
 
 def stage_table(stages: list[StageRecord], *, actions: list[str] | None = None, title: str | None = None) -> Table:
-    """One row per stage: mode, outcome, what advanced it, attempts, progress and how long each part took."""
+    """One row per stage: mode, outcome, what advanced it, attempts, progress and how long each part took.
+
+    `actions=None` (pipeline runs) leaves the demo's action column out.
+    """
     table = Table(title=title, title_justify="left")
     left = ("action", "mode", "outcome", "by")
-    columns = ("stage", "action", "mode", "outcome", "by", "attempts", "progress", "dups", "request", "callback")
+    columns: tuple[str, ...] = (
+        "stage",
+        "action",
+        "mode",
+        "outcome",
+        "by",
+        "attempts",
+        "progress",
+        "dups",
+        "request",
+        "callback",
+    )
+    if actions is None:
+        columns = tuple(c for c in columns if c != "action")
     for column in (*columns, "stage total"):
         table.add_column(column, justify="left" if column in left else "right")
     for index, s in enumerate(stages):
         style = OUTCOME_STYLE.get(s.outcome, "")
+        action = [] if actions is None else [_action(actions, index)]
         table.add_row(
             str(s.stage),
-            _action(actions or [], index),
+            *action,
             s.mode.value,
             f"[{style}]{s.outcome.value}[/{style}]" if style else s.outcome.value,
             s.advanced_by.value if s.advanced_by else "-",
@@ -94,9 +116,19 @@ def status_table(workflow_id: str, status: RunStatus) -> Table:
 
 def print_report(console: Console, report: RunReport) -> None:
     """The end of a run for people: table, outcome line, timings, Web UI link."""
-    console.print(
-        stage_table(report.stages, actions=report.actions, title=f"{report.workflow_id} ({report.mode} mode)")
-    )
+    if report.pipeline is None:
+        table = stage_table(report.stages, actions=report.actions, title=f"{report.workflow_id} ({report.mode} mode)")
+    else:
+        title = f"{report.workflow_id} (pipeline {report.pipeline}, {report.mode} mode)"
+        table = stage_table(report.stages, actions=None, title=title)
+    console.print(table)
+    for s in report.stages:
+        if str(s.stage) in report.continued_after:
+            console.print(f"stage {s.stage} {s.outcome.value} (on_failure: continue): {s.error}", markup=False)
+        elif report.pipeline is not None and s.result is not None:
+            text = json.dumps(s.result, default=str)
+            shown = text if len(text) <= RESULT_CHARS else text[: RESULT_CHARS - 3] + "..."
+            console.print(f"{s.stage} result: {shown}", markup=False, highlight=False, soft_wrap=True)
     line = f"[bold]{report.status}[/bold]"
     if report.error:
         line += f"  {report.error_type}: {report.error}"

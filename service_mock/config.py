@@ -31,6 +31,8 @@ class Settings:
     callback_timeout: float = 5.0
     heartbeat_count: int = 3
     heartbeat_interval: float = 0.3
+    # When set, POST /publish wants `Authorization: Bearer <token>` (401 otherwise), like a real API would.
+    publish_token: str | None = None
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
@@ -89,4 +91,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_timeout=_float(env, "SERVICE_CALLBACK_TIMEOUT", 5.0, minimum=0.001),
         heartbeat_count=_int(env, "SERVICE_HEARTBEAT_COUNT", 3, minimum=0),
         heartbeat_interval=_float(env, "SERVICE_HEARTBEAT_INTERVAL", 0.3, minimum=0.0),
+        publish_token=env.get("SERVICE_PUBLISH_TOKEN", "").strip() or None,
     )

@@ -6,13 +6,14 @@ import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Annotated
 
 import httpx
 from litestar import Litestar, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
+from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from litestar.types import Scope
 
 from service_mock.config import Settings
@@ -21,7 +22,7 @@ from service_mock.jobs import JobRegistry
 from service_mock.logs import get_logger
 from service_mock.runner import JobRunner, job_logger
 from service_mock.validation import validation_error_handler
-from service_mock.wire import Health, JobAccepted, JobRequest, JobView
+from service_mock.wire import Health, JobAccepted, JobRequest, JobView, PublishAccepted, PublishRequest
 
 _log = get_logger(__name__)
 
@@ -32,6 +33,7 @@ class Service:
 
     registry: JobRegistry
     runner: JobRunner
+    publish_token: str | None = None
 
 
 def _service(state: State) -> Service:
@@ -72,6 +74,39 @@ async def submit(data: JSONBody[JobRequest], service: NamedDependency[Service]) 
     return JobAccepted(job_id=job.job_id, duplicate=duplicate)
 
 
+@post("/publish", status_code=202)
+async def publish(
+    data: JSONBody[PublishRequest],
+    service: NamedDependency[Service],
+    idempotency_key: Annotated[str | None, HeaderParameter(name="Idempotency-Key", required=False)] = None,
+    authorization: Annotated[str | None, HeaderParameter(name="Authorization", required=False)] = None,
+) -> PublishAccepted:
+    """A second kind of job: publish an asset; the callback URL is `notify.url`, the key a header.
+
+    Runs on the same job machinery as /request (so GET /jobs finds it); its callback result's `payload` says
+    what was published (asset, title, url).
+    """
+    if service.publish_token is not None and authorization != f"Bearer {service.publish_token}":
+        raise NotAuthorizedException(detail="publish needs Authorization: Bearer <token>")
+    slug = "-".join(data.title.lower().split())[:80]
+    job_request = JobRequest(
+        callback_url=data.notify.url,
+        time_to_callback=data.time_to_callback,
+        action=data.action,
+        payload={"asset": data.asset, "title": data.title, "url": f"https://media.example.invalid/{data.asset}/{slug}"},
+        idempotency_key=idempotency_key or None,
+    )
+    job, duplicate = service.registry.admit(job_request, arrived_at=asyncio.get_running_loop().time())
+    log = job_logger(job)
+    if duplicate:
+        log.info("duplicate publish request, no new work")
+        service.runner.retarget(job, data.notify.url)
+    else:
+        log.info("publish accepted", asset=data.asset, time_to_callback=data.time_to_callback)
+        service.runner.start(job)
+    return PublishAccepted(publication_id=job.job_id, duplicate=duplicate)
+
+
 @get("/jobs", sync_to_thread=False)
 def find_jobs(idempotency_key: FromQuery[str], service: NamedDependency[Service]) -> list[JobView]:
     """Jobs admitted under an idempotency key (zero or one), so a client can find its own work."""
@@ -102,7 +137,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
         owned = http_client is None
         client = http_client or httpx.AsyncClient(timeout=settings.callback_timeout)
         runner = JobRunner(CallbackSender.from_settings(client, settings), settings)
-        app.state.service = Service(registry=JobRegistry(), runner=runner)
+        app.state.service = Service(registry=JobRegistry(), runner=runner, publish_token=settings.publish_token)
         try:
             yield
         finally:
@@ -112,7 +147,7 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
                 await client.aclose()
 
     return Litestar(
-        route_handlers=[healthz, submit, find_jobs, job_state],
+        route_handlers=[healthz, submit, publish, find_jobs, job_state],
         dependencies={"service": Provide(_service, sync_to_thread=False)},
         exception_handlers={ValidationException: validation_error_handler},
         after_exception=[_log_unexpected],

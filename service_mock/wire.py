@@ -34,6 +34,30 @@ class JobRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, froze
     lose_callbacks: bool = False
 
 
+class Notify(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Where POST /publish reports: this route wants its callback URL in `notify.url`."""
+
+    url: Annotated[str, msgspec.Meta(pattern=_CALLBACK_URL_PATTERN, max_length=8192)]
+
+
+class PublishRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=True):
+    """Body of POST /publish: publish a finished asset under a title, report to `notify.url` when it is live."""
+
+    asset: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=512)]
+    notify: Notify
+    # Seconds after the request arrived at which the service reports the publication.
+    time_to_callback: NonNegativeSeconds = 0.5
+    action: Action = "complete"
+
+
+class PublishAccepted(msgspec.Struct, kw_only=True, frozen=True):
+    """Answer to POST /publish."""
+
+    publication_id: str
+    duplicate: bool
+
+
 class JobAccepted(msgspec.Struct, kw_only=True, frozen=True):
     """Answer to POST /request."""
 

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from scripts.processes import ROOT, free_port
+from scripts.processes import free_port
+from tests.cli.runner import run_cli
 from tests.stack import Stack, base_env
-
-CLI = str(Path(sys.executable).parent / "cli")
-
-
-def run_cli(*args: str, env: dict[str, str], timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # our own console script
-        [CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:

@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 
 HISTORY_DIR = Path(__file__).resolve().parent / "histories"
+# Pipeline runs (PipelineWorkflow) apart from the demo's: each folder replays against its own workflow type.
+# Same file names and workflow IDs as the demo's, under their own tags (p1, ...).
+PIPELINE_HISTORY_DIR = Path(__file__).resolve().parent / "pipeline_histories"
 WORKFLOW_ID_PREFIX = "stagegate-replay-"
 
 # Set by the replay test, printed by tests/replay/conftest.py in the terminal summary.

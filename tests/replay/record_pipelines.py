@@ -1,0 +1,189 @@
+"""Record pipeline-run histories for `tests/replay/test_pipeline_replay.py`: real runs of the example files.
+
+    uv run python -m tests.replay.record_pipelines --tag p1   (or `just histories-pipelines --tag p1`)
+
+Starts its own dev server and the stack (service mock, callback server, worker), runs each scenario (the two
+example pipelines in every mode, a stage that fails with `on_failure: continue`, a lost callback reconciled
+from a status URL), and writes each closed run's history as `<out>/<tag>-<scenario>.json`. Everything it
+started is stopped again. A changed PipelineWorkflow records under a new tag; old tags stay and must replay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import traceback
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+from temporalio.client import WorkflowFailureError
+from temporalio.testing import WorkflowEnvironment
+
+from app import search_attributes
+from app.gate_types import AdvancedBy, Mode, Outcome
+from app.pipeline_file import load_pipeline, parse_pipeline
+from app.pipeline_types import Pipeline, PipelineRunInput
+from app.starter import start_pipeline_run
+from scripts.processes import ROOT, find_temporal_cli
+from tests.replay.layout import PIPELINE_HISTORY_DIR, history_file_name, workflow_id_for
+from tests.stack import start_stack
+
+RUN_TIMEOUT = 60.0
+QUICK = {"time_to_request": 0.1, "time_to_callback": 0.2, "action": "complete"}
+
+GOES_ON = """
+version: 1
+name: goes-on
+stages:
+  - name: flaky
+    on_failure: continue
+    request:
+      url: "${env.SERVICE_URL}/request"
+      body: {callback_url: "${callback_url}", time_to_request: 0.1, time_to_callback: 0.2, action: fail}
+  - name: after
+    request:
+      url: "${env.SERVICE_URL}/request"
+      body: {callback_url: "${callback_url}", time_to_request: 0.1, time_to_callback: 0.2,
+             payload: {before: "${stages.flaky.outcome}"}}
+"""
+
+LOST = """
+version: 1
+name: lost
+stages:
+  - name: lost
+    timeout: 2
+    request:
+      url: "${env.SERVICE_URL}/request"
+      body: {callback_url: "${callback_url}", idempotency_key: "${idempotency_key}", time_to_request: 0.1,
+             time_to_callback: 0.2, lose_callbacks: true}
+    status:
+      url: "${env.SERVICE_URL}/jobs?idempotency_key=${idempotency_key}"
+      callback_at: 0.final
+"""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One recorded run and the outcomes its stages must end with."""
+
+    name: str
+    pipeline: Pipeline
+    inp: dict[str, Any]
+    mode: Mode
+    outcomes: list[Outcome]
+    advanced_by: AdvancedBy | None = None  # when set: how every completed stage advanced
+
+
+def scenarios() -> list[Scenario]:
+    """Every recorded scenario, in recording order."""
+    demo = load_pipeline(ROOT / "pipelines" / "demo.yaml")
+    publish = load_pipeline(ROOT / "pipelines" / "transcode_publish.yaml")
+    out = [Scenario(f"demo-{m.value}", demo, QUICK, m, [Outcome.COMPLETED] * 3) for m in Mode]
+    out += [
+        Scenario(f"transcode-publish-{m.value}", publish, publish.input_example or {}, m, [Outcome.COMPLETED] * 2)
+        for m in Mode
+    ]
+    out += [
+        Scenario(
+            "signal-continue-after-failure",
+            parse_pipeline(GOES_ON),
+            {},
+            Mode.SIGNAL,
+            [Outcome.FAILED, Outcome.COMPLETED],
+        ),
+        Scenario(
+            "signal-lost-callback-reconciled",
+            parse_pipeline(LOST),
+            {},
+            Mode.SIGNAL,
+            [Outcome.COMPLETED],
+            AdvancedBy.RECONCILE,
+        ),
+    ]
+    return out
+
+
+async def record_all(tag: str, out: Path) -> list[Path]:
+    """Start a dev server and the stack, record every scenario, stop everything; the files written."""
+    env = await WorkflowEnvironment.start_local(
+        dev_server_existing_path=find_temporal_cli(),
+        search_attributes=search_attributes.ALL,
+        dev_server_log_level="error",
+    )
+    written: list[Path] = []
+    try:
+        address = env.client.service_client.config.target_host
+        with tempfile.TemporaryDirectory(prefix="stagegate-record-") as log_dir:
+            stack = start_stack(address, Path(log_dir), task_queue=f"record-{uuid.uuid4().hex[:8]}")
+            try:
+                for scenario in scenarios():
+                    handle = await start_pipeline_run(
+                        env.client,
+                        stack.settings.task_queue,
+                        PipelineRunInput(pipeline=scenario.pipeline, input=scenario.inp, mode=scenario.mode),
+                        workflow_id=workflow_id_for(tag, scenario.name),
+                    )
+                    try:
+                        result = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
+                    except WorkflowFailureError as err:
+                        raise RuntimeError(f"{scenario.name}: the run failed: {err.cause}") from err
+                    got = [s.outcome for s in result.stages]
+                    if got != scenario.outcomes:
+                        raise RuntimeError(f"{scenario.name}: stages ended {got}, expected {scenario.outcomes}")
+                    if scenario.advanced_by and {s.advanced_by for s in result.stages} != {scenario.advanced_by}:
+                        raise RuntimeError(f"{scenario.name}: advanced by {[s.advanced_by for s in result.stages]}")
+                    path = out / history_file_name(tag, scenario.name)
+                    path.write_text((await handle.fetch_history()).to_json() + "\n")
+                    print(f"wrote {path}", flush=True)
+                    written.append(path)
+            except Exception:
+                for proc in stack.processes.values():
+                    print(f"--- {proc.name} log tail ---\n{proc.log_tail()}", file=sys.stderr)
+                raise
+            finally:
+                stack.stop()
+    finally:
+        await env.shutdown()
+    return written
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: `python -m tests.replay.record_pipelines`."""
+    parser = argparse.ArgumentParser(prog="python -m tests.replay.record_pipelines")
+    parser.add_argument("--tag", required=True, help="file name prefix: the pipeline workflow's version, e.g. p1")
+    parser.add_argument("--force", action="store_true", help="re-record a tag that already has files")
+    parser.add_argument("--out", type=Path, default=PIPELINE_HISTORY_DIR)
+    args = parser.parse_args(argv)
+    if sorted(args.out.glob(f"{args.tag}-*.json")) and not args.force:
+        parser.error(f"histories tagged {args.tag!r} exist in {args.out}; record a changed workflow under a new --tag")
+    args.out.mkdir(parents=True, exist_ok=True)
+    written = asyncio.run(record_all(args.tag, args.out))
+    print(f"{len(written)} histories written to {args.out}")
+    return 0
+
+
+def _exit_without_finalizing(code: int) -> NoReturn:
+    """Skip interpreter teardown (temporalio/sdk-python#300, see tests/replay/record.py)."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    try:
+        exit_code = main()
+    except SystemExit:
+        raise
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        print("interrupted; everything started was stopped", file=sys.stderr)
+        exit_code = 130
+    except BaseException:  # noqa: BLE001  # printed, then a failing exit code
+        traceback.print_exc()
+        exit_code = 1
+    _exit_without_finalizing(exit_code)

@@ -1,0 +1,56 @@
+"""Replay every committed pipeline-run history against the current PipelineWorkflow: no server, a second or two.
+
+A failure means the pipeline workflow no longer makes the same commands for a run it already recorded: make
+the change replay-safe (`workflow.patched`) and record the new behaviour under a new tag
+(`just histories-pipelines --tag p2`), keeping the old files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+from temporalio.worker import Replayer
+from temporalio.workflow import NondeterminismError
+
+from app.pipeline_workflow import PipelineWorkflow
+from tests.replay.changed_pipeline_workflow import ChangedPipelineWorkflow
+from tests.replay.layout import PIPELINE_HISTORY_DIR, committed_histories, workflow_id_from_file
+
+# p1 (8): both example pipelines in every mode, a failed stage with on_failure: continue, a lost callback
+# reconciled from the status URL. An empty or half-deleted folder must not pass.
+MIN_HISTORIES = 8
+
+
+def _load() -> dict[Path, WorkflowHistory]:
+    paths = committed_histories(PIPELINE_HISTORY_DIR)
+    assert len(paths) >= MIN_HISTORIES, (
+        f"expected {MIN_HISTORIES}+ histories in {PIPELINE_HISTORY_DIR}, found {len(paths)}"
+    )
+    return {path: WorkflowHistory.from_json(workflow_id_from_file(path), path.read_text()) for path in paths}
+
+
+async def _failures(workflow: type, histories: dict[Path, WorkflowHistory]) -> dict[str, Exception]:
+    by_run_id = {h.run_id: path.name for path, h in histories.items()}
+
+    async def feed() -> AsyncIterator[WorkflowHistory]:
+        for history in histories.values():
+            yield history
+
+    results = await Replayer(workflows=[workflow]).replay_workflows(feed(), raise_on_replay_failure=False)
+    return {by_run_id[run_id]: err for run_id, err in results.replay_failures.items()}
+
+
+async def test_committed_pipeline_histories_replay() -> None:
+    histories = _load()
+    failures = await _failures(PipelineWorkflow, histories)
+    assert not failures, {name: f"{type(err).__name__}: {str(err)[:300]}" for name, err in failures.items()}
+
+
+async def test_changed_pipeline_workflow_fails_replay() -> None:
+    """The check can fail: one extra timer before the first stage breaks every recorded run."""
+    histories = _load()
+    failures = await _failures(ChangedPipelineWorkflow, histories)
+    assert sorted(failures) == sorted(path.name for path in histories)
+    assert all(isinstance(err, NondeterminismError) for err in failures.values()), failures
