@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -212,7 +213,7 @@ class StageGate:
             await self._gate_stage(record, activity, arg, ticket, budget, deadline, check)
         rules.end_stage(self.state, record)
         self.state.waiting_for = WaitingFor.NOTHING
-        return StageRecord(**record.__dict__)
+        return replace(record)
 
     async def _gate_stage(
         self,
@@ -385,10 +386,12 @@ class StageGate:
         await workflow.wait_condition(workflow.all_handlers_finished)
 
 
+@dataclass(frozen=True)
 class _Reconcile:
-    def __init__(self, activity: StageActivity | None, arg: Any) -> None:
-        self.activity = activity
-        self.arg = arg
+    """The stage's optional reconcile activity and its argument."""
+
+    activity: StageActivity | None
+    arg: Any
 
 
 def activity_name(activity: StageActivity) -> str:

@@ -15,18 +15,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import signal
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NoReturn
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
@@ -39,6 +36,7 @@ from app.starter import start_staged_run
 from scripts.processes import find_temporal_cli
 from scripts.runs import wait_end, wait_status
 from tests.replay.layout import HISTORY_DIR, history_file_name, workflow_id_for
+from tests.replay.recorder_entry import run_recorder
 from tests.stack import Stack, start_stack
 
 # Small, quick runs keep the files short: two stages, sub-second service timings.
@@ -398,24 +396,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _exit_without_finalizing(code: int) -> NoReturn:
-    """Exit skipping interpreter teardown: with the SDK's Rust runtime threads still around it sometimes
-    aborts with "PyGILState_Release: thread state ... must be current" (temporalio/sdk-python#300), turning
-    a good recording into exit code 134. Everything we started is stopped before this point."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    try:
-        exit_code = main()
-    except SystemExit:  # argparse: before any Temporal runtime exists
-        raise
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; everything started was stopped", file=sys.stderr)
-        exit_code = 130
-    except BaseException:  # noqa: BLE001  # printed, then a failing exit code
-        traceback.print_exc()
-        exit_code = 1
-    _exit_without_finalizing(exit_code)
+    run_recorder(main)

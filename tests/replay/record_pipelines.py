@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import sys
 import tempfile
-import traceback
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
@@ -31,6 +29,7 @@ from app.pipeline_types import Pipeline, PipelineRunInput
 from app.starter import start_pipeline_run
 from scripts.processes import ROOT, find_temporal_cli
 from tests.replay.layout import PIPELINE_HISTORY_DIR, history_file_name, workflow_id_for
+from tests.replay.recorder_entry import run_recorder
 from tests.stack import start_stack
 
 RUN_TIMEOUT = 60.0
@@ -168,22 +167,5 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _exit_without_finalizing(code: int) -> NoReturn:
-    """Skip interpreter teardown (temporalio/sdk-python#300, see tests/replay/record.py)."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
-
-
 if __name__ == "__main__":
-    try:
-        exit_code = main()
-    except SystemExit:
-        raise
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        print("interrupted; everything started was stopped", file=sys.stderr)
-        exit_code = 130
-    except BaseException:  # noqa: BLE001  # printed, then a failing exit code
-        traceback.print_exc()
-        exit_code = 1
-    _exit_without_finalizing(exit_code)
+    run_recorder(main)
