@@ -118,7 +118,9 @@ def load_temporal_settings(env: Mapping[str, str]) -> TemporalSettings:
     connect = dict(profile.to_client_connect_config())
     address = str(connect.pop("target_host", None) or "localhost:7233")
     namespace = str(connect.pop("namespace", None) or "default")
-    ui_url = env.get("TEMPORAL_UI_URL", "http://localhost:8233").rstrip("/")
+    # The UI URL follows TEMPORAL_UI_PORT (the dev stack's knob) unless given whole.
+    ui_port = _int(env, "TEMPORAL_UI_PORT", 8233)
+    ui_url = env.get("TEMPORAL_UI_URL", f"http://localhost:{ui_port}").rstrip("/")
     return TemporalSettings(address=address, namespace=namespace, connect_kwargs=connect, ui_url=ui_url)
 
 
@@ -138,7 +140,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_base_url=env.get("CALLBACK_BASE_URL", f"http://127.0.0.1:{callback_port}").rstrip("/"),
         callback_max_body_bytes=_int(env, "CALLBACK_MAX_BODY_BYTES", 64 * 1024),
         callback_max_result_bytes=_int(env, "CALLBACK_MAX_RESULT_BYTES", 32 * 1024),
-        service_url=env.get("SERVICE_URL", "http://127.0.0.1:8001").rstrip("/"),
+        # Like the callback URL, the service URL follows its port (SERVICE_PORT, as `just up` uses) unless given whole.
+        service_url=env.get("SERVICE_URL", f"http://127.0.0.1:{_int(env, 'SERVICE_PORT', 8001)}").rstrip("/"),
         service_request_timeout_seconds=_float(env, "SERVICE_REQUEST_TIMEOUT", 60.0),
         signing_secrets=secrets or (DEV_SIGNING_SECRET,),
         callback_url_grace_seconds=_int(env, "CALLBACK_URL_GRACE_SECONDS", 3600),
