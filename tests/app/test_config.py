@@ -35,6 +35,22 @@ def test_callback_limits_from_env() -> None:
     assert (s.callback_max_body_bytes, s.callback_max_result_bytes) == (1000, 500)
 
 
+def test_temporal_budget_and_retry_after() -> None:
+    assert (load_settings({}).callback_temporal_timeout_seconds, load_settings({}).callback_retry_after_seconds) == (
+        3.0,
+        5,
+    )
+    s = load_settings({"CALLBACK_TEMPORAL_TIMEOUT": "1.5", "CALLBACK_RETRY_AFTER": "2"})
+    assert (s.callback_temporal_timeout_seconds, s.callback_retry_after_seconds) == (1.5, 2)
+    for name, value in [
+        ("CALLBACK_TEMPORAL_TIMEOUT", "0"),
+        ("CALLBACK_TEMPORAL_TIMEOUT", "nan"),
+        ("CALLBACK_RETRY_AFTER", "-1"),
+    ]:
+        with pytest.raises(SettingsError, match=name):
+            load_settings({name: value})
+
+
 def test_temporal_env_config_is_used() -> None:
     s = load_settings(
         {
