@@ -85,6 +85,14 @@ def _settings() -> Settings:
         raise CliError(f"configuration: {exc}") from exc
 
 
+def _for_starting(client: Client, settings: Settings) -> Client:
+    """With tracing on (OTEL_*), the start call opens the run's trace; polling afterwards stays untraced."""
+    from app.tracing import start_tracing, traced_client
+
+    tracing = start_tracing(settings.tracing, component="stagegate-cli")
+    return client if tracing is None else traced_client(client, tracing)  # its spans are flushed at exit
+
+
 async def _connect(settings: Settings) -> Client:
     try:
         return await asyncio.wait_for(connect_client(settings), timeout=15)
@@ -211,7 +219,9 @@ async def _start(
             raise CliError(f"{problem} (start the stack with `just up`, or pass --no-preflight)")
     client = await _connect(settings)
     try:
-        handle = await start_staged_run(client, settings.task_queue, options.to_input(), workflow_id=workflow_id)
+        handle = await start_staged_run(
+            _for_starting(client, settings), settings.task_queue, options.to_input(), workflow_id=workflow_id
+        )
     except RPCError as exc:
         if exc.status is RPCStatusCode.ALREADY_EXISTS:
             raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
@@ -256,7 +266,9 @@ async def _start_pipeline(
             raise CliError(f"{problem} (start the stack with `just up`, or pass --no-preflight)")
     client = await _connect(settings)
     try:
-        handle = await start_pipeline_run(client, settings.task_queue, run_input, workflow_id=workflow_id)
+        handle = await start_pipeline_run(
+            _for_starting(client, settings), settings.task_queue, run_input, workflow_id=workflow_id
+        )
     except RPCError as exc:
         if exc.status is RPCStatusCode.ALREADY_EXISTS:
             raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
