@@ -19,6 +19,8 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from temporalio.client import Client
+from temporalio.worker import Interceptor, Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from app.callback_server import create_app
 from app.config import Settings
@@ -27,7 +29,8 @@ from app.payloads import StagedRunInput
 from app.starter import start_staged_run
 from app.trace_context import current_traceparent
 from app.tracing import Tracing, traced_client
-from app.worker import build_worker
+from app.worker import SANDBOX_RESTRICTIONS, build_worker
+from app.workflow import StagedCallbackWorkflow
 from service_mock.config import Settings as ServiceSettings
 from service_mock.server import create_app as create_service
 from tests.asgi import serving
@@ -50,10 +53,12 @@ class TracedStack:
     client: Client
     task_queue: str
     exporter: InMemorySpanExporter
+    tracing: Tracing
 
 
-@pytest.fixture(params=[False, True], ids=["plain-service", "traced-service"])
+@pytest.fixture
 def service_traced(request: pytest.FixtureRequest) -> bool:
+    """Whether the service mock is instrumented too (then its callbacks carry a traceparent header)."""
     return bool(request.param)
 
 
@@ -74,7 +79,7 @@ async def traced(client: Client, settings: Settings, service_traced: bool) -> As
                 settings, service_url=service_url, callback_base_url=callback_url, worker_max_cached_workflows=0
             )
             async with build_worker(run_settings, traced, tracing.instrument(http)):
-                yield TracedStack(traced, settings.task_queue, exporter)
+                yield TracedStack(traced, settings.task_queue, exporter, tracing)
     finally:
         tracing.shutdown()
 
@@ -109,10 +114,13 @@ async def _finished_spans(exporter: InMemorySpanExporter, needed: list[str]) -> 
             await asyncio.sleep(0.05)
 
 
-@pytest.mark.parametrize("mode", list(Mode))
+@pytest.mark.parametrize(
+    ("mode", "service_traced"),
+    [(Mode.SIGNAL, False), (Mode.TOKEN, False), (Mode.UPDATE, False), (Mode.SIGNAL, True)],
+    ids=["signal", "token", "update", "signal-traced-service"],
+    indirect=["service_traced"],
+)
 async def test_one_callback_is_one_trace(traced: TracedStack, service_traced: bool, mode: Mode) -> None:
-    if service_traced and mode is not Mode.SIGNAL:
-        pytest.skip("the traced-service variant checks the header rule once; the modes differ only after it")
     handle = await start_staged_run(
         traced.client,
         traced.task_queue,
@@ -180,6 +188,16 @@ async def test_one_callback_is_one_trace(traced: TracedStack, service_traced: bo
     for span in spans:
         for value in (span.attributes or {}).values():
             assert "sig=" not in str(value) or "sig=REDACTED" in str(value), (span.name, value)
+
+    # Replaying this traced run (a worker restart, a cache eviction) repeats no span and makes no new command.
+    traced.exporter.clear()
+    replayer = Replayer(
+        workflows=[StagedCallbackWorkflow],
+        interceptors=[i for i in traced.tracing.temporal_interceptors() if isinstance(i, Interceptor)],
+        workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS),
+    )
+    await replayer.replay_workflow(await handle.fetch_history())
+    assert [s.name for s in traced.exporter.get_finished_spans()] == []
 
 
 def test_no_traceparent_without_a_recording_span() -> None:
