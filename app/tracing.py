@@ -68,7 +68,7 @@ def traced_client(client: Client, tracing: Tracing) -> Client:
     return Client(**config)
 
 
-def _one_line_json(span: ReadableSpan) -> str:
+def one_span_per_line(span: ReadableSpan) -> str:
     # One span per line: easy to pick out of a process log (scripts/trace_tree.py reads them back).
     text: str = span.to_json(indent=None)
     return text + "\n"
@@ -76,7 +76,7 @@ def _one_line_json(span: ReadableSpan) -> str:
 
 def _exporter(name: str, settings: TracingSettings) -> SpanExporter:
     if name == "console":
-        return ConsoleSpanExporter(formatter=_one_line_json)
+        return ConsoleSpanExporter(formatter=one_span_per_line)
     return OTLPSpanExporter(endpoint=settings.otlp_endpoint, headers=dict(settings.otlp_headers) or None)
 
 

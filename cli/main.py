@@ -599,7 +599,10 @@ async def _demo(settings: Settings, options: RunOptions) -> list[RunReport]:
     if problem:
         raise CliError(problem)
     client = await _connect(settings)
-    handles = [await start_staged_run(client, settings.task_queue, options.with_mode(mode).to_input()) for mode in Mode]
+    starter = _for_starting(client, settings)
+    handles = [
+        await start_staged_run(starter, settings.task_queue, options.with_mode(mode).to_input()) for mode in Mode
+    ]
     for h in handles:
         out.print(f"started {h.id}: {ui_link(settings.temporal.ui_url, client.namespace, h.id)}")
     reports = await asyncio.gather(*(wait_for_report(client, h, ui_url=settings.temporal.ui_url) for h in handles))
