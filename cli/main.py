@@ -32,6 +32,7 @@ from app.pipeline_types import (
     PipelineStatus,
 )
 from app.temporal_client import connect_client
+from app.tracing import Tracing
 from cli.outcomes import query_status, ui_link, wait_for_pipeline_report, wait_for_report
 from cli.pipeline_cmd import parse_input, pipeline_app
 from cli.preflight import check_services
@@ -85,12 +86,19 @@ def _settings() -> Settings:
         raise CliError(f"configuration: {exc}") from exc
 
 
+# Tracing opened by this command: flushed by _exit, which skips interpreter teardown (and so atexit handlers).
+_open_tracing: list[Tracing] = []
+
+
 def _for_starting(client: Client, settings: Settings) -> Client:
     """With tracing on (OTEL_*), the start call opens the run's trace; polling afterwards stays untraced."""
     from app.tracing import start_tracing, traced_client
 
     tracing = start_tracing(settings.tracing, component="stagegate-cli")
-    return client if tracing is None else traced_client(client, tracing)  # its spans are flushed at exit
+    if tracing is None:
+        return client
+    _open_tracing.append(tracing)
+    return traced_client(client, tracing)
 
 
 async def _connect(settings: Settings) -> Client:
@@ -665,6 +673,8 @@ def main() -> None:
 def _exit(code: int) -> NoReturn:
     # Skip interpreter teardown: with the SDK's Rust runtime threads still alive it can abort with
     # "PyGILState_Release ... finalizing" (temporalio/sdk-python#300) and turn a success into exit 134.
+    for tracing in _open_tracing:
+        tracing.shutdown()  # export the spans still buffered
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
