@@ -29,11 +29,13 @@ UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCSt
 class CallbackError(Exception):
     """A callback we answer with a 4xx/5xx; `code` is stable for machines, `message` is for people."""
 
-    def __init__(self, status_code: int, code: str, message: str) -> None:
+    def __init__(self, status_code: int, code: str, message: str, *, reason: str | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
         self.message = message
+        # For metrics: `code` unless finer (an expired URL answers `bad_signature`, its reason is `expired`).
+        self.reason = reason or code
 
 
 def temporal_unavailable(detail: str) -> CallbackError:

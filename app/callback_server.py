@@ -19,10 +19,13 @@ from litestar.openapi import OpenAPIConfig
 from temporalio.client import Client
 
 from app.callback_forwarding import CallbackError, Forwarded, Temporal
+from app.callback_metrics import CallbackMetrics
+from app.callback_tracing import annotate_request_span, tracing_middleware
 from app.callback_urls import CallbackTarget, CallbackUrlError, verify_callback_params
 from app.callback_wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
 from app.config import Settings
 from app.mode_specs import SPECS, ModeSpec
+from app.tracing import Tracing, start_tracing
 
 log = structlog.get_logger(__name__)
 
@@ -33,10 +36,11 @@ def _verified(request: Request[object, object, State], settings: Settings, spec:
             spec.mode, request.query_params.multi_items(), settings.signing_secrets, now=time.time()
         )
     except CallbackUrlError as err:
-        raise CallbackError(err.status_code, err.code, err.message) from err
+        raise CallbackError(err.status_code, err.code, err.message, reason=err.reason) from err
     structlog.contextvars.bind_contextvars(
         workflow_id=target.workflow_id, stage=str(target.stage), mode=spec.mode.value, attempt=target.attempt
     )
+    annotate_request_span(target)
     return target
 
 
@@ -59,7 +63,10 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
     ) -> Response[Accepted]:
         target = _verified(request, settings, spec)
         body = await _body(request, settings)
-        forwarded: Forwarded = await spec.forward(temporal, target, body, received_at=_utc_now())
+        metrics = _metrics(request)
+        with metrics.forwarding(spec.mode.value):
+            forwarded: Forwarded = await spec.forward(temporal, target, body, received_at=_utc_now())
+        metrics.accepted(spec.path, status_code=forwarded.status_code, temporal_call=forwarded.temporal_call)
         log.info(
             "callback forwarded",
             status=body.status,
@@ -115,16 +122,30 @@ def _callback_error_handler(
 ) -> Callable[[Request[object, object, State], CallbackError], Response[ErrorBody]]:
     """Answers a CallbackError; every 503 says when to retry (the sender's cue that nothing is lost yet)."""
 
-    def handle(_: Request[object, object, State], err: CallbackError) -> Response[ErrorBody]:
+    def handle(request: Request[object, object, State], err: CallbackError) -> Response[ErrorBody]:
         log.warning("callback rejected", status_code=err.status_code, error=err.code, reason=err.message)
+        _metrics(request).refused(request.url.path, status_code=err.status_code, reason=err.reason)
         headers = {"Retry-After": str(retry_after_seconds)} if err.status_code == 503 else None
         return Response(ErrorBody(err.code, err.message, err.status_code), status_code=err.status_code, headers=headers)
 
     return handle
 
 
-def _http_error(_: Request[object, object, State], err: HTTPException) -> Response[ErrorBody]:
+@get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics_route(request: Request[object, object, State]) -> Response[bytes]:
+    """The callback server's metrics (Prometheus text format)."""
+    content, content_type = _metrics(request).render()
+    return Response(content, media_type=content_type)
+
+
+def _metrics(request: Request[object, object, State]) -> CallbackMetrics:
+    metrics: CallbackMetrics = request.app.state.metrics
+    return metrics
+
+
+def _http_error(request: Request[object, object, State], err: HTTPException) -> Response[ErrorBody]:
     code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "bad_request")
+    _metrics(request).refused(request.url.path, status_code=err.status_code, reason=code)
     message = str(err.detail)
     if err.status_code == 413:
         message = "callback body is larger than the server accepts"
@@ -141,6 +162,7 @@ def _unexpected_error(request: Request[object, object, State], err: Exception) -
         exc_info=err,
     )
     message = "the callback server hit an unexpected error; it has been logged"
+    _metrics(request).refused(request.url.path, status_code=500, reason="internal_error")
     return Response(ErrorBody("internal_error", message, 500), status_code=500)
 
 
@@ -158,8 +180,12 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
-    """App factory. Pass `client` to reuse one (tests do, on their own loop); else one is made lazily."""
+def create_app(settings: Settings, *, client: Client | None = None, tracing: Tracing | None = None) -> Litestar:
+    """App factory. Pass `client` to reuse one (tests do, on their own loop); else one is made lazily.
+
+    With `tracing`, requests get spans (Litestar's OpenTelemetry middleware) and the client made here traces
+    its Temporal calls; a client handed in brings its own interceptors.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -169,6 +195,7 @@ def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
                 settings.temporal.address,
                 namespace=settings.temporal.namespace,
                 lazy=True,
+                interceptors=tracing.temporal_interceptors() if tracing is not None else [],
                 **dict(settings.temporal.connect_kwargs),
             )
             app.state.client = own
@@ -180,8 +207,10 @@ def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
     initial = State(
         {"client": client, "temporal": Temporal(client, timeout_seconds=timeout)} if client is not None else {}
     )
+    initial.metrics = CallbackMetrics.create({spec.path: spec.mode.value for spec in SPECS.values()})
     return Litestar(
-        route_handlers=[*(_callback_route(spec) for spec in SPECS.values()), healthz, readyz],
+        route_handlers=[*(_callback_route(spec) for spec in SPECS.values()), healthz, readyz, metrics_route],
+        middleware=[tracing_middleware(tracing)] if tracing is not None else [],
         lifespan=[lifespan],
         state=initial,
         dependencies={
@@ -216,13 +245,18 @@ def main() -> None:
     configure_logging(settings)
     if settings.using_dev_secret:
         log.warning("CALLBACK_SIGNING_SECRETS is not set: using the development secret")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.callback_host,
-        port=settings.callback_port,
-        log_config=None,
-        access_log=False,
-    )
+    tracing = start_tracing(settings.tracing, component="stagegate-callback-server")
+    try:
+        uvicorn.run(
+            create_app(settings, tracing=tracing),
+            host=settings.callback_host,
+            port=settings.callback_port,
+            log_config=None,
+            access_log=False,
+        )
+    finally:
+        if tracing is not None:
+            tracing.shutdown()
 
 
 if __name__ == "__main__":

@@ -2,6 +2,10 @@
 
 The signature covers the exact text of every parameter as sent (no re-parsing before the check), and only
 canonical forms verify: `stage=01`, a padded token or a repeated parameter is refused, not normalised.
+
+With tracing on, the URL also carries the stage's W3C `traceparent`, so a service that forwards no trace headers
+still brings the callback back into the stage's trace. It is signed when present; URLs without it sign exactly
+the bytes they always did, so URLs handed out before keep verifying.
 """
 
 from __future__ import annotations
@@ -17,10 +21,13 @@ from urllib.parse import urlencode
 
 from app.gate_rules import InvalidCallbackError, parse_stage_key, stage_id
 from app.gate_types import Mode, StageKey
+from app.trace_context import is_traceparent
 
 CALLBACK_PATH_PREFIX = "/callbacks/"
 _SIGNED = ("wf", "stage", "attempt", "token", "exp")
-_ALLOWED = frozenset((*_SIGNED, "sig"))  # every other parameter is ignored
+# Signed only when present (appended to the canonical bytes), so URLs without it verify as before.
+_TRACEPARENT = "traceparent"
+_ALLOWED = frozenset((*_SIGNED, _TRACEPARENT, "sig"))  # every other parameter is ignored
 # Temporal's default `limit.maxIDLength`: the server counts a workflow ID's UTF-8 bytes (Go's `len`).
 MAX_WORKFLOW_ID_BYTES = 1000
 # Ours are five or six; the rest is room for what proxies and trackers append (all of them are counted).
@@ -42,11 +49,15 @@ class CallbackUrlError(Exception):
         "bad_signature": 403,
     }
 
-    def __init__(self, message: str, *, missing: bool = False, code: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, missing: bool = False, code: str | None = None, reason: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.missing = missing
         self.code = code or ("missing_parameter" if missing else "bad_signature")
+        # Finer than `code` for metrics (an expired URL answers `bad_signature` like a forged one).
+        self.reason = reason or self.code
 
     @property
     def status_code(self) -> int:
@@ -64,6 +75,8 @@ class CallbackTarget:
     attempt: int
     expires_at: int
     task_token: bytes | None = None
+    # The W3C traceparent of the span that built the URL (tracing on), else None.
+    traceparent: str | None = None
 
 
 def encode_token(token: bytes) -> str:
@@ -98,12 +111,19 @@ def _params(target: CallbackTarget) -> dict[str, str]:
     if target.task_token is not None:
         params["token"] = encode_token(target.task_token)
     params["exp"] = str(target.expires_at)
+    if target.traceparent is not None:
+        if not is_traceparent(target.traceparent):
+            raise ValueError(f"cannot sign a callback URL: {target.traceparent!r} is not a W3C traceparent")
+        params[_TRACEPARENT] = target.traceparent
     return params
 
 
 def _canonical(mode: Mode, params: dict[str, str]) -> bytes:
     # Length-prefixed fields: no value can shift bytes into its neighbour.
     parts = ["v2", mode.value, *(params.get(name, "") for name in _SIGNED)]
+    if params.get(_TRACEPARENT):
+        # Named, and only when present: a URL without it signs the same bytes as before it existed.
+        parts += [_TRACEPARENT, params[_TRACEPARENT]]
     return b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
 
 
@@ -179,7 +199,7 @@ def verify_callback_params(
         sig = params["sig"].encode("ascii")
     except UnicodeEncodeError:
         raise CallbackUrlError("signature does not match") from None
-    signed = {name: params[name] for name in _SIGNED if name in params}
+    signed = {name: params[name] for name in (*_SIGNED, _TRACEPARENT) if name in params}
     if not any(hmac.compare_digest(sig, encode_token(_sign(s, mode, signed)).encode()) for s in secrets):
         raise CallbackUrlError("signature does not match")
     # Signed, so these were made by us; still, refuse anything that is not in our own canonical form.
@@ -194,9 +214,12 @@ def verify_callback_params(
         attempt=_canonical_int(params, "attempt"),
         expires_at=_canonical_int(params, "exp"),
         task_token=decode_token(params["token"]) if mode is Mode.TOKEN else None,
+        traceparent=params.get(_TRACEPARENT) or None,
     )
     if stage_id(stage) != params["stage"]:
         raise CallbackUrlError("query parameter 'stage' is not in canonical form")
+    if target.traceparent is not None and not is_traceparent(target.traceparent):
+        raise CallbackUrlError("query parameter 'traceparent' is not a W3C traceparent")
     if target.expires_at < now:
-        raise CallbackUrlError("callback URL has expired")
+        raise CallbackUrlError("callback URL has expired", reason="expired")
     return target

@@ -6,10 +6,15 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import unquote
 
 from temporalio.envconfig import ClientConfigProfile
 
 LogFormat = Literal["auto", "json", "console"]
+TraceExporter = Literal["otlp", "console"]
+_TRACE_EXPORTERS: tuple[TraceExporter, ...] = ("otlp", "console")
+# The OTLP/HTTP default of the OpenTelemetry specification (a collector on this machine).
+DEFAULT_OTLP_TRACES_ENDPOINT = "http://localhost:4318/v1/traces"
 
 DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"  # noqa: S105  # local-only default; startup warns
 
@@ -26,6 +31,23 @@ class TemporalSettings:
     namespace: str
     connect_kwargs: Mapping[str, Any] = field(default_factory=dict, repr=False)
     ui_url: str = "http://localhost:8233"
+
+
+@dataclass(frozen=True)
+class TracingSettings:
+    """OpenTelemetry trace export, from the standard OTEL_* variables; no exporter means tracing is off."""
+
+    exporters: tuple[TraceExporter, ...] = ()
+    # None: each process names itself (stagegate-worker, stagegate-callback-server, ...).
+    service_name: str | None = None
+    otlp_endpoint: str = DEFAULT_OTLP_TRACES_ENDPOINT
+    # Collector credentials, e.g. `authorization=Bearer ...`: kept out of logs and reprs.
+    otlp_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def enabled(self) -> bool:
+        """True when spans are exported anywhere."""
+        return bool(self.exporters)
 
 
 @dataclass(frozen=True)
@@ -62,6 +84,7 @@ class Settings:
     # The worker environment variables pipelines may use as `${env.NAME}` (see `pipeline_env_from`): read here,
     # once, like everything else; repr=False keeps their values (API keys) out of logs and reprs.
     pipeline_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    tracing: TracingSettings = field(default_factory=TracingSettings)
 
     @property
     def using_dev_secret(self) -> bool:
@@ -123,6 +146,59 @@ def pipeline_env_from(env: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in env.items() if exposed(name)}
 
 
+def _otlp_headers(raw: str, name: str) -> dict[str, str]:
+    """`key=value,key2=value2` with URL-encoded values, as the OpenTelemetry specification writes them."""
+    headers: dict[str, str] = {}
+    for item in (part.strip() for part in raw.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise SettingsError(f"{name} must be comma-separated key=value pairs, got {item!r}")
+        headers[unquote(key.strip()).lower()] = unquote(value.strip())
+    return headers
+
+
+def load_tracing_settings(env: Mapping[str, str]) -> TracingSettings:
+    """Tracing from the standard OTEL_* variables: off unless OTEL_TRACES_EXPORTER or an OTLP endpoint is set.
+
+    OTEL_TRACES_EXPORTER: comma-separated `otlp`, `console` or `none`; unset means `otlp` when
+    OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set, else off. OTEL_SDK_DISABLED=true turns everything off.
+    Only OTLP over HTTP (protobuf) is built in.
+    """
+    if _bool(env, "OTEL_SDK_DISABLED", False):
+        return TracingSettings()
+    traces_endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    base_endpoint = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    # The generic endpoint is a base URL (the signal's path is appended); the per-signal one is used as given.
+    endpoint = traces_endpoint or (f"{base_endpoint.rstrip('/')}/v1/traces" if base_endpoint else "")
+    names = [n.strip().lower() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
+    if not names:
+        names = ["otlp"] if endpoint else []
+    exporters: list[TraceExporter] = []
+    for name in names:
+        if name == "none":
+            continue
+        known = next((e for e in _TRACE_EXPORTERS if e == name), None)
+        if known is None:
+            raise SettingsError(f"OTEL_TRACES_EXPORTER must be otlp, console or none, got {name!r}")
+        if known not in exporters:
+            exporters.append(known)
+    for var in ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"):
+        protocol = env.get(var, "").strip()
+        if "otlp" in exporters and protocol and protocol != "http/protobuf":
+            raise SettingsError(f"{var}: only http/protobuf is supported, got {protocol!r}")
+    headers_var = "OTEL_EXPORTER_OTLP_TRACES_HEADERS"
+    if not env.get(headers_var, "").strip():
+        headers_var = "OTEL_EXPORTER_OTLP_HEADERS"
+    return TracingSettings(
+        exporters=tuple(exporters),
+        service_name=env.get("OTEL_SERVICE_NAME", "").strip() or None,
+        otlp_endpoint=endpoint or DEFAULT_OTLP_TRACES_ENDPOINT,
+        otlp_headers=_otlp_headers(env.get(headers_var, ""), headers_var),
+    )
+
+
 def load_temporal_settings(env: Mapping[str, str]) -> TemporalSettings:
     """Temporal's own env config (TEMPORAL_ADDRESS, _NAMESPACE, _API_KEY, TLS, profiles) with a localhost default."""
     profile = ClientConfigProfile.load(override_env_vars=dict(env))
@@ -167,4 +243,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,  # type: ignore[arg-type]  # checked just above
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         pipeline_env=pipeline_env_from(env),
+        tracing=load_tracing_settings(env),
     )

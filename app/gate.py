@@ -59,6 +59,9 @@ with workflow.unsafe.imports_passed_through():
     # Passed through even when this module is re-imported inside the sandbox: the interceptor reads the same slot.
     from app.gate_context import PENDING_TICKET
 
+    # OpenTelemetry's context must be the process's own (where the tracing interceptor put itself).
+    from app.gate_tracing import stage_resumed
+
 # Transient service trouble is retried; a 4xx from the service or a service-reported outcome is final.
 SERVICE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
@@ -213,6 +216,7 @@ class StageGate:
             await self._gate_stage(record, activity, arg, ticket, budget, deadline, check)
         rules.end_stage(self.state, record)
         self.state.waiting_for = WaitingFor.NOTHING
+        stage_resumed(record)  # a span when tracing is on; never a command
         return replace(record)
 
     async def _gate_stage(

@@ -36,6 +36,7 @@ from app.callback_urls import CallbackSigner, CallbackTarget
 from app.gate_context import PENDING_TICKET
 from app.gate_rules import stage_id
 from app.gate_types import ERR_INVALID_CALLBACK_TARGET, STAGE_HEADER, Mode, StageAccepted, StageKey, StageTicket
+from app.trace_context import current_traceparent
 
 
 @dataclass(frozen=True)
@@ -120,6 +121,9 @@ class _StageActivityInbound(ActivityInboundInterceptor):
             attempt=info.attempt,
             expires_at=int(ticket.deadline_epoch) + self._signer.grace_seconds,
             task_token=info.task_token if ticket.mode is Mode.TOKEN else None,
+            # Tracing on: the activity's span (the SDK's tracing interceptor runs outside this one), so the
+            # callback joins the stage's trace even when the service forwards no trace headers.
+            traceparent=current_traceparent(),
         )
         try:
             callback_url = self._signer.url_for(target)

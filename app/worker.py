@@ -11,6 +11,7 @@ import structlog
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.workflow import NondeterminismError
 
 from app.activities import StageActivities
@@ -21,6 +22,7 @@ from app.pipeline_activities import PipelineActivities
 from app.pipeline_workflow import PipelineWorkflow
 from app.stage_activity import StageGateInterceptor
 from app.temporal_client import connect_client
+from app.tracing import start_tracing
 from app.workflow import StagedCallbackWorkflow
 
 log = structlog.get_logger(__name__)
@@ -29,6 +31,11 @@ log = structlog.get_logger(__name__)
 def callback_signer(settings: Settings) -> CallbackSigner:
     """Signs stage callback URLs with the current (first) secret."""
     return CallbackSigner(settings.callback_base_url, settings.signing_secrets[0], settings.callback_url_grace_seconds)
+
+
+# The tracing interceptor runs inside the sandbox: OpenTelemetry's context must be the process's one, not a copy
+# re-imported per workflow run (it is only read and written through the interceptor, never for decisions).
+SANDBOX_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
 
 
 def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) -> Worker:
@@ -51,18 +58,23 @@ def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) ->
         workflow_failure_exception_types=[NondeterminismError] if settings.worker_fail_on_nondeterminism else [],
         graceful_shutdown_timeout=timedelta(seconds=10),
         interceptors=[StageGateInterceptor(callback_signer(settings))],
+        workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS),
     )
 
 
 async def run_worker(settings: Settings) -> None:
     """Connect, serve until SIGTERM/SIGINT, then let running activities finish (up to the graceful timeout)."""
     runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.worker_metrics_bind)))
-    client = await connect_client(settings, runtime=runtime)
+    tracing = start_tracing(settings.tracing, component="stagegate-worker")
+    interceptors = tracing.temporal_interceptors() if tracing is not None else []
+    client = await connect_client(settings, runtime=runtime, interceptors=interceptors)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with httpx.AsyncClient() as http:
+        if tracing is not None:
+            tracing.instrument(http)
         worker = build_worker(settings, client, http)
         log.info(
             "worker started",
@@ -70,10 +82,13 @@ async def run_worker(settings: Settings) -> None:
             temporal=settings.temporal.address,
             namespace=settings.temporal.namespace,
             metrics=f"http://{settings.worker_metrics_bind}/metrics",
+            tracing=",".join(settings.tracing.exporters) or "off",
         )
         async with worker:
             await stop.wait()
             log.info("shutdown requested, draining")
+    if tracing is not None:
+        tracing.shutdown()
     log.info("worker stopped")
 
 

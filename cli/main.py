@@ -32,6 +32,7 @@ from app.pipeline_types import (
     PipelineStatus,
 )
 from app.temporal_client import connect_client
+from app.tracing import Tracing
 from cli.outcomes import query_status, ui_link, wait_for_pipeline_report, wait_for_report
 from cli.pipeline_cmd import parse_input, pipeline_app
 from cli.preflight import check_services
@@ -83,6 +84,21 @@ def _settings() -> Settings:
         return load_settings()
     except SettingsError as exc:
         raise CliError(f"configuration: {exc}") from exc
+
+
+# Tracing opened by this command: flushed by _exit, which skips interpreter teardown (and so atexit handlers).
+_open_tracing: list[Tracing] = []
+
+
+def _for_starting(client: Client, settings: Settings) -> Client:
+    """With tracing on (OTEL_*), the start call opens the run's trace; polling afterwards stays untraced."""
+    from app.tracing import start_tracing, traced_client
+
+    tracing = start_tracing(settings.tracing, component="stagegate-cli")
+    if tracing is None:
+        return client
+    _open_tracing.append(tracing)
+    return traced_client(client, tracing)
 
 
 async def _connect(settings: Settings) -> Client:
@@ -211,7 +227,9 @@ async def _start(
             raise CliError(f"{problem} (start the stack with `just up`, or pass --no-preflight)")
     client = await _connect(settings)
     try:
-        handle = await start_staged_run(client, settings.task_queue, options.to_input(), workflow_id=workflow_id)
+        handle = await start_staged_run(
+            _for_starting(client, settings), settings.task_queue, options.to_input(), workflow_id=workflow_id
+        )
     except RPCError as exc:
         if exc.status is RPCStatusCode.ALREADY_EXISTS:
             raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
@@ -256,7 +274,9 @@ async def _start_pipeline(
             raise CliError(f"{problem} (start the stack with `just up`, or pass --no-preflight)")
     client = await _connect(settings)
     try:
-        handle = await start_pipeline_run(client, settings.task_queue, run_input, workflow_id=workflow_id)
+        handle = await start_pipeline_run(
+            _for_starting(client, settings), settings.task_queue, run_input, workflow_id=workflow_id
+        )
     except RPCError as exc:
         if exc.status is RPCStatusCode.ALREADY_EXISTS:
             raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
@@ -587,7 +607,10 @@ async def _demo(settings: Settings, options: RunOptions) -> list[RunReport]:
     if problem:
         raise CliError(problem)
     client = await _connect(settings)
-    handles = [await start_staged_run(client, settings.task_queue, options.with_mode(mode).to_input()) for mode in Mode]
+    starter = _for_starting(client, settings)
+    handles = [
+        await start_staged_run(starter, settings.task_queue, options.with_mode(mode).to_input()) for mode in Mode
+    ]
     for h in handles:
         out.print(f"started {h.id}: {ui_link(settings.temporal.ui_url, client.namespace, h.id)}")
     reports = await asyncio.gather(*(wait_for_report(client, h, ui_url=settings.temporal.ui_url) for h in handles))
@@ -650,6 +673,8 @@ def main() -> None:
 def _exit(code: int) -> NoReturn:
     # Skip interpreter teardown: with the SDK's Rust runtime threads still alive it can abort with
     # "PyGILState_Release ... finalizing" (temporalio/sdk-python#300) and turn a success into exit 134.
+    for tracing in _open_tracing:
+        tracing.shutdown()  # export the spans still buffered
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -422,8 +422,12 @@ def _temporal_binary() -> str:
     return lines[-1].strip()
 
 
-def _child_env(state: StateDir) -> dict[str, str]:
+def _child_env(state: StateDir, name: str) -> dict[str, str]:
     env = dict(os.environ)
+    if name == "temporal":
+        # OTEL_* configure our processes' tracing; the Temporal server reads them too and refuses to start on
+        # values it does not support (OTEL_TRACES_EXPORTER=console).
+        env = {k: v for k, v in env.items() if not k.startswith("OTEL_")}
     env.setdefault("LOG_FORMAT", "json")
     env.setdefault("PYTHONUNBUFFERED", "1")
     # Pipeline files read the service's address as ${env.SERVICE_URL}: keep it on the port this stack uses.
@@ -465,7 +469,7 @@ def _start(service: Service, temporal_bin: str) -> None:
         proc = subprocess.Popen(  # noqa: S603
             argv,
             cwd=ROOT,
-            env=_child_env(service.state),
+            env=_child_env(service.state, service.name),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -30,11 +30,11 @@ def free_port() -> int:
 def loopback_env(temporal_address: str, *, signing_secret: str) -> dict[str, str]:
     """Environment for our subprocesses on one machine: this Temporal, one signing secret, JSON logs.
 
-    Inherited TEMPORAL_*, CALLBACK_* and SERVICE_* variables are dropped, so nothing from the caller's shell
+    Inherited TEMPORAL_*, CALLBACK_*, SERVICE_* and OTEL_* variables are dropped, so nothing from the caller's shell
     points a process elsewhere. The service mock gets quick heartbeats and retries, and every worker replays
     each workflow task (no cache) and fails a workflow on a determinism bug instead of hiding it.
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "CALLBACK_", "SERVICE_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TEMPORAL_", "CALLBACK_", "SERVICE_", "OTEL_"))}
     env.update(
         TEMPORAL_ADDRESS=temporal_address,
         TEMPORAL_NAMESPACE="default",

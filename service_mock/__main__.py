@@ -9,6 +9,7 @@ import uvicorn
 from service_mock.config import SettingsError, load_settings
 from service_mock.logs import configure_logging, get_logger
 from service_mock.server import create_app
+from service_mock.tracing import start_tracing
 
 
 def main() -> int:
@@ -20,15 +21,20 @@ def main() -> int:
         return 2
     configure_logging(settings)
     get_logger(__name__).info("service mock starting", host=settings.host, port=settings.port)
-    # log_config=None keeps uvicorn from replacing the structlog handlers configured above.
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        log_level=settings.log_level.lower(),
-        access_log=True,
-    )
+    provider = start_tracing(settings.tracing)
+    try:
+        # log_config=None keeps uvicorn from replacing the structlog handlers configured above.
+        uvicorn.run(
+            create_app(settings, tracer_provider=provider),
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            log_level=settings.log_level.lower(),
+            access_log=True,
+        )
+    finally:
+        if provider is not None:
+            provider.shutdown()
     return 0
 
 

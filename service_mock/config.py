@@ -4,16 +4,30 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
+from urllib.parse import unquote
 
 LogFormat = Literal["auto", "json", "console"]
 _LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "json", "console")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+TraceExporter = Literal["otlp", "console"]
+_TRACE_EXPORTERS: tuple[TraceExporter, ...] = ("otlp", "console")
+DEFAULT_OTLP_TRACES_ENDPOINT = "http://localhost:4318/v1/traces"
 
 
 class SettingsError(ValueError):
     """An environment variable holds a value the service mock cannot use."""
+
+
+@dataclass(frozen=True, slots=True)
+class TracingSettings:
+    """OpenTelemetry export from the standard OTEL_* variables (as the app reads them); none means off."""
+
+    exporters: tuple[TraceExporter, ...] = ()
+    service_name: str = "stagegate-service-mock"
+    otlp_endpoint: str = DEFAULT_OTLP_TRACES_ENDPOINT
+    otlp_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +53,7 @@ class Settings:
     heartbeat_interval: float = 0.3
     # When set, POST /publish wants `Authorization: Bearer <token>` (401 otherwise), like a real API would.
     publish_token: str | None = None
+    tracing: TracingSettings = field(default_factory=TracingSettings)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, *, minimum: int, maximum: int | None = None) -> int:
@@ -83,6 +98,33 @@ def _log_level(env: Mapping[str, str]) -> str:
     return raw
 
 
+def _tracing(env: Mapping[str, str]) -> TracingSettings:
+    """Off unless OTEL_TRACES_EXPORTER (otlp, console, none) or an OTLP endpoint is set; OTEL_SDK_DISABLED wins."""
+    if env.get("OTEL_SDK_DISABLED", "").strip().lower() == "true":
+        return TracingSettings()
+    endpoint = env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "").strip()
+    base = env.get("OTEL_EXPORTER_OTLP_ENDPOINT", "").strip()
+    endpoint = endpoint or (f"{base.rstrip('/')}/v1/traces" if base else "")
+    names = [n.strip().lower() for n in env.get("OTEL_TRACES_EXPORTER", "").split(",") if n.strip()]
+    exporters: list[TraceExporter] = []
+    for name in names or (["otlp"] if endpoint else []):
+        known = next((e for e in _TRACE_EXPORTERS if e == name), None)
+        if known is None and name != "none":
+            raise SettingsError(f"OTEL_TRACES_EXPORTER must be otlp, console or none, got {name!r}")
+        if known is not None and known not in exporters:
+            exporters.append(known)
+    raw_headers = env.get("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "").strip() or env.get("OTEL_EXPORTER_OTLP_HEADERS", "")
+    pairs = [item.partition("=") for item in raw_headers.split(",") if item.strip()]
+    if any(not sep for _, sep, _ in pairs):
+        raise SettingsError("OTEL_EXPORTER_OTLP_HEADERS must be comma-separated key=value pairs")
+    return TracingSettings(
+        exporters=tuple(exporters),
+        service_name=env.get("OTEL_SERVICE_NAME", "").strip() or "stagegate-service-mock",
+        otlp_endpoint=endpoint or DEFAULT_OTLP_TRACES_ENDPOINT,
+        otlp_headers={unquote(k.strip()).lower(): unquote(v.strip()) for k, _, v in pairs},
+    )
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment once; the entry point passes the result down."""
     env = os.environ if env is None else env
@@ -100,4 +142,5 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heartbeat_count=_int(env, "SERVICE_HEARTBEAT_COUNT", 3, minimum=0),
         heartbeat_interval=_float(env, "SERVICE_HEARTBEAT_INTERVAL", 0.3, minimum=0.0),
         publish_token=env.get("SERVICE_PUBLISH_TOKEN", "").strip() or None,
+        tracing=_tracing(env),
     )

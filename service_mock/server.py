@@ -15,12 +15,14 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException, NotAuthorizedException, NotFoundException, ValidationException
 from litestar.params import FromPath, FromQuery, HeaderParameter, JSONBody
 from litestar.types import Scope
+from opentelemetry.sdk.trace import TracerProvider
 
 from service_mock.config import Settings
 from service_mock.delivery import CallbackSender
 from service_mock.jobs import JobRegistry
 from service_mock.logs import get_logger
 from service_mock.runner import JobRunner, job_logger
+from service_mock.tracing import instrument, tracing_middleware
 from service_mock.validation import validation_error_handler
 from service_mock.wire import Health, JobAccepted, JobRequest, JobView, PublishAccepted, PublishRequest
 
@@ -129,13 +131,20 @@ def _log_unexpected(exc: Exception, scope: Scope) -> None:
         _log.error("unhandled error", path=scope.get("path"), exc_info=exc)
 
 
-def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = None) -> Litestar:
-    """Build the app; without `http_client` the lifespan opens (and later closes) one shared client."""
+def create_app(
+    settings: Settings, *, http_client: httpx.AsyncClient | None = None, tracer_provider: TracerProvider | None = None
+) -> Litestar:
+    """Build the app; without `http_client` the lifespan opens (and later closes) one shared client.
+
+    With `tracer_provider`, requests get spans and the client made here sends trace headers with callbacks.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         owned = http_client is None
         client = http_client or httpx.AsyncClient(timeout=settings.callback_timeout)
+        if owned and tracer_provider is not None:
+            instrument(client, tracer_provider)
         runner = JobRunner(CallbackSender.from_settings(client, settings), settings)
         app.state.service = Service(registry=JobRegistry(), runner=runner, publish_token=settings.publish_token)
         try:
@@ -154,4 +163,5 @@ def create_app(settings: Settings, *, http_client: httpx.AsyncClient | None = No
         # None: Litestar's default config would replace the root logger's handlers set up in logs.py.
         logging_config=None,
         lifespan=[lifespan],
+        middleware=[tracing_middleware(tracer_provider)] if tracer_provider is not None else [],
     )

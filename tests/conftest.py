@@ -5,6 +5,7 @@ Fixtures only; the helpers behind them live in `tests/stack.py` (import those fr
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -37,6 +38,10 @@ def temporal_cli() -> str:
 @pytest.fixture(scope="session")
 async def workflow_env(request: pytest.FixtureRequest, temporal_cli: str) -> AsyncIterator[WorkflowEnvironment]:
     target = str(request.config.getoption("--workflow-environment"))
+    # A shell's OTEL_* (tracing switched on for `just up`) must not reach the dev server, which reads them too
+    # and refuses to start on `OTEL_TRACES_EXPORTER=console`; tests that trace set up their own exporter.
+    for name in [n for n in os.environ if n.startswith("OTEL_")]:
+        del os.environ[name]
     if target == "local":
         env = await WorkflowEnvironment.start_local(
             dev_server_existing_path=temporal_cli,

@@ -151,3 +151,59 @@ def test_non_ascii_signature_is_a_clean_refusal() -> None:
     params["sig"] = "\u00e9" + params["sig"][1:]
     with pytest.raises(CallbackUrlError, match="signature does not match"):
         verify_callback_params(Mode.TOKEN, params.items(), ["s"], now=time.time())
+
+
+# --- the trace context in the URL -------------------------------------------------------------------
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+# Built by the code as it was before URLs could carry a traceparent: such URLs must keep verifying, byte for byte.
+GOLDEN = {
+    "https://cb.example/callbacks/token?wf=wf-golden&stage=2&attempt=1&token=-_-__j4_AHRvaw&exp=4102444800"
+    "&sig=rPfWWjx48E_tegvVzG1Ro0ZRzv9gWqfC5X6NG-TLoXI": CallbackTarget(
+        Mode.TOKEN, "wf-golden", 2, 1, 4102444800, task_token=AWKWARD_TOKEN
+    ),
+    "https://cb.example/callbacks/signal?wf=wf-golden&stage=kyc&attempt=3&exp=4102444800"
+    "&sig=k_G-okIZQESxwXHsYxhE_bSP0Q72cSdWRUU-hgYvojY": CallbackTarget(Mode.SIGNAL, "wf-golden", "kyc", 3, 4102444800),
+}
+
+
+@pytest.mark.parametrize("url", GOLDEN)
+def test_urls_without_traceparent_sign_the_same_bytes_as_before(url: str) -> None:
+    target = GOLDEN[url]
+    assert build_callback_url("https://cb.example", "golden-secret", target) == url
+    items = parse_qsl(urlsplit(url).query)
+    assert verify_callback_params(target.mode, items, ["golden-secret"], now=time.time()) == target
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_traceparent_round_trips_and_is_signed(mode: Mode) -> None:
+    target = _target(mode, traceparent=TRACEPARENT)
+    url = build_callback_url("http://cb", "s3cret", target)
+    assert _params(url)["traceparent"] == TRACEPARENT
+    items = parse_qsl(urlsplit(url).query)
+    assert verify_callback_params(mode, items, ["s3cret"], now=time.time()) == target
+    # Another trace's context cannot be swapped in, nor the signed one dropped.
+    other = TRACEPARENT.replace("b7ad6b7169203331", "00f067aa0ba902b7")
+    swapped = [(k, other if k == "traceparent" else v) for k, v in items]
+    dropped = [(k, v) for k, v in items if k != "traceparent"]
+    for tampered in (swapped, dropped):
+        with pytest.raises(CallbackUrlError, match="signature"):
+            verify_callback_params(mode, tampered, ["s3cret"], now=time.time())
+
+
+def test_traceparent_cannot_be_added_to_a_url_signed_without_one() -> None:
+    items = parse_qsl(urlsplit(build_callback_url("http://cb", "s3cret", _target(Mode.SIGNAL))).query)
+    with pytest.raises(CallbackUrlError, match="signature"):
+        verify_callback_params(Mode.SIGNAL, [*items, ("traceparent", TRACEPARENT)], ["s3cret"], now=time.time())
+
+
+def test_only_a_w3c_traceparent_is_signed() -> None:
+    with pytest.raises(ValueError, match="traceparent"):
+        build_callback_url("http://cb", "s3cret", _target(Mode.SIGNAL, traceparent="not-a-traceparent"))
+
+
+def test_expired_urls_say_so_for_metrics() -> None:
+    url = build_callback_url("http://cb", "s3cret", _target(Mode.SIGNAL, expires_at=int(time.time()) - 1))
+    with pytest.raises(CallbackUrlError) as caught:
+        verify_callback_params(Mode.SIGNAL, parse_qsl(urlsplit(url).query), ["s3cret"], now=time.time())
+    assert (caught.value.code, caught.value.reason) == ("bad_signature", "expired")

@@ -83,3 +83,58 @@ def test_secret_list_for_rotation() -> None:
 def test_bad_values_are_named(env: dict[str, str], message: str) -> None:
     with pytest.raises(SettingsError, match=message):
         load_settings(env)
+
+
+# --- tracing (standard OTEL_* variables) ---------------------------------------------------------
+
+
+def test_tracing_is_off_by_default() -> None:
+    tracing = load_settings({}).tracing
+    assert (tracing.enabled, tracing.exporters) == (False, ())
+
+
+@pytest.mark.parametrize(
+    ("env", "exporters", "endpoint"),
+    [
+        ({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318/"}, ("otlp",), "http://collector:4318/v1/traces"),
+        ({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://c:4318/custom"}, ("otlp",), "http://c:4318/custom"),
+        ({"OTEL_TRACES_EXPORTER": "otlp"}, ("otlp",), "http://localhost:4318/v1/traces"),
+        ({"OTEL_TRACES_EXPORTER": "console, otlp"}, ("console", "otlp"), "http://localhost:4318/v1/traces"),
+        (
+            {"OTEL_TRACES_EXPORTER": "none", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318"},
+            (),
+            "http://c:4318/v1/traces",
+        ),
+        ({"OTEL_SDK_DISABLED": "true", "OTEL_TRACES_EXPORTER": "console"}, (), "http://localhost:4318/v1/traces"),
+    ],
+)
+def test_tracing_from_otel_variables(env: dict[str, str], exporters: tuple[str, ...], endpoint: str) -> None:
+    tracing = load_settings(env).tracing
+    assert (tracing.exporters, tracing.otlp_endpoint) == (exporters, endpoint)
+
+
+def test_tracing_service_name_and_headers() -> None:
+    tracing = load_settings(
+        {
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_SERVICE_NAME": "my-worker",
+            "OTEL_EXPORTER_OTLP_HEADERS": "Authorization=Bearer%20abc, x-tenant=t1",
+        }
+    ).tracing
+    assert tracing.service_name == "my-worker"
+    assert tracing.otlp_headers == {"authorization": "Bearer abc", "x-tenant": "t1"}
+    assert "abc" not in repr(tracing)
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OTEL_TRACES_EXPORTER": "jaeger"}, "OTEL_TRACES_EXPORTER must be otlp, console or none"),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}, "only http/protobuf"),
+        ({"OTEL_TRACES_EXPORTER": "otlp", "OTEL_EXPORTER_OTLP_HEADERS": "novalue"}, "key=value"),
+        ({"OTEL_SDK_DISABLED": "maybe"}, "OTEL_SDK_DISABLED must be true or false"),
+    ],
+)
+def test_bad_tracing_settings_are_clear_errors(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        load_settings(env)

@@ -284,9 +284,16 @@ def _lifecycle_errors(svc: Doc) -> list[str]:
     problems = []
     if svc.get("restart") != LONG_RUNNING_RESTART:
         problems.append(f"a long-running service needs `restart: {LONG_RUNNING_RESTART}`")
-    if not _has_healthcheck(svc):
+    if not _has_healthcheck(svc) and not _healthcheck_knowingly_disabled(svc):
         problems.append("a long-running service needs a healthcheck")
     return problems
+
+
+def _healthcheck_knowingly_disabled(svc: Doc) -> bool:
+    """`healthcheck: {disable: true}` on an optional (profile) service: for images with nothing to run a check
+    with (a lone binary). Nothing may wait for such a service to be healthy (see _dependency_errors)."""
+    check = svc.get("healthcheck")
+    return bool(svc.get("profiles")) and isinstance(check, dict) and check.get("disable") in (True, "true")
 
 
 def _volume_errors(svc: Doc, root: Path) -> list[str]:

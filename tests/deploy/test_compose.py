@@ -102,7 +102,7 @@ def test_temporal_address_override_moves_apps_and_setup_to_the_dev_server(compos
 def test_dev_profile_runs_without_the_postgres_stack(compose: cc.Doc) -> None:
     services = _services(compose)
     assert services["temporal-dev"]["profiles"] == ["dev"]
-    assert [name for name, svc in services.items() if svc.get("profiles")] == ["temporal-dev"]
+    assert [name for name, svc in services.items() if "dev" in (svc.get("profiles") or [])] == ["temporal-dev"]
     started = _dependency_closure(compose, DEV_TARGETS)
     assert started == {*DEV_TARGETS, "temporal-setup"}
     assert not started & PERSISTENT_STACK
@@ -279,6 +279,14 @@ STRUCTURAL_BREAKAGES = {
     "missing-bind-mount-source": Breakage(
         _put(("services", "temporal-setup", "volumes"), ["./deploy/no-such-script.sh:/deploy/setup.sh:ro"]),
         "bind-mount source './deploy/no-such-script.sh' does not exist",
+    ),
+    "disabled-healthcheck-outside-a-profile": Breakage(
+        _put(("services", "temporal-ui", "healthcheck"), {"disable": True}),
+        "temporal-ui: a long-running service needs a healthcheck",
+    ),
+    "waiting-for-a-service-without-healthcheck": Breakage(
+        _put(("services", "prometheus", "depends_on"), {"otel-collector": {"condition": "service_healthy"}}),
+        "waits for 'otel-collector' to be healthy, but 'otel-collector' has no healthcheck",
     ),
     "obsolete-version-key": Breakage(_put(("version",), "3.9"), "obsolete `version` key"),
     "no-shared-environment-anchor": Breakage(_drop(("x-app-environment",)), "`x-app-environment`"),

@@ -9,17 +9,22 @@ no run of that version can exist anywhere.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import pytest
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.converter import PayloadConverter
-from temporalio.worker import Replayer
+from temporalio.worker import Interceptor, Replayer
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
 from app import search_attributes
+from app.tracing import Tracing
+from app.worker import SANDBOX_RESTRICTIONS
 from app.workflow import StagedCallbackWorkflow
 from tests.replay.changed_workflow import ChangedStagedCallbackWorkflow
 from tests.replay.layout import HISTORY_DIR, REPLAYED_OK, committed_histories, workflow_id_from_file
@@ -47,7 +52,9 @@ def _load() -> dict[Path, WorkflowHistory]:
     return histories
 
 
-async def _replay(workflow: type, histories: dict[Path, WorkflowHistory]) -> dict[Path, Exception]:
+async def _replay(
+    workflow: type, histories: dict[Path, WorkflowHistory], *, interceptors: Sequence[Interceptor] = ()
+) -> dict[Path, Exception]:
     """Replay all histories in one replayer; the failure of each history that failed, by file."""
     by_run_id = {h.run_id: path for path, h in histories.items()}
     fed: list[Path] = []
@@ -57,7 +64,12 @@ async def _replay(workflow: type, histories: dict[Path, WorkflowHistory]) -> dic
             fed.append(path)
             yield history
 
-    results = await Replayer(workflows=[workflow]).replay_workflows(feed(), raise_on_replay_failure=False)
+    replayer = Replayer(
+        workflows=[workflow],
+        interceptors=interceptors,
+        workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS),
+    )
+    results = await replayer.replay_workflows(feed(), raise_on_replay_failure=False)
     assert fed == list(histories), "the replayer did not take every history"
     return {by_run_id[run_id]: err for run_id, err in results.replay_failures.items()}
 
@@ -90,6 +102,25 @@ async def test_committed_histories_replay(request: pytest.FixtureRequest) -> Non
         f"  {path.name}: {_describe(err)}" for path, err in sorted(failures.items())
     )
     request.config.stash[REPLAYED_OK] = len(histories)
+
+
+async def test_committed_histories_replay_on_a_traced_worker() -> None:
+    """Tracing adds headers, never commands: with Temporal's tracing interceptor on, every history still replays.
+
+    (These runs were recorded untraced; tests/app/test_tracing.py replays traced runs and checks no span is made.)
+    """
+    exporter = InMemorySpanExporter()
+    tracing = Tracing.create("replay", [SimpleSpanProcessor(exporter)])
+    worker_side = [i for i in tracing.temporal_interceptors() if isinstance(i, Interceptor)]
+    assert worker_side, "the tracing interceptor must apply to workers"
+    try:
+        failures = await _replay(StagedCallbackWorkflow, _load(), interceptors=worker_side)
+    finally:
+        tracing.shutdown()
+    assert not failures, "histories that no longer replay with tracing on:\n" + "\n".join(
+        f"  {path.name}: {_describe(err)}" for path, err in sorted(failures.items())
+    )
+    assert [span.name for span in exporter.get_finished_spans()] == []
 
 
 async def test_changed_workflow_fails_replay() -> None:

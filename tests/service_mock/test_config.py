@@ -79,3 +79,12 @@ def test_overrides() -> None:
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load_settings({name: value})
+
+
+def test_tracing_follows_the_same_otel_variables() -> None:
+    assert load_settings({}).tracing.exporters == ()
+    tracing = load_settings({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"}).tracing
+    assert (tracing.exporters, tracing.otlp_endpoint) == (("otlp",), "http://collector:4318/v1/traces")
+    assert tracing.service_name == "stagegate-service-mock"
+    with pytest.raises(SettingsError, match="OTEL_TRACES_EXPORTER"):
+        load_settings({"OTEL_TRACES_EXPORTER": "zipkin"})
