@@ -196,7 +196,9 @@ async def test_retry_after_is_honoured_and_capped(receiver: CallbackReceiver) ->
         receiver.answer_next(503, headers={"Retry-After": "30"})
         await submit_ok(service, callback_url=receiver.url, time_to_callback=0)
         first, second = await receiver.wait_for_hits(2)
-        assert 0.25 <= second.received_at - first.received_at < 1.0
+        assert (
+            0.25 <= second.received_at - first.received_at < 10.0
+        )  # uncapped it would be 30 s; a wide bound, not a timing check
         assert second.answered == 200
 
 
