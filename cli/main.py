@@ -225,19 +225,24 @@ def list_runs(
     mode: Annotated[str | None, typer.Option("--mode", "-m", help="signal | token | update")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Closed runs too (default: running only).")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    scan: Annotated[
+        int, typer.Option("--scan", min=1, help="With --stage: ask at most this many runs where they are.")
+    ] = 1000,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """List stagegate runs, demo and pipeline (by the StagegateStage / StagegateMode search attributes)."""
+    """List stagegate runs, demo and pipeline, with the stage each open run is at (asked of the run itself)."""
     clauses = [f"(WorkflowType = '{WORKFLOW_NAME}' OR WorkflowType = '{PIPELINE_WORKFLOW_NAME}')"]
     if not all_:
         clauses.append("ExecutionStatus = 'Running'")
-    if stage is not None:
-        clauses.append(f"StagegateStage = {stage}")
     if mode is not None:
         clauses.append(f"StagegateMode = '{parse_mode(mode).value}'")
     from cli import operations
 
-    operations.run(operations.list_runs(operations.settings(), " AND ".join(clauses), limit=limit, as_json=as_json))
+    operations.run(
+        operations.list_runs(
+            operations.settings(), " AND ".join(clauses), stage=stage, limit=limit, scan=scan, as_json=as_json
+        )
+    )
 
 
 # --- demo / bench ---------------------------------------------------------------------------------
