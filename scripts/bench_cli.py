@@ -62,7 +62,7 @@ class Measure:
         ok = [r for r in self.runs if r.exit_code == 0]
         walls = sorted(r.wall_seconds for r in ok)
         return {
-            "runs": len(self.runs),
+            "count": len(self.runs),
             "ok": len(ok),
             "wall_median": statistics.median(walls) if walls else float("nan"),
             "cpu_median": statistics.median(r.cpu_seconds for r in ok) if ok else float("nan"),
@@ -183,7 +183,7 @@ def table(results: dict[str, object]) -> str:
     ]
     for row in results["singles"]:  # type: ignore[attr-defined]
         wall, cpu = row["wall_median"], row["cpu_median"]
-        lines.append(f"| {row['name']} | {row['ok']}/{row['runs']} | {wall:.2f} | {cpu:.2f} |")
+        lines.append(f"| {row['name']} | {row['ok']}/{row['count']} | {wall:.2f} | {cpu:.2f} |")
     lines += [
         "",
         f"| burst ({results['burst_timeout_seconds']:g} s timeout) | finished | wall p50 s | wall p95 s | CPU s med |",
@@ -191,7 +191,7 @@ def table(results: dict[str, object]) -> str:
     ]
     for row in results["bursts"]:  # type: ignore[attr-defined]
         lines.append(
-            f"| {row['name']} | {row['ok']}/{row['runs']} | {row['wall_p50']:.2f} | {row['wall_p95']:.2f} "
+            f"| {row['name']} | {row['ok']}/{row['count']} | {row['wall_p50']:.2f} | {row['wall_p95']:.2f} "
             f"| {row['cpu_median']:.2f} |"
         )
     return "\n".join(lines)
