@@ -10,11 +10,12 @@ client process is timed by us and its CPU read from `os.wait4` (user + sys of th
 - the baselines: `scripts/minimal_client.py` (temporalio alone starts the same run), and with `--seed-dir`, the
   seed demo's own client against its own worker and service (installed from its poetry.lock, see
   `scripts/seed_client.py`), which always waits for its run;
+- every client gets the same environment (see `client_env`) and one warm-up run that is not counted;
 - a burst: `--burst` processes of each client started at once; how many finish within `--burst-timeout`
   seconds, and their wall time p50/p95.
 
-`--cli PATH` measures another build of the CLI (e.g. a checkout of an older commit with its own venv) against
-the same stack. Prints a table and writes the numbers as JSON.
+`--other-cli PATH` measures another build of the CLI beside it (e.g. a checkout of an older commit with its own
+venv), in the same rounds against the same stack. Prints a table and writes the numbers as JSON.
 """
 
 from __future__ import annotations
@@ -111,9 +112,17 @@ def burst(command: list[str], *, count: int, env: dict[str, str], cwd: Path, tim
         return [f.result() for f in futures]
 
 
+def client_env(env: dict[str, str]) -> dict[str, str]:
+    """The measured clients' environment: the caller's (their settings: TEMPORAL_ADDRESS, ...), minus
+    PYTHONDONTWRITEBYTECODE, so every client caches its bytecode as Python does by default: with the variable
+    set (this sandbox sets it), each process would compile every module it imports from source, every time.
+    """
+    return {k: v for k, v in env.items() if k != "PYTHONDONTWRITEBYTECODE"}
+
+
 def measure(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
     cli = str(args.cli)
-    env = dict(os.environ)  # the clients read their settings (TEMPORAL_ADDRESS, ...) as they would for a user
+    env = client_env(dict(os.environ))
     start_args = ["start", "-m", "token", "-n", "1", "-ttr", "0", "-ttc", "0", "--json"]
     minimal = [sys.executable, str(MINIMAL_CLIENT), "--address", settings.temporal.address]
     minimal += ["--namespace", settings.temporal.namespace, "--task-queue", settings.task_queue]
@@ -124,6 +133,13 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
         Measure("cli start --wait", [cli, *start_args]),
         Measure("minimal client, wait", [*minimal, "--wait"]),
     ]
+    other = str(args.other_cli) if args.other_cli else None
+    if other:
+        singles += [
+            Measure("other cli --help", [other, "--help"]),
+            Measure("other cli start --no-wait", [other, *start_args, "--no-wait"]),
+            Measure("other cli start --wait", [other, *start_args]),
+        ]
     seed: seed_client.SeedStack | None = None
     try:
         if args.seed_dir is not None:
@@ -137,7 +153,7 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
                 log_dir=Path(tempfile.mkdtemp(prefix="bench-cli-seed-")),
             )
             singles.append(Measure("seed client (waits)", seed.client_command()))
-        seed_env = seed.env if seed else env
+        seed_env = client_env(os.environ | seed.env) if seed else env
         seed_cwd = seed.seed_dir if seed else ROOT
 
         def where(m: Measure) -> tuple[dict[str, str], Path]:
@@ -151,6 +167,8 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
                 m.runs.append(run_process(m.command, env=where(m)[0], cwd=where(m)[1], timeout=SINGLE_TIMEOUT_SECONDS))
             print(f"round {rep + 1}/{args.reps} done", file=sys.stderr, flush=True)
         bursts = [Measure(f"{args.burst} x cli start --wait", [cli, *start_args])]
+        if other:
+            bursts.append(Measure(f"{args.burst} x other cli start --wait", [other, *start_args]))
         bursts.append(Measure(f"{args.burst} x minimal client, wait", [*minimal, "--wait"]))
         if seed is not None:
             bursts.append(Measure(f"{args.burst} x seed client", seed.client_command()))
@@ -163,6 +181,7 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
             seed.stop()
     return {
         "cli": cli,
+        "other_cli": other,
         "temporal_address": settings.temporal.address,
         "reps": args.reps,
         "burst": args.burst,
@@ -176,7 +195,8 @@ def measure(args: argparse.Namespace, settings: Settings) -> dict[str, object]:
 def table(results: dict[str, object]) -> str:
     """Markdown tables: single runs (medians), then the bursts."""
     lines = [
-        f"`{results['cli']}`, {results['reps']} runs each (medians), {results['cpus']} CPUs",
+        f"cli: `{results['cli']}`; other cli: `{results['other_cli']}`; {results['reps']} runs each (medians), "
+        f"{results['cpus']} CPUs",
         "",
         "| client | ok | wall s | CPU s |",
         "|---|---:|---:|---:|",
@@ -201,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--cli", type=Path, default=Path(sys.executable).parent / "cli", help="the cli to measure")
+    parser.add_argument("--other-cli", type=Path, default=None, help="another cli build to measure beside it")
     parser.add_argument("--seed-dir", type=Path, default=None, help="a checkout of the seed demo (optional)")
     parser.add_argument("--seed-venv", type=Path, default=ROOT / ".bench" / "seed-venv", help="its venv")
     parser.add_argument("--seed-worker-port", type=int, default=24101, help="the seed worker's callback port")

@@ -40,9 +40,8 @@ def install(seed_dir: Path, venv: Path) -> Path:
     if uv is None:
         raise RuntimeError("uv is not on PATH (it installs the seed's pinned packages)")
     subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, str(venv)], check=True)  # noqa: S603
-    subprocess.run(  # noqa: S603  # the lock's own pins
-        [uv, "pip", "install", "--quiet", "--no-deps", "--python", str(python), *wanted.splitlines()], check=True
-    )
+    install_args = ["pip", "install", "--quiet", "--no-deps", "--compile-bytecode", "--python", str(python)]
+    subprocess.run([uv, *install_args, *wanted.splitlines()], check=True)  # noqa: S603  # the lock's own pins
     marker.write_text(wanted)
     return python
 
