@@ -24,12 +24,18 @@ from temporalio.client import Client, WorkflowHistory
 
 from app.config import load_settings
 from app.gate_types import Mode
-from app.payloads import Action, StagedRunInput
+from app.payloads import ACTIVITY_AWAIT_STAGE_CALLBACK, ACTIVITY_REQUEST_STAGE, Action, StagedRunInput
 from app.starter import start_staged_run
 from app.temporal_client import connect_client
 from scripts.runs import wait_end
 
 RUN_TIMEOUT_SECONDS = 120.0
+STAGE_ACTIVITIES = {ACTIVITY_REQUEST_STAGE, ACTIVITY_AWAIT_STAGE_CALLBACK}
+_CLOSE_EVENTS = {
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW,
+}
 
 
 @dataclass(frozen=True)
@@ -43,11 +49,30 @@ class ModeCount:
     per_stage: dict[str, float]
     per_stage_total: float
     per_stage_bytes: float
+    # Each stage of the longer run counted on its own (its events up to the next stage's request): how a
+    # stage's count varies, e.g. an early callback needs no stage timer.
+    stage_totals: list[int]
 
 
 def event_counts(history: WorkflowHistory) -> Counter[str]:
     """Events of one run by type (`EVENT_TYPE_` prefix dropped)."""
     return Counter(EventType.Name(e.event_type).removeprefix("EVENT_TYPE_") for e in history.events)
+
+
+def stage_segments(history: WorkflowHistory) -> list[Counter[str]]:
+    """Each stage's events: from its stage activity being scheduled to the next one's (the run's start and
+    close events belong to no stage). The workflow task that handles a callback, and the next stage's
+    commands it completes with, count for the stage that was called back."""
+    segments: list[Counter[str]] = []
+    for event in history.events:
+        if (
+            event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+            and event.activity_task_scheduled_event_attributes.activity_type.name in STAGE_ACTIVITIES
+        ):
+            segments.append(Counter())
+        if segments and event.event_type not in _CLOSE_EVENTS:
+            segments[-1][EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")] += 1
+    return segments
 
 
 def history_bytes(history: WorkflowHistory) -> int:
@@ -90,6 +115,7 @@ async def count_modes(client: Client, task_queue: str, stages: int) -> list[Mode
                 per_stage=per_stage,
                 per_stage_total=(sum(cn.values()) - sum(c1.values())) / extra,
                 per_stage_bytes=(history_bytes(many) - history_bytes(one)) / extra,
+                stage_totals=[sum(c.values()) for c in stage_segments(many)],
             )
         )
     return counts
@@ -103,9 +129,10 @@ def table(counts: list[ModeCount]) -> str:
         "|---|" + "---:|" * len(counts),
     ]
     for t in types:
-        lines.append(f"| {t} | " + " | ".join(f"{c.per_stage.get(t, 0):g}" for c in counts) + " |")
-    lines.append("| **total** | " + " | ".join(f"**{c.per_stage_total:g}**" for c in counts) + " |")
+        lines.append(f"| {t} | " + " | ".join(f"{c.per_stage.get(t, 0):.3g}" for c in counts) + " |")
+    lines.append("| **total** | " + " | ".join(f"**{c.per_stage_total:.3g}**" for c in counts) + " |")
     lines.append("| bytes | " + " | ".join(f"{c.per_stage_bytes:.0f}" for c in counts) + " |")
+    lines.append("| each stage on its own | " + " | ".join(" ".join(map(str, c.stage_totals)) for c in counts) + " |")
     return "\n".join(lines)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
-from app import search_attributes
 from scripts.history_events import count_modes
 from tests.stack import Stack
 
@@ -21,8 +20,12 @@ MAX_EVENTS_PER_STAGE = {"signal": 12, "token": 6, "update": 13}
 
 async def test_events_per_stage_stay_within_budget(client: Client, stack: Stack) -> None:
     counts = await count_modes(client, stack.settings.task_queue, stages=3)
-    per_stage = {c.mode: c.per_stage_total for c in counts}
-    over = {mode: n for mode, n in per_stage.items() if n > MAX_EVENTS_PER_STAGE[mode]}
-    assert not over, f"events per stage over budget: {over} (by type: {[c.per_stage for c in counts]})"
-    upserts = {c.mode: c.per_stage.get("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", 0) for c in counts}
-    assert not any(upserts.values()), f"a search attribute upsert per stage ({search_attributes.STAGE.name}?)"
+    # Each stage on its own: timing may spare a stage events (a callback that beats the request's workflow
+    # task needs no timer), never add any, so the fullest stage is what the budget bounds.
+    fullest = {c.mode: max(c.stage_totals) for c in counts}
+    assert all(len(c.stage_totals) == 3 for c in counts), [c.stage_totals for c in counts]
+    over = {mode: n for mode, n in fullest.items() if n > MAX_EVENTS_PER_STAGE[mode]}
+    assert not over, f"events in one stage over budget: {over} (by type: {[c.per_stage for c in counts]})"
+    upserts = {c.mode: c.run_of_n.get("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", 0) for c in counts}
+    # One per run at most: the SDK's TemporalChangeVersion for the patch (StagegateMode comes with the start).
+    assert all(n <= 1 for n in upserts.values()), f"search attribute upserts in a 3-stage run: {upserts}"
