@@ -17,7 +17,9 @@ setup:
         echo "error: uv is not installed; install it with: pip install uv" >&2
         exit 1
     fi
-    uv sync --locked
+    # Bytecode compiled at install: where PYTHONDONTWRITEBYTECODE is set (containers, some CI), every `cli`
+    # process would otherwise compile the SDK from source, about 0.5 CPU-seconds each time.
+    uv sync --locked --compile-bytecode
     scripts/setup_temporal.sh
 
 # Start the local stack (Temporal dev server, worker, callback server, service mock), then run the demo
@@ -71,6 +73,14 @@ cli *ARGS:
 # Run the CLI benchmark, e.g. `just bench --help`
 bench *ARGS:
     uv run cli bench "$@"
+
+# What one `cli` process costs beside a minimal client (and the seed demo's, with --seed-dir DIR); stack must be up
+bench-cli *ARGS:
+    uv run python scripts/bench_cli.py "$@"
+
+# History events per stage, by type and mode, from real runs (stack must be up)
+history-events *ARGS:
+    uv run python scripts/history_events.py "$@"
 
 # Record replay histories from real runs under a new tag, e.g. `just histories --tag v4`
 histories *ARGS: setup

@@ -23,6 +23,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from app.gate_types import Mode
+from app.pipeline_errors import InputError, PipelineError
 from app.pipeline_template import Place, Ref, TemplateError, check, lookup, parse, refs_in
 from app.pipeline_types import (
     DEFAULT_STAGE_TIMEOUT_SECONDS,
@@ -50,33 +51,6 @@ DEFAULTS_KEYS = ("timeout", "mode", "on_failure")
 STAGE_KEYS = ("name", "request", "answer_id", "timeout", "mode", "status", "on_failure")
 REQUEST_KEYS = ("method", "url", "headers", "body")
 STATUS_KEYS = ("url", "headers", "callback_at")
-
-
-class PipelineError(ValueError):
-    """What is wrong with a pipeline file, and where: `FILE:LINE: stage 'NAME': FIELD: MESSAGE`."""
-
-    def __init__(
-        self, message: str, *, file: str, line: int | None = None, stage: str | None = None, field: str | None = None
-    ) -> None:
-        self.message = message
-        self.file = file
-        self.line = line
-        self.stage = stage
-        self.field = field
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = self.file if self.line is None else f"{self.file}:{self.line}"
-        parts = [where]
-        if self.stage is not None:
-            parts.append(f"stage {self.stage}")
-        if self.field is not None:
-            parts.append(self.field)
-        return ": ".join([*parts, self.message])
-
-
-class InputError(ValueError):
-    """A run input the pipeline cannot take (its schema, or a value its stages refer to, is missing)."""
 
 
 def load_pipeline(path: str | Path) -> Pipeline:

@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from app import search_attributes
+    from app import run_attributes
     from app.gate import StageGate, stage_failure
     from app.gate_rules import record_for, records_with_progress, stage_id, status_of
     from app.gate_types import Outcome, StageRecord
@@ -66,7 +66,7 @@ class PipelineWorkflow:
         if self._problems:
             message = "invalid pipeline definition: " + "; ".join(self._problems)
             raise ApplicationError(message, type=ERR_INVALID_INPUT, non_retryable=True)
-        workflow.upsert_search_attributes([search_attributes.MODE.value_set(inp.mode.value)])
+        run_attributes.record_mode(inp.mode.value)
         stages_this_run = 0
         for number, spec in enumerate(inp.pipeline.stages, start=1):
             if record_for(self._gate.state, spec.name) is not None:
@@ -75,7 +75,7 @@ class PipelineWorkflow:
                 # The gate's handlers are synchronous: this holds at once; the timeout only bounds the wait.
                 await workflow.wait_condition(workflow.all_handlers_finished, timeout=timedelta(seconds=60))
                 workflow.continue_as_new(replace(inp, gate=self._gate.carry()))
-            workflow.upsert_search_attributes([search_attributes.STAGE.value_set(number)])
+            run_attributes.record_stage(number)
             record = await self._run_stage(inp, spec)
             stages_this_run += 1
             if not record.ok and spec.on_failure is OnFailure.FAIL:

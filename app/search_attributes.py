@@ -1,4 +1,4 @@
-"""Custom search attributes: find runs by mode or by the stage they wait at."""
+"""Custom search attributes: find runs by mode (`StagegateStage` is only written by runs from before v6)."""
 
 from __future__ import annotations
 
@@ -11,5 +11,5 @@ ALL = (STAGE, MODE)
 
 
 def at_start(mode: str) -> TypedSearchAttributes:
-    """Attributes a run starts with, so list queries find it before its first stage."""
-    return TypedSearchAttributes([SearchAttributePair(MODE, mode), SearchAttributePair(STAGE, 0)])
+    """Attributes a run starts with: its mode, so list queries find it (and the run need not upsert it)."""
+    return TypedSearchAttributes([SearchAttributePair(MODE, mode)])

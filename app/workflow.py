@@ -9,7 +9,7 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from app import search_attributes
+    from app import run_attributes
     from app.gate import StageGate, stage_failure
     from app.gate_rules import records_with_progress, status_of
     from app.gate_types import GateState, Mode, StageRecord
@@ -83,7 +83,7 @@ class StagedCallbackWorkflow:
         if problems:
             raise ApplicationError("invalid input: " + "; ".join(problems), type=ERR_INVALID_INPUT, non_retryable=True)
         first_stage = len(self._gate.state.records) + 1
-        workflow.upsert_search_attributes([search_attributes.MODE.value_set(inp.mode.value)])
+        run_attributes.record_mode(inp.mode.value)
         for stages_this_run, stage in enumerate(range(first_stage, inp.stages + 1)):
             if self._should_continue_as_new(inp, stages_this_run):
                 await workflow.wait_condition(workflow.all_handlers_finished)
@@ -97,7 +97,7 @@ class StagedCallbackWorkflow:
         return self._result()
 
     async def _run_stage(self, inp: StagedRunInput, stage: int) -> StageRecord:
-        workflow.upsert_search_attributes([search_attributes.STAGE.value_set(stage)])
+        run_attributes.record_stage(stage)
         mode = inp.mode_for(stage)
         info = workflow.info()
         request = StageRequest(

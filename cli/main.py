@@ -1,57 +1,37 @@
-"""The `cli` command line: start runs in either mode, watch them, signal them, list them, benchmark them."""
+"""The `cli` command line: start runs in either mode, watch them, signal them, list them, benchmark them.
+
+Start-up stays light: this module imports typer and our small option/value modules only, so `cli --help` and a
+bad option answer in a fraction of a second. Commands import `cli.operations` (Temporal client, Rich, settings)
+when they run.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import sys
-from collections.abc import Coroutine
-from dataclasses import asdict, dataclass
-from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.console import Console
-from rich.live import Live
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
 
-from app.config import Settings, SettingsError, load_settings
 from app.gate_rules import InvalidCallbackError, parse_stage_key
-from app.gate_types import SIGNAL_ADVANCE_STAGE, CallbackStatus, GateStatus, Mode, StageCallback
-from app.payloads import WORKFLOW_NAME, RunResult, RunStatus
-from app.pipeline_file import InputError, PipelineError, load_pipeline
-from app.pipeline_types import (
-    PIPELINE_WORKFLOW_NAME,
-    QUERY_PIPELINE_STATUS,
-    Pipeline,
-    PipelineResult,
-    PipelineRunInput,
-    PipelineStatus,
-)
-from app.temporal_client import connect_client
-from app.tracing import Tracing
-from cli.outcomes import query_status, ui_link, wait_for_pipeline_report, wait_for_report
+from app.gate_types import CallbackStatus, Mode, StageCallback
+from app.payloads import WORKFLOW_NAME
+from app.pipeline_errors import InputError, PipelineError
+from app.pipeline_types import PIPELINE_WORKFLOW_NAME, PipelineRunInput
+from cli.errors import CliError
 from cli.pipeline_cmd import parse_input, pipeline_app
-from cli.preflight import check_services
-from cli.render import RunReport, print_report, side_by_side, stage_table, status_table
 from cli.run_options import OptionError, RunOptions, parse_actions, parse_mode, parse_stage_modes
-
-T = TypeVar("T")
 
 app = typer.Typer(
     help="stagegate: Temporal workflows that wait on HTTP callbacks, in signal, token or update mode.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
+    # Plain (click-style) help: Rich-formatted help imports ~0.2 CPU-seconds of modules for every `--help`.
+    rich_markup_mode=None,
 )
-out = Console(soft_wrap=False)
-if not out.is_terminal:
-    # Piped output (CI logs, `just up`): wide enough that tables and links do not fold.
-    out = Console(width=160)
-err = Console(stderr=True)
 app.add_typer(pipeline_app, name="pipeline")
 
 EXIT_RUN_NOT_COMPLETED = 3
@@ -68,59 +48,6 @@ DEMO_ONLY_OPTIONS = {
     "lose_callbacks": "--lose-callbacks",
     "continue_as_new_after": "--continue-as-new-after",
 }
-
-
-class CliError(Exception):
-    """An error we report as one line on stderr with a non-zero exit code."""
-
-    def __init__(self, message: str, code: int = 1) -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-def _settings() -> Settings:
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise CliError(f"configuration: {exc}") from exc
-
-
-# Tracing opened by this command: flushed by _exit, which skips interpreter teardown (and so atexit handlers).
-_open_tracing: list[Tracing] = []
-
-
-def _for_starting(client: Client, settings: Settings) -> Client:
-    """With tracing on (OTEL_*), the start call opens the run's trace; polling afterwards stays untraced."""
-    from app.tracing import start_tracing, traced_client
-
-    tracing = start_tracing(settings.tracing, component="stagegate-cli")
-    if tracing is None:
-        return client
-    _open_tracing.append(tracing)
-    return traced_client(client, tracing)
-
-
-async def _connect(settings: Settings) -> Client:
-    try:
-        return await asyncio.wait_for(connect_client(settings), timeout=15)
-    except (TimeoutError, RuntimeError, RPCError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CliError(
-            f"cannot reach Temporal at {settings.temporal.address} (namespace {settings.temporal.namespace}): "
-            f"{reason[:200]}. Is it running? (`just up`)"
-        ) from exc
-
-
-def _run(coro: Coroutine[Any, Any, T]) -> T:
-    try:
-        return asyncio.run(coro)
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            raise CliError(f"not found: {exc.message}") from exc
-        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise CliError(f"Temporal is not answering: {exc.message}") from exc
-        raise CliError(f"Temporal said {exc.status.name}: {exc.message}") from exc
 
 
 # --- start --------------------------------------------------------------------------------------------
@@ -186,18 +113,21 @@ def start(
         given = [flag for name, flag in DEMO_ONLY_OPTIONS.items() if _given(ctx, name)]
         if given:
             raise OptionError(f"{given[0]} does not apply to --pipeline runs: the pipeline file defines its stages")
+        from app.pipeline_file import load_pipeline  # YAML + JSON Schema: only for pipeline runs
+
         pipeline = load_pipeline(pipeline_file)  # PipelineError: one line, exit 2, nothing started
         run_input = PipelineRunInput(pipeline=pipeline, input=parse_input(input_, pipeline), mode=parse_mode(mode))
-        settings = _settings()
-        report = _run(
-            _start_pipeline(settings, run_input, workflow_id, wait=wait, as_json=as_json, preflight=preflight)
+        from cli import operations
+
+        settings = operations.settings()
+        report = operations.run(
+            operations.start_pipeline(settings, run_input, workflow_id, wait=wait, as_json=as_json, preflight=preflight)
         )
         if report is not None and report.status != "completed":
             raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
         return
     if input_ is not None:
         raise OptionError("--input is for --pipeline runs; the demo takes --stages, --action, ...")
-    settings = _settings()
     options = RunOptions(
         mode=parse_mode(mode),
         stages=stages,
@@ -211,148 +141,19 @@ def start(
         continue_as_new_after=continue_as_new_after,
         stage_modes=parse_stage_modes(stage_modes, stages),
     )
-    report = _run(_start(settings, options, workflow_id, wait=wait, as_json=as_json, preflight=preflight))
+    from cli import operations
+
+    settings = operations.settings()
+    report = operations.run(
+        operations.start(settings, options, workflow_id, wait=wait, as_json=as_json, preflight=preflight)
+    )
     if report is not None and report.status != "completed":
         raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
-
-
-async def _start(
-    settings: Settings, options: RunOptions, workflow_id: str | None, *, wait: bool, as_json: bool, preflight: bool
-) -> RunReport | None:
-    from app.starter import start_staged_run
-
-    if preflight:
-        problem = await check_services(settings)
-        if problem:
-            raise CliError(f"{problem} (start the stack with `just up`, or pass --no-preflight)")
-    client = await _connect(settings)
-    try:
-        handle = await start_staged_run(
-            _for_starting(client, settings), settings.task_queue, options.to_input(), workflow_id=workflow_id
-        )
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.ALREADY_EXISTS:
-            raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
-        raise
-    link = ui_link(settings.temporal.ui_url, client.namespace, handle.id)
-    if not wait:
-        if as_json:
-            print(json.dumps({"workflow_id": handle.id, "run_id": handle.result_run_id, "ui_url": link}))
-        else:
-            out.print(f"started {handle.id} ({options.mode.value} mode)\nWeb UI: {link}")
-        return None
-    if as_json:
-        report = await wait_for_report(client, handle, ui_url=settings.temporal.ui_url)
-        print(report.to_json())
-        return report
-    out.print(f"started {handle.id} ({options.mode.value} mode, {options.stages} stages)\nWeb UI: {link}")
-    report = await _watch(client, handle, settings)
-    print_report(out, report)
-    return report
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
     source = ctx.get_parameter_source(name)
     return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
-
-
-async def _start_pipeline(
-    settings: Settings,
-    run_input: PipelineRunInput,
-    workflow_id: str | None,
-    *,
-    wait: bool,
-    as_json: bool,
-    preflight: bool,
-) -> RunReport | None:
-    from app.starter import start_pipeline_run
-
-    pipeline = run_input.pipeline
-    if preflight:
-        problem = await check_services(settings, service=False)
-        if problem:
-            raise CliError(f"{problem} (start the stack with `just up`, or pass --no-preflight)")
-    client = await _connect(settings)
-    try:
-        handle = await start_pipeline_run(
-            _for_starting(client, settings), settings.task_queue, run_input, workflow_id=workflow_id
-        )
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.ALREADY_EXISTS:
-            raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
-        raise
-    link = ui_link(settings.temporal.ui_url, client.namespace, handle.id)
-    mode = run_input.mode.value
-    if not wait:
-        if as_json:
-            print(json.dumps({"workflow_id": handle.id, "run_id": handle.result_run_id, "ui_url": link}))
-        else:
-            out.print(f"started {handle.id} (pipeline {pipeline.name}, {mode} mode)\nWeb UI: {link}")
-        return None
-    if as_json:
-        report = await wait_for_pipeline_report(client, handle, ui_url=settings.temporal.ui_url, mode=mode)
-        print(report.to_json())
-        return report
-    out.print(
-        f"started {handle.id} (pipeline {pipeline.name}, {mode} mode, {len(pipeline.stages)} stages)\nWeb UI: {link}"
-    )
-    report = await _watch_pipeline(client, handle, settings, pipeline, mode)
-    print_report(out, report)
-    return report
-
-
-async def _watch_pipeline(
-    client: Client, handle: WorkflowHandle[object, PipelineResult], settings: Settings, pipeline: Pipeline, mode: str
-) -> RunReport:
-    """Live progress from the gate's own `gate_status` query, which every gate user answers."""
-    names = [s.name for s in pipeline.stages]
-
-    def where(status: GateStatus) -> str:
-        current = status.current_stage
-        number = names.index(current) + 1 if isinstance(current, str) and current in names else 0
-        return f"stage {current or '-'} ({number}/{len(names)}): waiting for {status.waiting_for.value}"
-
-    if out.is_terminal:
-        with Live(console=out, refresh_per_second=4, transient=True) as live:
-            return await wait_for_pipeline_report(
-                client,
-                handle,
-                ui_url=settings.temporal.ui_url,
-                mode=mode,
-                on_status=lambda s: live.update(
-                    stage_table(s.stages, actions=None, title=f"{handle.id}  pipeline {pipeline.name}  {where(s)}")
-                ),
-            )
-    last: list[str] = []
-
-    def show(status: GateStatus) -> None:
-        line = where(status)
-        if not last or last[-1] != line:
-            last.append(line)
-            out.print(line, markup=False, highlight=False)
-
-    return await wait_for_pipeline_report(client, handle, ui_url=settings.temporal.ui_url, mode=mode, on_status=show)
-
-
-async def _watch(client: Client, handle: WorkflowHandle[object, RunResult], settings: Settings) -> RunReport:
-    """Live per-stage progress: a Rich live table on a terminal, a line per change otherwise."""
-    if out.is_terminal:
-        with Live(console=out, refresh_per_second=4, transient=True) as live:
-            return await wait_for_report(
-                client,
-                handle,
-                ui_url=settings.temporal.ui_url,
-                on_status=lambda s: live.update(status_table(handle.id, s)),
-            )
-    last: list[str] = []
-
-    def show(status: RunStatus) -> None:
-        line = f"stage {status.current_stage or '-'}/{status.stages_total}: waiting for {status.waiting_for.value}"
-        if not last or last[-1] != line:
-            last.append(line)
-            out.print(line)
-
-    return await wait_for_report(client, handle, ui_url=settings.temporal.ui_url, on_status=show)
 
 
 # --- status / result / signal / list -------------------------------------------------------------
@@ -364,91 +165,9 @@ def status(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Show a run's mode, current stage, per-stage records and what it waits for."""
-    _run(_status(_settings(), workflow_id, as_json=as_json))
+    from cli import operations
 
-
-async def _status(settings: Settings, workflow_id: str, *, as_json: bool) -> None:
-    client = await _connect(settings)
-    handle = client.get_workflow_handle(workflow_id, result_type=RunResult)
-    description = await handle.describe()
-    if description.workflow_type == PIPELINE_WORKFLOW_NAME:
-        await _pipeline_status(client, workflow_id, description.status, as_json=as_json)
-        return
-    state = await query_status(handle)
-    # Token mode: progress lives in the pending activity's heartbeat details.
-    pending = [
-        PendingActivity(
-            activity=p.activity_type.name,
-            attempt=p.attempt,
-            last_heartbeat=(await client.data_converter.decode(p.heartbeat_details.payloads))[-1:]
-            if p.HasField("heartbeat_details")
-            else [],
-        )
-        for p in description.raw_description.pending_activities
-    ]
-    execution = description.status.name.lower() if description.status else "unknown"
-    if as_json:
-        body = {
-            "workflow_id": workflow_id,
-            "execution_status": execution,
-            "status": asdict(state) if state else None,
-            "pending_activities": [asdict(p) for p in pending],
-        }
-        print(json.dumps(body, default=str))
-        return
-    if state is None:
-        out.print(f"{workflow_id}: {execution} (no worker answered the status query)")
-        return
-    out.print(status_table(workflow_id, state))
-    out.print(
-        f"execution: {execution}   duplicates ignored: {state.duplicates_ignored}   "
-        f"rejected: {state.rejected}   runs: {state.runs}"
-    )
-    for rejection in state.last_rejections:
-        out.print(f"rejected {rejection.at}: {rejection.reason} (received {rejection.received})", markup=False)
-    for p in pending:
-        out.print(f"pending activity {p.activity} attempt {p.attempt}, last heartbeat: {p.last_heartbeat or '-'}")
-
-
-async def _pipeline_status(
-    client: Client, workflow_id: str, execution_status: WorkflowExecutionStatus | None, *, as_json: bool
-) -> None:
-    execution = execution_status.name.lower() if execution_status else "unknown"
-    try:
-        state: PipelineStatus | None = await client.get_workflow_handle(workflow_id).query(
-            QUERY_PIPELINE_STATUS, result_type=PipelineStatus, rpc_timeout=timedelta(seconds=5)
-        )
-    except (RPCError, TimeoutError):
-        state = None
-    if as_json:
-        body = {"workflow_id": workflow_id, "execution_status": execution, "status": asdict(state) if state else None}
-        print(json.dumps(body, default=str))
-        return
-    if state is None:
-        out.print(f"{workflow_id}: {execution} (no worker answered the status query)")
-        return
-    current = state.current_stage
-    number = state.stage_names.index(current) + 1 if isinstance(current, str) and current in state.stage_names else 0
-    title = (
-        f"{workflow_id}  pipeline {state.pipeline}  mode={state.mode.value}  stage {current or '-'} "
-        f"({number}/{len(state.stage_names)})  waiting for: {state.waiting_for.value}"
-    )
-    out.print(stage_table(state.stages, actions=None, title=title))
-    out.print(
-        f"execution: {execution}   duplicates ignored: {state.duplicates_ignored}   "
-        f"rejected: {state.rejected}   runs: {state.runs}"
-    )
-    for rejection in state.last_rejections:
-        out.print(f"rejected {rejection.at}: {rejection.reason} (received {rejection.received})", markup=False)
-
-
-@dataclass(frozen=True)
-class PendingActivity:
-    """A pending activity as `status` shows it (token mode: the stage's open activity)."""
-
-    activity: str
-    attempt: int
-    last_heartbeat: list[Any]
+    operations.run(operations.status(operations.settings(), workflow_id, as_json=as_json))
 
 
 @app.command()
@@ -458,33 +177,11 @@ def result(
     timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds to wait for an open run.")] = 600.0,
 ) -> None:
     """Wait for a run's result (or how it failed) and print it."""
-    report = _run(_result(_settings(), workflow_id, as_json=as_json, timeout=timeout))
+    from cli import operations
+
+    report = operations.run(operations.result(operations.settings(), workflow_id, as_json=as_json, timeout=timeout))
     if report.status != "completed":
         raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
-
-
-async def _result(settings: Settings, workflow_id: str, *, as_json: bool, timeout: float) -> RunReport:
-    client = await _connect(settings)
-    handle = client.get_workflow_handle(workflow_id, result_type=RunResult)
-    description = await handle.describe()  # a clear "not found" before waiting
-    try:
-        if description.workflow_type == PIPELINE_WORKFLOW_NAME:
-            report = await wait_for_pipeline_report(
-                client,
-                client.get_workflow_handle(workflow_id, result_type=PipelineResult),
-                ui_url=settings.temporal.ui_url,
-                mode="unknown",
-                timeout=timeout,
-            )
-        else:
-            report = await wait_for_report(client, handle, ui_url=settings.temporal.ui_url, timeout=timeout)
-    except TimeoutError as exc:
-        raise CliError(str(exc) or f"run {workflow_id} still open after {timeout:g}s") from exc
-    if as_json:
-        print(report.to_json())
-    else:
-        print_report(out, report)
-    return report
 
 
 @app.command()
@@ -517,13 +214,9 @@ def signal(
     except InvalidCallbackError as exc:
         raise CliError(f"--stage: {exc}", 2) from None
     payload = StageCallback(stage=stage_key, status=cb_status, result=parsed, error=error, callback_id=callback_id)
-    _run(_signal(_settings(), workflow_id, payload))
+    from cli import operations
 
-
-async def _signal(settings: Settings, workflow_id: str, payload: StageCallback) -> None:
-    client = await _connect(settings)
-    await client.get_workflow_handle(workflow_id).signal(SIGNAL_ADVANCE_STAGE, payload)
-    out.print(f"sent {SIGNAL_ADVANCE_STAGE} {json.dumps(asdict(payload), default=str)} to {workflow_id}")
+    operations.run(operations.signal(operations.settings(), workflow_id, payload))
 
 
 @app.command("list")
@@ -532,43 +225,24 @@ def list_runs(
     mode: Annotated[str | None, typer.Option("--mode", "-m", help="signal | token | update")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Closed runs too (default: running only).")] = False,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
+    scan: Annotated[
+        int, typer.Option("--scan", min=1, help="With --stage: ask at most this many runs where they are.")
+    ] = 1000,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """List stagegate runs, demo and pipeline (by the StagegateStage / StagegateMode search attributes)."""
+    """List stagegate runs, demo and pipeline, with the stage each open run is at (asked of the run itself)."""
     clauses = [f"(WorkflowType = '{WORKFLOW_NAME}' OR WorkflowType = '{PIPELINE_WORKFLOW_NAME}')"]
     if not all_:
         clauses.append("ExecutionStatus = 'Running'")
-    if stage is not None:
-        clauses.append(f"StagegateStage = {stage}")
     if mode is not None:
         clauses.append(f"StagegateMode = '{parse_mode(mode).value}'")
-    _run(_list(_settings(), " AND ".join(clauses), limit=limit, as_json=as_json))
+    from cli import operations
 
-
-async def _list(settings: Settings, query: str, *, limit: int, as_json: bool) -> None:
-    from app import search_attributes
-
-    client = await _connect(settings)
-    rows: list[dict[str, Any]] = []
-    async for wf in client.list_workflows(query, limit=limit):
-        attrs = wf.typed_search_attributes
-        rows.append(
-            {
-                "workflow_id": wf.id,
-                "workflow_type": wf.workflow_type,
-                "status": wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else "unknown",
-                "mode": attrs.get(search_attributes.MODE),
-                "stage": attrs.get(search_attributes.STAGE),
-                "started": wf.start_time.isoformat() if wf.start_time else None,
-            }
+    operations.run(
+        operations.list_runs(
+            operations.settings(), " AND ".join(clauses), stage=stage, limit=limit, scan=scan, as_json=as_json
         )
-    if as_json:
-        print(json.dumps(rows))
-        return
-    out.print(f"query: {query}")
-    for row in rows:
-        out.print(f"{row['workflow_id']:<45} {row['status']:<11} {row['mode'] or '-':<7} stage {row['stage']}")
-    out.print(f"{len(rows)} run(s)")
+    )
 
 
 # --- demo / bench ---------------------------------------------------------------------------------
@@ -582,42 +256,19 @@ def demo(
     action: Annotated[str, typer.Option("--action", "-a")] = "complete",
 ) -> None:
     """Run the same work once in each mode, at the same time, and print the results side by side."""
-    settings = _settings()
-    reports = _run(
-        _demo(
-            settings,
-            RunOptions(
-                mode=Mode.SIGNAL,
-                stages=stages,
-                actions=parse_actions(action, stages),
-                time_to_request=time_to_request,
-                time_to_callback=time_to_callback,
-                stage_timeout=60.0,
-            ),
-        )
+    options = RunOptions(
+        mode=Mode.SIGNAL,
+        stages=stages,
+        actions=parse_actions(action, stages),
+        time_to_request=time_to_request,
+        time_to_callback=time_to_callback,
+        stage_timeout=60.0,
     )
+    from cli import operations
+
+    reports = operations.run(operations.demo(operations.settings(), options))
     if any(r.status != "completed" for r in reports):
         raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
-
-
-async def _demo(settings: Settings, options: RunOptions) -> list[RunReport]:
-    from app.starter import start_staged_run
-
-    problem = await check_services(settings)
-    if problem:
-        raise CliError(problem)
-    client = await _connect(settings)
-    starter = _for_starting(client, settings)
-    handles = [
-        await start_staged_run(starter, settings.task_queue, options.with_mode(mode).to_input()) for mode in Mode
-    ]
-    for h in handles:
-        out.print(f"started {h.id}: {ui_link(settings.temporal.ui_url, client.namespace, h.id)}")
-    reports = await asyncio.gather(*(wait_for_report(client, h, ui_url=settings.temporal.ui_url) for h in handles))
-    for r in reports:
-        print_report(out, r)
-    side_by_side(out, list(reports))
-    return list(reports)
 
 
 @app.command()
@@ -629,24 +280,17 @@ def bench(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Run the same load in every mode side by side and print latency and throughput numbers."""
-    from cli.bench import run_bench
+    from cli import operations
 
-    settings = _settings()
-
-    async def go() -> None:
-        problem = await check_services(settings)
-        if problem:
-            raise CliError(problem)
-        client = await _connect(settings)
-        await run_bench(
-            client, settings, out, runs=runs, stages=stages, ttr=time_to_request, ttc=time_to_callback, as_json=as_json
+    operations.run(
+        operations.bench(
+            operations.settings(), runs=runs, stages=stages, ttr=time_to_request, ttc=time_to_callback, as_json=as_json
         )
-
-    _run(go())
+    )
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    print(f"error: {message}", file=sys.stderr)
     _exit(code)
 
 
@@ -673,8 +317,9 @@ def main() -> None:
 def _exit(code: int) -> NoReturn:
     # Skip interpreter teardown: with the SDK's Rust runtime threads still alive it can abort with
     # "PyGILState_Release ... finalizing" (temporalio/sdk-python#300) and turn a success into exit 134.
-    for tracing in _open_tracing:
-        tracing.shutdown()  # export the spans still buffered
+    operations = sys.modules.get("cli.operations")  # imported only if a command ran
+    if operations is not None:
+        operations.shutdown_tracing()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

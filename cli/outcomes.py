@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -58,20 +57,30 @@ async def _until_closed(
     poll_seconds: float,
     timeout: float | None,
 ) -> asyncio.Future[R]:
-    """Wait until the run closes, calling `tick` every poll (live progress); the finished result future."""
-    started = time.monotonic()
+    """Wait on the run's result (one long poll on the server), with `tick` every `poll_seconds` for progress.
+
+    The result is awaited, never polled for: a run's end is seen the moment it happens, and without `tick`
+    (`--json`, `result`, benchmarks) waiting costs no queries at all.
+    """
     result_task = asyncio.ensure_future(handle.result())
+    ticker = asyncio.ensure_future(_every(poll_seconds, tick)) if tick is not None else None
     try:
-        while not result_task.done():
-            if timeout is not None and time.monotonic() - started > timeout:
-                raise builtins.TimeoutError(f"run {handle.id} still open after {timeout:g}s")
-            if tick is not None:
-                await tick()
-            await asyncio.wait({result_task}, timeout=poll_seconds)
+        done, _ = await asyncio.wait({result_task}, timeout=timeout)
+        if not done:
+            raise builtins.TimeoutError(f"run {handle.id} still open after {timeout:g}s")
     finally:
+        if ticker is not None:
+            ticker.cancel()
         if not result_task.done():
             result_task.cancel()
     return result_task
+
+
+async def _every(seconds: float, tick: Callable[[], Awaitable[None]]) -> None:
+    """Call `tick` now and then every `seconds`, until cancelled."""
+    while True:
+        await tick()
+        await asyncio.sleep(seconds)
 
 
 async def wait_for_report(
@@ -80,10 +89,10 @@ async def wait_for_report(
     *,
     ui_url: str,
     on_status: StatusCallback | None = None,
-    poll_seconds: float = 0.5,
+    poll_seconds: float = 1.0,
     timeout: float | None = None,
 ) -> RunReport:
-    """Wait until the run closes (polling `status` for live progress) and report how it ended."""
+    """Wait until the run closes and report how it ended; with `on_status`, the `status` query every `poll_seconds`."""
 
     async def tick() -> None:
         status = await query_status(handle)
@@ -119,7 +128,7 @@ async def wait_for_pipeline_report(
     ui_url: str,
     mode: str,
     on_status: GateStatusCallback | None = None,
-    poll_seconds: float = 0.5,
+    poll_seconds: float = 1.0,
     timeout: float | None = None,
 ) -> RunReport:
     """Like `wait_for_report`, for a pipeline run: live progress from the gate's `gate_status` query."""

@@ -9,21 +9,22 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
-from rich.text import Text
 
-from app.pipeline_file import check_input, load_pipeline
 from app.pipeline_types import Pipeline
+from cli.consoles import out
 from cli.run_options import OptionError
 
-pipeline_app = typer.Typer(help="Check and show pipeline files (YAML stages of HTTP calls with callbacks).")
-out = Console(soft_wrap=False)
-if not out.is_terminal:
-    out = Console(width=160)
+if TYPE_CHECKING:
+    from rich.table import Table
+
+# The YAML and JSON Schema parsers (app.pipeline_file) are imported by the commands that read a file, not here:
+# `cli --help` loads this module too.
+pipeline_app = typer.Typer(
+    help="Check and show pipeline files (YAML stages of HTTP calls with callbacks).", rich_markup_mode=None
+)
 
 
 def parse_input(text: str | None, pipeline: Pipeline) -> dict[str, Any]:
@@ -41,6 +42,8 @@ def parse_input(text: str | None, pipeline: Pipeline) -> dict[str, Any]:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise OptionError(f"--input is not valid JSON: {exc}") from None
+    from app.pipeline_file import check_input
+
     check_input(pipeline, value)  # InputError: the input does not fit
     result: dict[str, Any] = value
     return result
@@ -54,11 +57,13 @@ def validate(
     ] = None,
 ) -> None:
     """Check a pipeline file (and optionally a run input); one line naming file, line, stage and field if not."""
+    from app.pipeline_file import load_pipeline
+
     pipeline = load_pipeline(file)
     if input_ is not None:
         parse_input(input_, pipeline)
     stages = " -> ".join(s.name for s in pipeline.stages)
-    out.print(
+    out().print(
         f"ok: {file}: pipeline {pipeline.name!r} (version {pipeline.version}), {len(pipeline.stages)} stage(s): "
         f"{stages}",
         markup=False,
@@ -74,18 +79,23 @@ def show(
     ] = False,
 ) -> None:
     """Show a pipeline's stages as a table: request, mode, timeout, on failure, answer id, status URL, uses."""
+    from app.pipeline_file import load_pipeline
+
     pipeline = load_pipeline(file)
     if as_json:
         print(json.dumps(asdict(pipeline), indent=2))
         return
-    out.print(pipeline_table(pipeline))
+    out().print(pipeline_table(pipeline))
     if pipeline.input_example is not None:
-        out.print(f"input example: {json.dumps(pipeline.input_example)}", markup=False, highlight=False)
-    out.print(f"sha256: {pipeline.digest}", markup=False, highlight=False)
+        out().print(f"input example: {json.dumps(pipeline.input_example)}", markup=False, highlight=False)
+    out().print(f"sha256: {pipeline.digest}", markup=False, highlight=False)
 
 
 def pipeline_table(pipeline: Pipeline) -> Table:
     """One row per stage."""
+    from rich.table import Table
+    from rich.text import Text
+
     title = f"pipeline {pipeline.name} (version {pipeline.version}, {pipeline.source})"
     if pipeline.description:
         title += f"\n{pipeline.description}"

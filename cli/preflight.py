@@ -1,10 +1,30 @@
-"""Before starting runs: check the service and the callback server answer, so a dead stack is one clear line."""
+"""Before starting runs: check the service and the callback server answer, so a dead stack is one clear line.
+
+Uses the standard library's `http.client` (in a thread): two GETs do not need httpx, whose import alone costs
+more CPU than the rest of a `cli start --no-wait`.
+"""
 
 from __future__ import annotations
 
-import httpx
+import asyncio
+import http.client
+from urllib.parse import urlsplit
 
 from app.config import Settings
+
+TIMEOUT_SECONDS = 3.0
+
+
+def _get_status(url: str) -> int:
+    """The HTTP status of `GET url` (raises OSError / http.client.HTTPException when nothing answers)."""
+    parts = urlsplit(url)
+    connection_type = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    connection = connection_type(parts.netloc, timeout=TIMEOUT_SECONDS)
+    try:
+        connection.request("GET", parts.path or "/", headers={"Connection": "close"})
+        return connection.getresponse().status
+    finally:
+        connection.close()
 
 
 async def check_services(settings: Settings, *, service: bool = True) -> str | None:
@@ -14,12 +34,11 @@ async def check_services(settings: Settings, *, service: bool = True) -> str | N
     """
     targets = {"service": settings.service_url} if service else {}
     targets["callback server"] = settings.callback_base_url
-    async with httpx.AsyncClient(timeout=3.0) as http:
-        for name, base in targets.items():
-            try:
-                response = await http.get(f"{base}/healthz")
-            except httpx.HTTPError as exc:
-                return f"the {name} at {base} is not reachable ({type(exc).__name__})"
-            if not response.is_success:
-                return f"the {name} at {base} answered {response.status_code} to /healthz"
+    for name, base in targets.items():
+        try:
+            status = await asyncio.to_thread(_get_status, f"{base}/healthz")
+        except (OSError, http.client.HTTPException) as exc:
+            return f"the {name} at {base} is not reachable ({type(exc).__name__})"
+        if not 200 <= status < 300:
+            return f"the {name} at {base} answered {status} to /healthz"
     return None

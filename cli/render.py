@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Any
-
-from rich.console import Console
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from app.gate_types import Outcome, StageRecord
 from app.payloads import RunResult, RunStatus
+
+if TYPE_CHECKING:
+    # Rich is imported where a table is drawn: `--json` output and `--no-wait` never pay for it.
+    from rich.console import Console
+    from rich.table import Table
 
 RESULT_CHARS = 150  # a pipeline stage's result, as shown after the table (`--json` has it whole)
 
@@ -68,6 +70,8 @@ def stage_table(stages: list[StageRecord], *, actions: list[str] | None = None, 
 
     `actions=None` (pipeline runs) leaves the demo's action column out.
     """
+    from rich.table import Table
+
     table = Table(title=title, title_justify="left")
     left = ("action", "mode", "outcome", "by")
     columns: tuple[str, ...] = (
@@ -140,6 +144,8 @@ def print_report(console: Console, report: RunReport) -> None:
 
 def side_by_side(console: Console, reports: list[RunReport]) -> None:
     """Several runs (one per mode) compared stage by stage."""
+    from rich.table import Table
+
     table = Table(title=f"{' vs '.join(r.mode for r in reports)}, same work", title_justify="left")
     table.add_column("")
     for r in reports:

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from app.gate_types import Mode
-from app.pipeline_file import InputError, PipelineError, check_input, load_pipeline, parse_pipeline
+from app.pipeline_errors import InputError, PipelineError
+from app.pipeline_file import check_input, load_pipeline, parse_pipeline
 from app.pipeline_types import OnFailure
 from tests.pipeline.harness import EXAMPLES
 

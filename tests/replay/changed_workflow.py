@@ -2,7 +2,8 @@
 
 `ChangedStagedCallbackWorkflow`: same behaviour except for ONE extra command, a short timer right before
 stage 1's first command. Replaying a history that reached stage 1 must hit a different command than the
-one recorded there (stage 1's search attribute upsert) and fail with a NondeterminismError.
+one recorded there (stage 1's search attribute upsert; from v6 on, its stage activity) and fail with a
+NondeterminismError.
 `UnpatchedV2Workflow`: what v2 would be WITHOUT `workflow.patched`: it always asks the service before
 timing a stage out, so v1 runs that timed out no longer replay.
 """

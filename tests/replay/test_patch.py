@@ -9,7 +9,9 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
+from app import search_attributes
 from app.gate import PATCH_RECOVER_AFTER_REQUEST_TIMEOUT, StageGate
+from app.run_attributes import PATCH_NO_STAGE_UPSERTS
 from app.workflow import PATCH_RECONCILE_BEFORE_TIMEOUT, StagedCallbackWorkflow
 from tests.replay.changed_workflow import UnpatchedV2Workflow
 from tests.replay.layout import HISTORY_DIR, workflow_id_from_file
@@ -71,4 +73,24 @@ async def test_request_timeout_recovery_is_recorded_behind_its_patch(
 
     monkeypatch.setattr(StageGate, "_recover_after_request_timeout", never)
     with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+
+
+def _upserted_keys(history: WorkflowHistory) -> list[str]:
+    return [
+        key
+        for e in history.events
+        if e.HasField("upsert_workflow_search_attributes_event_attributes")
+        for key in e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+    ]
+
+
+@pytest.mark.parametrize("mode", ["signal", "token", "update"])
+async def test_old_and_new_stage_upserts_both_replay(mode: str) -> None:
+    """v4 runs upsert StagegateStage per stage; v6 runs carry the patch marker instead, and upsert no stage."""
+    old, new = _history(f"v4-{mode}-complete"), _history(f"v6-{mode}-complete")
+    assert _upserted_keys(old).count(search_attributes.STAGE.name) == 2
+    assert search_attributes.STAGE.name not in _upserted_keys(new)
+    assert any(PATCH_NO_STAGE_UPSERTS.encode() in e.SerializeToString() for e in new.events)
+    for history in (old, new):
         await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)

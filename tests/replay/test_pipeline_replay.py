@@ -20,7 +20,8 @@ from tests.replay.layout import PIPELINE_HISTORY_DIR, committed_histories, workf
 
 # p1 (8): both example pipelines in every mode, a failed stage with on_failure: continue, a lost callback
 # reconciled from the status URL. An empty or half-deleted folder must not pass.
-MIN_HISTORIES = 8
+# p2 (8, patch "stagegate-no-stage-upserts"): the same scenarios, without a search attribute upsert per stage.
+MIN_HISTORIES = 16
 
 
 def _load() -> dict[Path, WorkflowHistory]:

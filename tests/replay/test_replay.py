@@ -36,8 +36,9 @@ from tests.replay.layout import HISTORY_DIR, REPLAYED_OK, committed_histories, w
 # stage advanced by hand with a bare int (`--input 1`), and a refused `"garbage"` signal before advancing.
 # v4 (35, patch "stagegate-recover-after-request-timeout"): all of v3 plus a request answered after the stage's
 # budget, in signal and update mode, with the callback in time or lost (reconciled).
+# v6 (35, patch "stagegate-no-stage-upserts"): all of v4, without a search attribute upsert per stage.
 # An empty or half-deleted folder must not pass.
-MIN_HISTORIES = 104
+MIN_HISTORIES = 139
 
 
 def _load() -> dict[Path, WorkflowHistory]:
@@ -75,9 +76,16 @@ async def _replay(
 
 
 def _reached_stage_1(history: WorkflowHistory) -> bool:
-    """Whether the run upserted StagegateStage=1, i.e. started stage 1 (continued runs start later)."""
+    """Whether the run started stage 1 (continued runs start later).
+
+    Before v6 a stage began with its `StagegateStage` upsert; since, with its stage activity, whose input names it.
+    """
     key = search_attributes.STAGE.name
     for event in history.events:
+        if event.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED:
+            payloads = event.activity_task_scheduled_event_attributes.input.payloads
+            request = PayloadConverter.default.from_payloads(list(payloads[:1]))[0] if payloads else None
+            return isinstance(request, dict) and request.get("stage") == 1
         if event.event_type != EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             continue
         fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields

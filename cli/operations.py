@@ -1,0 +1,481 @@
+"""What each `cli` command does against Temporal, imported only once a command runs (never for `--help`).
+
+`cli.main` parses and checks the options with nothing heavier than typer; the Temporal client, Rich and the
+stack's settings come in here, when there is work to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Coroutine
+from dataclasses import asdict, dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from app import search_attributes
+from app.config import Settings, SettingsError, load_settings
+from app.gate_types import SIGNAL_ADVANCE_STAGE, GateStatus, Mode, StageCallback
+from app.payloads import QUERY_STATUS, RunResult, RunStatus
+from app.pipeline_types import (
+    PIPELINE_WORKFLOW_NAME,
+    QUERY_PIPELINE_STATUS,
+    Pipeline,
+    PipelineResult,
+    PipelineRunInput,
+    PipelineStatus,
+)
+from app.starter import start_pipeline_run, start_staged_run
+from app.temporal_client import connect_client
+from cli.consoles import out
+from cli.errors import CliError
+from cli.outcomes import query_status, ui_link, wait_for_pipeline_report, wait_for_report
+from cli.preflight import check_services
+from cli.render import RunReport, print_report, side_by_side, stage_table, status_table
+from cli.run_options import RunOptions
+
+if TYPE_CHECKING:
+    from app.tracing import Tracing
+
+T = TypeVar("T")
+
+# Live progress on a terminal: one status query a second is plenty for stages that take seconds, and costs the
+# worker and the server little (the result itself is one long poll). Piped output changes less often.
+PROGRESS_SECONDS_TERMINAL = 1.0
+PROGRESS_SECONDS_PIPED = 2.0
+# `cli list`: status queries in flight at once (each may replay a run on a worker).
+LIST_QUERY_CONCURRENCY = 16
+
+
+# Tracing opened by this command: flushed by `shutdown_tracing` from cli.main's exit, which skips interpreter
+# teardown (and so atexit handlers).
+_open_tracing: list[Tracing] = []
+
+
+def _for_starting(client: Client, settings: Settings) -> Client:
+    """With tracing on (OTEL_*), the start call opens the run's trace; polling afterwards stays untraced.
+
+    app.tracing (OpenTelemetry's SDK and exporters) is imported only when tracing is on: start-up stays light.
+    """
+    if not settings.tracing.enabled:
+        return client
+    from app.tracing import start_tracing, traced_client
+
+    tracing = start_tracing(settings.tracing, component="stagegate-cli")
+    if tracing is None:
+        return client
+    _open_tracing.append(tracing)
+    return traced_client(client, tracing)
+
+
+def shutdown_tracing() -> None:
+    """Export the spans still buffered (called right before the process exits)."""
+    while _open_tracing:
+        _open_tracing.pop().shutdown()
+
+
+def settings() -> Settings:
+    """The environment, read once, or a one-line configuration error."""
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        raise CliError(f"configuration: {exc}") from exc
+
+
+async def connect(settings: Settings) -> Client:
+    """A client, or a one-line error that names the address and what to do."""
+    try:
+        return await asyncio.wait_for(connect_client(settings), timeout=15)
+    except (TimeoutError, RuntimeError, RPCError, OSError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise CliError(
+            f"cannot reach Temporal at {settings.temporal.address} (namespace {settings.temporal.namespace}): "
+            f"{reason[:200]}. Is it running? (`just up`)"
+        ) from exc
+
+
+def run(coro: Coroutine[Any, Any, T]) -> T:
+    """Run one command's coroutine; Temporal's RPC errors become one-line CLI errors."""
+    try:
+        return asyncio.run(coro)
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.NOT_FOUND:
+            raise CliError(f"not found: {exc.message}") from exc
+        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            raise CliError(f"Temporal is not answering: {exc.message}") from exc
+        raise CliError(f"Temporal said {exc.status.name}: {exc.message}") from exc
+
+
+async def _checked_client(settings: Settings, *, preflight: bool, service: bool = True) -> Client:
+    """Connect while the preflight check runs (both are network waits); a dead stack is reported first."""
+    connecting = asyncio.ensure_future(connect(settings))
+    try:
+        if preflight:
+            problem = await check_services(settings, service=service)
+            if problem:
+                raise CliError(f"{problem} (start the stack with `just up`, or pass --no-preflight)")
+        return await connecting
+    finally:
+        if not connecting.done():
+            connecting.cancel()
+
+
+def _progress_seconds() -> float:
+    return PROGRESS_SECONDS_TERMINAL if out().is_terminal else PROGRESS_SECONDS_PIPED
+
+
+# --- start --------------------------------------------------------------------------------------------
+
+
+async def start(
+    settings: Settings, options: RunOptions, workflow_id: str | None, *, wait: bool, as_json: bool, preflight: bool
+) -> RunReport | None:
+    """Start a demo run; with `wait`, follow it to the end."""
+    client = await _checked_client(settings, preflight=preflight)
+    try:
+        handle = await start_staged_run(
+            _for_starting(client, settings), settings.task_queue, options.to_input(), workflow_id=workflow_id
+        )
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.ALREADY_EXISTS:
+            raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
+        raise
+    link = ui_link(settings.temporal.ui_url, client.namespace, handle.id)
+    if not wait:
+        if as_json:
+            print(json.dumps({"workflow_id": handle.id, "run_id": handle.result_run_id, "ui_url": link}))
+        else:
+            print(f"started {handle.id} ({options.mode.value} mode)\nWeb UI: {link}", flush=True)
+        return None
+    if as_json:
+        report = await wait_for_report(client, handle, ui_url=settings.temporal.ui_url)
+        print(report.to_json())
+        return report
+    print(f"started {handle.id} ({options.mode.value} mode, {options.stages} stages)\nWeb UI: {link}", flush=True)
+    report = await _watch(client, handle, settings)
+    print_report(out(), report)
+    return report
+
+
+async def start_pipeline(
+    settings: Settings,
+    run_input: PipelineRunInput,
+    workflow_id: str | None,
+    *,
+    wait: bool,
+    as_json: bool,
+    preflight: bool,
+) -> RunReport | None:
+    """Start a pipeline run; with `wait`, follow it to the end."""
+    pipeline = run_input.pipeline
+    client = await _checked_client(settings, preflight=preflight, service=False)
+    try:
+        handle = await start_pipeline_run(
+            _for_starting(client, settings), settings.task_queue, run_input, workflow_id=workflow_id
+        )
+    except RPCError as exc:
+        if exc.status is RPCStatusCode.ALREADY_EXISTS:
+            raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
+        raise
+    link = ui_link(settings.temporal.ui_url, client.namespace, handle.id)
+    mode = run_input.mode.value
+    if not wait:
+        if as_json:
+            print(json.dumps({"workflow_id": handle.id, "run_id": handle.result_run_id, "ui_url": link}))
+        else:
+            print(f"started {handle.id} (pipeline {pipeline.name}, {mode} mode)\nWeb UI: {link}", flush=True)
+        return None
+    if as_json:
+        report = await wait_for_pipeline_report(client, handle, ui_url=settings.temporal.ui_url, mode=mode)
+        print(report.to_json())
+        return report
+    print(
+        f"started {handle.id} (pipeline {pipeline.name}, {mode} mode, {len(pipeline.stages)} stages)\nWeb UI: {link}",
+        flush=True,
+    )
+    report = await _watch_pipeline(client, handle, settings, pipeline, mode)
+    print_report(out(), report)
+    return report
+
+
+async def _watch_pipeline(
+    client: Client, handle: WorkflowHandle[object, PipelineResult], settings: Settings, pipeline: Pipeline, mode: str
+) -> RunReport:
+    """Live progress from the gate's own `gate_status` query, which every gate user answers."""
+    names = [s.name for s in pipeline.stages]
+
+    def where(status: GateStatus) -> str:
+        current = status.current_stage
+        number = names.index(current) + 1 if isinstance(current, str) and current in names else 0
+        return f"stage {current or '-'} ({number}/{len(names)}): waiting for {status.waiting_for.value}"
+
+    console = out()
+    if console.is_terminal:
+        from rich.live import Live
+
+        # Redrawn when a status arrives, not on a timer: an idle wait costs no CPU.
+        with Live(console=console, auto_refresh=False, transient=True) as live:
+            return await wait_for_pipeline_report(
+                client,
+                handle,
+                ui_url=settings.temporal.ui_url,
+                mode=mode,
+                on_status=lambda s: live.update(
+                    stage_table(s.stages, actions=None, title=f"{handle.id}  pipeline {pipeline.name}  {where(s)}"),
+                    refresh=True,
+                ),
+                poll_seconds=_progress_seconds(),
+            )
+    last: list[str] = []
+
+    def show(status: GateStatus) -> None:
+        line = where(status)
+        if not last or last[-1] != line:
+            last.append(line)
+            print(line, flush=True)
+
+    return await wait_for_pipeline_report(
+        client, handle, ui_url=settings.temporal.ui_url, mode=mode, on_status=show, poll_seconds=_progress_seconds()
+    )
+
+
+async def _watch(client: Client, handle: WorkflowHandle[object, RunResult], settings: Settings) -> RunReport:
+    """Live per-stage progress: a Rich live table on a terminal, a line per change otherwise."""
+    console = out()
+    if console.is_terminal:
+        from rich.live import Live
+
+        with Live(console=console, auto_refresh=False, transient=True) as live:
+            return await wait_for_report(
+                client,
+                handle,
+                ui_url=settings.temporal.ui_url,
+                on_status=lambda s: live.update(status_table(handle.id, s), refresh=True),
+                poll_seconds=_progress_seconds(),
+            )
+    last: list[str] = []
+
+    def show(status: RunStatus) -> None:
+        line = f"stage {status.current_stage or '-'}/{status.stages_total}: waiting for {status.waiting_for.value}"
+        if not last or last[-1] != line:
+            last.append(line)
+            print(line, flush=True)
+
+    return await wait_for_report(
+        client, handle, ui_url=settings.temporal.ui_url, on_status=show, poll_seconds=_progress_seconds()
+    )
+
+
+# --- status / result / signal / list -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PendingActivity:
+    """A pending activity as `status` shows it (token mode: the stage's open activity)."""
+
+    activity: str
+    attempt: int
+    last_heartbeat: list[Any]
+
+
+async def status(settings: Settings, workflow_id: str, *, as_json: bool) -> None:
+    """Print a run's status (demo or pipeline)."""
+    client = await connect(settings)
+    handle = client.get_workflow_handle(workflow_id, result_type=RunResult)
+    description = await handle.describe()
+    if description.workflow_type == PIPELINE_WORKFLOW_NAME:
+        await _pipeline_status(client, workflow_id, description.status, as_json=as_json)
+        return
+    state = await query_status(handle)
+    # Token mode: progress lives in the pending activity's heartbeat details.
+    pending = [
+        PendingActivity(
+            activity=p.activity_type.name,
+            attempt=p.attempt,
+            last_heartbeat=(await client.data_converter.decode(p.heartbeat_details.payloads))[-1:]
+            if p.HasField("heartbeat_details")
+            else [],
+        )
+        for p in description.raw_description.pending_activities
+    ]
+    execution = description.status.name.lower() if description.status else "unknown"
+    if as_json:
+        body = {
+            "workflow_id": workflow_id,
+            "execution_status": execution,
+            "status": asdict(state) if state else None,
+            "pending_activities": [asdict(p) for p in pending],
+        }
+        print(json.dumps(body, default=str))
+        return
+    console = out()
+    if state is None:
+        console.print(f"{workflow_id}: {execution} (no worker answered the status query)")
+        return
+    console.print(status_table(workflow_id, state))
+    console.print(
+        f"execution: {execution}   duplicates ignored: {state.duplicates_ignored}   "
+        f"rejected: {state.rejected}   runs: {state.runs}"
+    )
+    for rejection in state.last_rejections:
+        console.print(f"rejected {rejection.at}: {rejection.reason} (received {rejection.received})", markup=False)
+    for p in pending:
+        console.print(f"pending activity {p.activity} attempt {p.attempt}, last heartbeat: {p.last_heartbeat or '-'}")
+
+
+async def _pipeline_status(
+    client: Client, workflow_id: str, execution_status: WorkflowExecutionStatus | None, *, as_json: bool
+) -> None:
+    execution = execution_status.name.lower() if execution_status else "unknown"
+    try:
+        state: PipelineStatus | None = await client.get_workflow_handle(workflow_id).query(
+            QUERY_PIPELINE_STATUS, result_type=PipelineStatus, rpc_timeout=timedelta(seconds=5)
+        )
+    except (RPCError, TimeoutError):
+        state = None
+    if as_json:
+        body = {"workflow_id": workflow_id, "execution_status": execution, "status": asdict(state) if state else None}
+        print(json.dumps(body, default=str))
+        return
+    console = out()
+    if state is None:
+        console.print(f"{workflow_id}: {execution} (no worker answered the status query)")
+        return
+    current = state.current_stage
+    number = state.stage_names.index(current) + 1 if isinstance(current, str) and current in state.stage_names else 0
+    title = (
+        f"{workflow_id}  pipeline {state.pipeline}  mode={state.mode.value}  stage {current or '-'} "
+        f"({number}/{len(state.stage_names)})  waiting for: {state.waiting_for.value}"
+    )
+    console.print(stage_table(state.stages, actions=None, title=title))
+    console.print(
+        f"execution: {execution}   duplicates ignored: {state.duplicates_ignored}   "
+        f"rejected: {state.rejected}   runs: {state.runs}"
+    )
+    for rejection in state.last_rejections:
+        console.print(f"rejected {rejection.at}: {rejection.reason} (received {rejection.received})", markup=False)
+
+
+async def result(settings: Settings, workflow_id: str, *, as_json: bool, timeout: float) -> RunReport:
+    """Wait for a run's end (bounded by `timeout`) and print its report."""
+    client = await connect(settings)
+    handle = client.get_workflow_handle(workflow_id, result_type=RunResult)
+    description = await handle.describe()  # a clear "not found" before waiting
+    try:
+        if description.workflow_type == PIPELINE_WORKFLOW_NAME:
+            report = await wait_for_pipeline_report(
+                client,
+                client.get_workflow_handle(workflow_id, result_type=PipelineResult),
+                ui_url=settings.temporal.ui_url,
+                mode="unknown",
+                timeout=timeout,
+            )
+        else:
+            report = await wait_for_report(client, handle, ui_url=settings.temporal.ui_url, timeout=timeout)
+    except TimeoutError as exc:
+        raise CliError(str(exc) or f"run {workflow_id} still open after {timeout:g}s") from exc
+    if as_json:
+        print(report.to_json())
+    else:
+        print_report(out(), report)
+    return report
+
+
+async def signal(settings: Settings, workflow_id: str, payload: StageCallback) -> None:
+    """Send `advance_stage` by hand."""
+    client = await connect(settings)
+    await client.get_workflow_handle(workflow_id).signal(SIGNAL_ADVANCE_STAGE, payload)
+    out().print(f"sent {SIGNAL_ADVANCE_STAGE} {json.dumps(asdict(payload), default=str)} to {workflow_id}")
+
+
+async def list_runs(settings: Settings, query: str, *, stage: int | None, limit: int, scan: int, as_json: bool) -> None:
+    """List runs matching a visibility query, with the stage each open run is at (from its status query).
+
+    Runs no longer write their stage to a search attribute (one history event per stage): the stage comes
+    from the run itself, so `--stage N` looks at up to `scan` runs, a few queries at a time.
+    """
+    client = await connect(settings)
+    listed = [wf async for wf in client.list_workflows(query, limit=limit if stage is None else scan)]
+    gate = asyncio.Semaphore(LIST_QUERY_CONCURRENCY)
+
+    async def stage_of(wf: WorkflowExecution) -> int | None:
+        if wf.status is not WorkflowExecutionStatus.RUNNING:
+            return wf.typed_search_attributes.get(search_attributes.STAGE)  # runs from before v6 wrote it
+        async with gate:
+            return await current_stage_number(client.get_workflow_handle(wf.id), wf.workflow_type)
+
+    stages = await asyncio.gather(*(stage_of(wf) for wf in listed))
+    rows: list[dict[str, Any]] = [
+        {
+            "workflow_id": wf.id,
+            "workflow_type": wf.workflow_type,
+            "status": wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else "unknown",
+            "mode": wf.typed_search_attributes.get(search_attributes.MODE),
+            "stage": number,
+            "started": wf.start_time.isoformat() if wf.start_time else None,
+        }
+        for wf, number in zip(listed, stages, strict=True)
+        if stage is None or number == stage
+    ][:limit]
+    if as_json:
+        print(json.dumps(rows))
+        return
+    console = out()
+    console.print(f"query: {query}" + (f", then stage = {stage} (of {len(listed)} run(s) looked at)" if stage else ""))
+    for row in rows:
+        shown = "-" if row["stage"] is None else row["stage"]
+        console.print(f"{row['workflow_id']:<45} {row['status']:<11} {row['mode'] or '-':<7} stage {shown}")
+    console.print(f"{len(rows)} run(s)")
+
+
+async def current_stage_number(handle: WorkflowHandle[Any, Any], workflow_type: str) -> int | None:
+    """The stage number an open run is at (a pipeline's stages count from 1), or None when no worker answers."""
+    try:
+        if workflow_type == PIPELINE_WORKFLOW_NAME:
+            pipeline: PipelineStatus = await handle.query(
+                QUERY_PIPELINE_STATUS, result_type=PipelineStatus, rpc_timeout=timedelta(seconds=5)
+            )
+            current = pipeline.current_stage
+            names = pipeline.stage_names
+            return names.index(current) + 1 if isinstance(current, str) and current in names else None
+        demo: RunStatus = await handle.query(QUERY_STATUS, result_type=RunStatus, rpc_timeout=timedelta(seconds=5))
+    except (RPCError, TimeoutError):
+        return None
+    return demo.current_stage if isinstance(demo.current_stage, int) else None
+
+
+# --- demo / bench ---------------------------------------------------------------------------------
+
+
+async def demo(settings: Settings, options: RunOptions) -> list[RunReport]:
+    """The same work once in each mode, at the same time, side by side."""
+    problem = await check_services(settings)
+    if problem:
+        raise CliError(problem)
+    client = await connect(settings)
+    starter = _for_starting(client, settings)
+    handles = [
+        await start_staged_run(starter, settings.task_queue, options.with_mode(mode).to_input()) for mode in Mode
+    ]
+    console = out()
+    for h in handles:
+        console.print(f"started {h.id}: {ui_link(settings.temporal.ui_url, client.namespace, h.id)}")
+    reports = await asyncio.gather(*(wait_for_report(client, h, ui_url=settings.temporal.ui_url) for h in handles))
+    for r in reports:
+        print_report(console, r)
+    side_by_side(console, list(reports))
+    return list(reports)
+
+
+async def bench(settings: Settings, *, runs: int, stages: int, ttr: float, ttc: float, as_json: bool) -> None:
+    """`cli bench`: every mode under the same load."""
+    from cli.bench import run_bench
+
+    problem = await check_services(settings)
+    if problem:
+        raise CliError(problem)
+    client = await connect(settings)
+    await run_bench(client, settings, out(), runs=runs, stages=stages, ttr=ttr, ttc=ttc, as_json=as_json)
