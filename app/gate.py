@@ -270,7 +270,7 @@ class StageGate:
             )
             accepted = await handle
         except ActivityError as err:
-            if await self._recover_after_request_timeout(record, err, check):
+            if await self._recover_after_request_timeout(record, err, deadline, check):
                 record.attempts = max(record.attempts, 1)
                 self._apply(record)
                 return
@@ -330,7 +330,7 @@ class StageGate:
         try:
             completion = handle.result()
         except ActivityError as err:
-            if self._ran_out_of_time(err) and await self._reconcile(record, check):
+            if self._ran_out_of_time(err) and await self._recover(record, deadline, check):
                 record.attempts = max(record.attempts, 1 + record.requests_repeated)
                 self._apply(record)
                 return
@@ -421,7 +421,9 @@ class StageGate:
         finally:
             PENDING_TICKET.reset(token)
 
-    async def _recover_after_request_timeout(self, record: StageRecord, err: ActivityError, check: _Reconcile) -> bool:
+    async def _recover_after_request_timeout(
+        self, record: StageRecord, err: ActivityError, deadline: datetime, check: _Reconcile
+    ) -> bool:
         """Signal/update mode: the request activity ran out of time, but the work may still have been done.
 
         The service may have called back before it answered (an early callback), or done the work and lost
@@ -434,8 +436,26 @@ class StageGate:
                 return False
         elif not self._ran_out_of_time(err):
             return False
-        if rules.inbox_entry(self.state, record.stage) is not None:
+        return await self._recover(record, deadline, check)
+
+    async def _recover(self, record: StageRecord, deadline: datetime, check: _Reconcile) -> bool:
+        """A stage activity timed out: the recorded callback, else (v5: once the deadline is reached) the service's.
+
+        True when the stage's callback is in the inbox. A request that gave up BEFORE the deadline (its retries
+        did not fit in the stage's time) may still have reached the service, whose callback may come until the
+        deadline: since v5 the gate waits for it there, then asks, as it does after any other wait.
+        """
+        key = record.stage
+        if rules.inbox_entry(self.state, key) is not None:
             return True
+        remaining = (deadline - workflow.now()).total_seconds()
+        if remaining > 0 and workflow.patched(PATCH_RECONCILE_EVERY_TIMEOUT):
+            self.state.waiting_for = WaitingFor.CALLBACK
+            try:
+                await workflow.wait_condition(lambda: rules.inbox_entry(self.state, key) is not None, timeout=remaining)
+                return True
+            except builtins.TimeoutError:
+                pass
         return await self._reconcile(record, check)
 
     async def _reconcile(self, record: StageRecord, check: _Reconcile) -> bool:
