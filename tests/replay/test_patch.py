@@ -9,7 +9,12 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from app.gate import PATCH_RECOVER_AFTER_REQUEST_TIMEOUT, StageGate
+from app.gate import (
+    PATCH_HANDOFF_CHECK,
+    PATCH_RECONCILE_EVERY_TIMEOUT,
+    PATCH_RECOVER_AFTER_REQUEST_TIMEOUT,
+    StageGate,
+)
 from app.workflow import PATCH_RECONCILE_BEFORE_TIMEOUT, StagedCallbackWorkflow
 from tests.replay.changed_workflow import UnpatchedV2Workflow
 from tests.replay.layout import HISTORY_DIR, workflow_id_from_file
@@ -28,10 +33,9 @@ def _activities(history: WorkflowHistory) -> list[str]:
     ]
 
 
-def _has_patch_marker(history: WorkflowHistory) -> bool:
+def _has_patch_marker(history: WorkflowHistory, patch: str = PATCH_RECONCILE_BEFORE_TIMEOUT) -> bool:
     return any(
-        e.HasField("marker_recorded_event_attributes")
-        and PATCH_RECONCILE_BEFORE_TIMEOUT.encode() in e.SerializeToString()
+        e.HasField("marker_recorded_event_attributes") and patch.encode() in e.SerializeToString()
         for e in history.events
     )
 
@@ -70,5 +74,39 @@ async def test_request_timeout_recovery_is_recorded_behind_its_patch(
         return False
 
     monkeypatch.setattr(StageGate, "_recover_after_request_timeout", never)
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+
+
+async def test_token_handoff_check_is_recorded_behind_its_patch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """v5: a token stage whose worker died before the request was asked about and requested again, behind the patch;
+    v4 token runs (no marker) replay without the check's timer, and code without the check cannot replay v5."""
+    killed = _history("v5-token-worker-killed-before-request")
+    assert _has_patch_marker(killed, PATCH_HANDOFF_CHECK)
+    assert _activities(killed) == ["await_stage_callback", "check_stage", "await_stage_callback"]
+    old = _history("v4-token-complete")
+    assert not _has_patch_marker(old, PATCH_HANDOFF_CHECK)
+    for history in (killed, old, _history("v5-token-complete")):
+        await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+
+    async def no_check(self: StageGate, record: object, handle: object, *_: object) -> object:
+        return handle
+
+    monkeypatch.setattr(StageGate, "_confirm_handoff", no_check)
+    for name in ("v5-token-worker-killed-before-request", "v5-token-complete"):
+        with pytest.raises(NondeterminismError):
+            await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(_history(name))
+
+
+@pytest.mark.parametrize("mode", ["signal", "token", "update"])
+async def test_retries_out_of_time_are_reconciled_behind_their_patch(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v5: a request that gave up before the deadline waits out the stage and reconciles, behind the patch."""
+    history = _history(f"v5-{mode}-request-retries-out-of-time")
+    assert _has_patch_marker(history, PATCH_RECONCILE_EVERY_TIMEOUT)
+    await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+
+    monkeypatch.setattr(StageGate, "_ran_out_of_time", staticmethod(lambda err: False))
     with pytest.raises(NondeterminismError):
         await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
