@@ -30,19 +30,23 @@ async def _kill_at_random(lb: Lab, *, kills: int, window: float, rng: random.Ran
     moments = sorted(rng.uniform(1.0, window) for _ in range(kills))
     loop = asyncio.get_running_loop()
     began = loop.time()
-    restarts: list[asyncio.Task[object]] = []
+    restarting: dict[str, asyncio.Future[object]] = {}
     log: list[str] = []
     for moment in moments:
         await asyncio.sleep(max(0.0, began + moment - loop.time()))
-        alive = [w for w in lb.stack.workers if lb.stack.alive(w)]
-        if not alive:
-            await asyncio.gather(*restarts)
-            alive = lb.stack.workers
-        victim = rng.choice(alive)
+        for name in [n for n, task in restarting.items() if task.done()]:
+            restarting.pop(name).result()  # a restart that failed ends the row with its error
+        # Only workers that are up: killing one that is still starting would not be a crash mid-stage.
+        up = [w for w in lb.stack.workers if w not in restarting]
+        if not up:
+            await asyncio.gather(*restarting.values())
+            restarting.clear()
+            up = lb.stack.workers
+        victim = rng.choice(up)
         pid = lb.stack.kill(victim)
         log.append(f"{loop.time() - began:.1f}s {victim} pid {pid}")
-        restarts.append(asyncio.ensure_future(asyncio.to_thread(lb.stack.start, victim)))
-    await asyncio.gather(*restarts)
+        restarting[victim] = asyncio.ensure_future(asyncio.to_thread(lb.stack.start, victim))
+    await asyncio.gather(*restarting.values())
     return log
 
 
