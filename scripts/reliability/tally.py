@@ -35,6 +35,7 @@ class Tally:
     stages_retried: int  # stages whose request needed more than one attempt
     duplicates_ignored: int
     slowest_stage_seconds: float  # requested -> advanced, worst stage
+    p95_stage_seconds: float
     failures: dict[str, int] = field(default_factory=dict)
     lost_ids: list[str] = field(default_factory=list)
 
@@ -55,6 +56,7 @@ def tally(handles: Sequence[Handle], ends: Sequence[RunEnd | None], stages: int)
     double = sum(1 for r in results if [s.stage for s in r.stages] != list(range(1, stages + 1)))
     reconciled = [sum(1 for s in r.stages if s.advanced_by is AdvancedBy.RECONCILE) for r in results]
     all_stages = [s for r in results for s in r.stages]
+    durations = sorted(_seconds(s.requested_at, s.advanced_at) for s in all_stages)
     return Tally(
         runs=len(handles),
         completed=len(results),
@@ -65,7 +67,8 @@ def tally(handles: Sequence[Handle], ends: Sequence[RunEnd | None], stages: int)
         requests_repeated=sum(s.requests_repeated for s in all_stages),
         stages_retried=sum(1 for s in all_stages if s.attempts > 1),
         duplicates_ignored=sum(r.duplicates_ignored for r in results),
-        slowest_stage_seconds=round(max((_seconds(s.requested_at, s.advanced_at) for s in all_stages), default=0.0), 2),
+        slowest_stage_seconds=round(durations[-1], 2) if durations else 0.0,
+        p95_stage_seconds=round(durations[int(0.95 * (len(durations) - 1))], 2) if durations else 0.0,
         failures=dict(failures),
         lost_ids=lost_ids[:20],
     )
@@ -143,7 +146,7 @@ class Row:
         text = f"{t.completed}/{t.runs} runs completed"
         if t.failures:
             text += f"; not completed: {t.failures}"
-        text += f"; slowest stage {t.slowest_stage_seconds:g} s"
+        text += f"; stage time p95 {t.p95_stage_seconds:g} s, slowest {t.slowest_stage_seconds:g} s"
         if t.stages_retried:
             text += f"; {t.stages_retried} stages retried their request"
         if t.requests_repeated:
