@@ -5,6 +5,7 @@ Errors are told apart by type and RPC status, never by message text; "closed" an
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -19,8 +20,9 @@ from app.callback_urls import CallbackTarget
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-# A callback must not hang on a slow Temporal: the sender retries on 503.
-RPC_TIMEOUT = timedelta(seconds=10)
+# A callback must not hang on a slow Temporal: past this budget the sender gets a 503 and retries. Well
+# inside the per-attempt timeout of typical senders (the service mock's is 5 s); settings may change it.
+DEFAULT_TEMPORAL_TIMEOUT = 3.0
 UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
 
@@ -50,17 +52,33 @@ class Forwarded:
 
 
 class Temporal:
-    """The callback server's one Temporal client, with the error mapping every mode uses."""
+    """The callback server's one Temporal client, with the error mapping every mode uses.
 
-    def __init__(self, client: Client) -> None:
+    Every call has one time budget (`timeout_seconds`), the error mapping's own describe call included: the
+    RPC deadline alone does not cover a lazy client's first connection, which waits up to 30 s on a
+    Temporal that accepts TCP but does not answer.
+    """
+
+    def __init__(self, client: Client, *, timeout_seconds: float = DEFAULT_TEMPORAL_TIMEOUT) -> None:
         self.client = client
+        self.timeout_seconds = timeout_seconds
+
+    @property
+    def rpc_timeout(self) -> timedelta:
+        """The deadline to put on each RPC (the same budget, so the server stops working when we stop waiting)."""
+        return timedelta(seconds=self.timeout_seconds)
 
     async def call(self, call: Awaitable[T], target: CallbackTarget, *, what: str) -> T:
         """Await a Temporal call; its failure becomes the CallbackError that says what went wrong."""
         try:
-            return await call
-        except RPCError as err:
-            raise await self.map_rpc_error(err, target, what=what) from err
+            async with asyncio.timeout(self.timeout_seconds):
+                try:
+                    return await call
+                except RPCError as err:
+                    raise await self.map_rpc_error(err, target, what=what) from err
+        except TimeoutError as err:
+            log.warning("Temporal did not answer in time", timeout_seconds=self.timeout_seconds)
+            raise temporal_unavailable(f"no answer within {self.timeout_seconds:g}s") from err
         except RuntimeError as err:
             # The SDK's lazy client raises a bare RuntimeError when its first connection attempt fails. Its
             # subclasses (RecursionError from the payload converter, ...) are bugs, not an outage: no 503.
@@ -94,7 +112,7 @@ class Temporal:
         """404 when no workflow has the ID, 409 when it exists but has closed (told apart by describe)."""
         handle = self.client.get_workflow_handle(target.workflow_id)
         try:
-            described = await handle.describe(rpc_timeout=RPC_TIMEOUT)
+            described = await handle.describe(rpc_timeout=self.rpc_timeout)
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
                 return CallbackError(404, "workflow_not_found", f"no workflow with ID {target.workflow_id!r}")

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
@@ -101,15 +102,25 @@ async def healthz() -> dict[str, str]:
 async def readyz(client: NamedDependency[Client]) -> Response[dict[str, str]]:
     """Readiness: 200 when Temporal answers a health check, else 503."""
     try:
-        await client.service_client.check_health(timeout=timedelta(seconds=2))
+        # The outer bound also covers a lazy client's first connection (up to 30 s on a Temporal that hangs).
+        async with asyncio.timeout(2.5):
+            await client.service_client.check_health(timeout=timedelta(seconds=2))
     except Exception as err:  # noqa: BLE001  # any failure means "not ready"; the reason goes in the body
         return Response({"status": "unavailable", "reason": str(err)[:300]}, status_code=503)
     return Response({"status": "ok", "temporal": "reachable"}, status_code=200)
 
 
-def _callback_error(_: Request[object, object, State], err: CallbackError) -> Response[ErrorBody]:
-    log.warning("callback rejected", status_code=err.status_code, error=err.code, reason=err.message)
-    return Response(ErrorBody(err.code, err.message, err.status_code), status_code=err.status_code)
+def _callback_error_handler(
+    retry_after_seconds: int,
+) -> Callable[[Request[object, object, State], CallbackError], Response[ErrorBody]]:
+    """Answers a CallbackError; every 503 says when to retry (the sender's cue that nothing is lost yet)."""
+
+    def handle(_: Request[object, object, State], err: CallbackError) -> Response[ErrorBody]:
+        log.warning("callback rejected", status_code=err.status_code, error=err.code, reason=err.message)
+        headers = {"Retry-After": str(retry_after_seconds)} if err.status_code == 503 else None
+        return Response(ErrorBody(err.code, err.message, err.status_code), status_code=err.status_code, headers=headers)
+
+    return handle
 
 
 def _http_error(_: Request[object, object, State], err: HTTPException) -> Response[ErrorBody]:
@@ -161,11 +172,14 @@ def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
                 **dict(settings.temporal.connect_kwargs),
             )
             app.state.client = own
-            app.state.temporal = Temporal(own)
+            app.state.temporal = Temporal(own, timeout_seconds=settings.callback_temporal_timeout_seconds)
         yield
 
     # A client handed in (tests: bound to the test's loop) is usable without running the lifespan.
-    initial = State({"client": client, "temporal": Temporal(client)} if client is not None else {})
+    timeout = settings.callback_temporal_timeout_seconds
+    initial = State(
+        {"client": client, "temporal": Temporal(client, timeout_seconds=timeout)} if client is not None else {}
+    )
     return Litestar(
         route_handlers=[*(_callback_route(spec) for spec in SPECS.values()), healthz, readyz],
         lifespan=[lifespan],
@@ -175,7 +189,11 @@ def create_app(settings: Settings, *, client: Client | None = None) -> Litestar:
             "client": Provide(_provide_client, sync_to_thread=False),
             "temporal": Provide(_provide_temporal, sync_to_thread=False),
         },
-        exception_handlers={CallbackError: _callback_error, HTTPException: _http_error, Exception: _unexpected_error},
+        exception_handlers={
+            CallbackError: _callback_error_handler(settings.callback_retry_after_seconds),
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
         request_max_body_size=settings.callback_max_body_bytes,
         openapi_config=OpenAPIConfig(title="stagegate callback server", version="0.1.0", path="/schema"),
         before_request=_clear_log_context,

@@ -40,6 +40,11 @@ class Settings:
     callback_max_body_bytes: int = 64 * 1024
     # A callback's `result` lands in workflow history (every progress callback's too): keep each one small.
     callback_max_result_bytes: int = 32 * 1024
+    # The callback server's budget for Temporal per callback: past it the sender gets 503 + Retry-After, well
+    # inside a typical sender's own timeout (the service mock's is 5 s), instead of a read timeout.
+    callback_temporal_timeout_seconds: float = 3.0
+    # Retry-After (seconds) on every 503: when to try again while Temporal is slow or down.
+    callback_retry_after_seconds: int = 5
     service_url: str = "http://127.0.0.1:8001"
     service_request_timeout_seconds: float = 60.0
     # First secret signs; all of them verify, so a new secret can be rolled in before an old one is dropped.
@@ -84,6 +89,12 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
 
 
+def _positive(value: float, name: str) -> float:
+    if not value > 0:  # also rejects nan
+        raise SettingsError(f"{name} must be greater than 0, got {value!r}")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw == "":
@@ -118,7 +129,9 @@ def load_temporal_settings(env: Mapping[str, str]) -> TemporalSettings:
     connect = dict(profile.to_client_connect_config())
     address = str(connect.pop("target_host", None) or "localhost:7233")
     namespace = str(connect.pop("namespace", None) or "default")
-    ui_url = env.get("TEMPORAL_UI_URL", "http://localhost:8233").rstrip("/")
+    # The UI URL follows TEMPORAL_UI_PORT (the dev stack's knob) unless given whole.
+    ui_port = _int(env, "TEMPORAL_UI_PORT", 8233)
+    ui_url = env.get("TEMPORAL_UI_URL", f"http://localhost:{ui_port}").rstrip("/")
     return TemporalSettings(address=address, namespace=namespace, connect_kwargs=connect, ui_url=ui_url)
 
 
@@ -138,7 +151,12 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_base_url=env.get("CALLBACK_BASE_URL", f"http://127.0.0.1:{callback_port}").rstrip("/"),
         callback_max_body_bytes=_int(env, "CALLBACK_MAX_BODY_BYTES", 64 * 1024),
         callback_max_result_bytes=_int(env, "CALLBACK_MAX_RESULT_BYTES", 32 * 1024),
-        service_url=env.get("SERVICE_URL", "http://127.0.0.1:8001").rstrip("/"),
+        callback_temporal_timeout_seconds=_positive(
+            _float(env, "CALLBACK_TEMPORAL_TIMEOUT", 3.0), "CALLBACK_TEMPORAL_TIMEOUT"
+        ),
+        callback_retry_after_seconds=int(_positive(_int(env, "CALLBACK_RETRY_AFTER", 5), "CALLBACK_RETRY_AFTER")),
+        # Like the callback URL, the service URL follows its port (SERVICE_PORT, as `just up` uses) unless given whole.
+        service_url=env.get("SERVICE_URL", f"http://127.0.0.1:{_int(env, 'SERVICE_PORT', 8001)}").rstrip("/"),
         service_request_timeout_seconds=_float(env, "SERVICE_REQUEST_TIMEOUT", 60.0),
         signing_secrets=secrets or (DEV_SIGNING_SECRET,),
         callback_url_grace_seconds=_int(env, "CALLBACK_URL_GRACE_SECONDS", 3600),

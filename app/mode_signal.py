@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.callback_forwarding import RPC_TIMEOUT, Forwarded, Temporal
+from app.callback_forwarding import Forwarded, Temporal
 from app.callback_urls import CallbackTarget
 from app.callback_wire import CallbackBody, to_stage_callback
 from app.gate_types import SIGNAL_ADVANCE_STAGE, Mode
@@ -15,5 +15,7 @@ async def forward(temporal: Temporal, target: CallbackTarget, body: CallbackBody
     """202 once Temporal has recorded the signal; the workflow's gate dedupes and orders it."""
     handle = temporal.client.get_workflow_handle(target.workflow_id)
     payload = to_stage_callback(target, body, received_at=received_at)
-    await temporal.call(handle.signal(SIGNAL_ADVANCE_STAGE, payload, rpc_timeout=RPC_TIMEOUT), target, what="workflow")
+    await temporal.call(
+        handle.signal(SIGNAL_ADVANCE_STAGE, payload, rpc_timeout=temporal.rpc_timeout), target, what="workflow"
+    )
     return Forwarded("signal advance_stage")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 
-from app.callback_forwarding import RPC_TIMEOUT, CallbackError, Forwarded, Temporal
+from app.callback_forwarding import CallbackError, Forwarded, Temporal
 from app.callback_urls import CallbackTarget
 from app.callback_wire import CallbackBody, to_stage_callback
 from app.gate_types import (
@@ -41,7 +41,9 @@ async def forward(temporal: Temporal, target: CallbackTarget, body: CallbackBody
     payload = to_stage_callback(target, body, received_at=received_at)
     try:
         answer = await temporal.call(
-            handle.execute_update(UPDATE_ADVANCE_STAGE, payload, result_type=AdvanceAnswer, rpc_timeout=RPC_TIMEOUT),
+            handle.execute_update(
+                UPDATE_ADVANCE_STAGE, payload, result_type=AdvanceAnswer, rpc_timeout=temporal.rpc_timeout
+            ),
             target,
             what="workflow",
         )
@@ -53,6 +55,9 @@ async def forward(temporal: Temporal, target: CallbackTarget, body: CallbackBody
         raise CallbackError(409, "update_failed", f"the workflow refused the callback: {cause}") from err
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:
         raise CallbackError(
-            503, "no_worker", f"no worker took the update within {RPC_TIMEOUT.total_seconds():g}s; retry"
+            503,
+            "no_worker",
+            f"the update was not taken within {temporal.timeout_seconds:g}s (no worker took it, or Temporal is "
+            "slow); retry",
         ) from err
     return Forwarded("update advance_stage", status_code=200, verdict=answer.verdict.value, early=answer.early)

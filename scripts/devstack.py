@@ -426,6 +426,8 @@ def _child_env(state: StateDir) -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("LOG_FORMAT", "json")
     env.setdefault("PYTHONUNBUFFERED", "1")
+    # Pipeline files read the service's address as ${env.SERVICE_URL}: keep it on the port this stack uses.
+    env.setdefault("SERVICE_URL", f"http://{LOCALHOST}:{_port_from_env('SERVICE_PORT', 8001)}")
     env[TAG_VAR] = str(state.root)
     return env
 

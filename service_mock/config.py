@@ -24,9 +24,15 @@ class Settings:
     port: int = 8001
     log_level: str = "INFO"
     log_format: LogFormat = "auto"
-    callback_max_attempts: int = 6
+    # None: no attempt cap; a failing callback is retried for `callback_retry_window` seconds, like real
+    # webhook senders (hours to days). An expired callback URL gets a 4xx, which ends the retries sooner.
+    callback_max_attempts: int | None = None
+    callback_retry_window: float = 24 * 3600.0
     callback_backoff_initial: float = 0.2
-    callback_backoff_max: float = 5.0
+    callback_backoff_max: float = 30.0
+    # A receiver's Retry-After (on 503/429) is honoured up to this many seconds: a broken or hostile
+    # receiver cannot park a callback for a day with one header.
+    callback_retry_after_max: float = 600.0
     # Per-attempt HTTP timeout; a hung receiver must not stall the retry loop forever.
     callback_timeout: float = 5.0
     heartbeat_count: int = 3
@@ -85,9 +91,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         port=_int(env, "SERVICE_PORT", 8001, minimum=0, maximum=65535),
         log_level=_log_level(env),
         log_format=_log_format(env),
-        callback_max_attempts=_int(env, "SERVICE_CALLBACK_MAX_ATTEMPTS", 6, minimum=1),
+        callback_max_attempts=_int(env, "SERVICE_CALLBACK_MAX_ATTEMPTS", 0, minimum=0) or None,
+        callback_retry_window=_float(env, "SERVICE_CALLBACK_RETRY_WINDOW", 24 * 3600.0, minimum=0.001),
         callback_backoff_initial=_float(env, "SERVICE_CALLBACK_BACKOFF_INITIAL", 0.2, minimum=0.0),
-        callback_backoff_max=_float(env, "SERVICE_CALLBACK_BACKOFF_MAX", 5.0, minimum=0.0),
+        callback_backoff_max=_float(env, "SERVICE_CALLBACK_BACKOFF_MAX", 30.0, minimum=0.0),
+        callback_retry_after_max=_float(env, "SERVICE_CALLBACK_RETRY_AFTER_MAX", 600.0, minimum=0.0),
         callback_timeout=_float(env, "SERVICE_CALLBACK_TIMEOUT", 5.0, minimum=0.001),
         heartbeat_count=_int(env, "SERVICE_HEARTBEAT_COUNT", 3, minimum=0),
         heartbeat_interval=_float(env, "SERVICE_HEARTBEAT_INTERVAL", 0.3, minimum=0.0),

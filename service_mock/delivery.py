@@ -57,22 +57,31 @@ def _redact(url: str) -> str:
 
 
 class CallbackSender:
-    """Delivers callback bodies over one shared httpx client, honouring the retry policy from settings."""
+    """Delivers callback bodies over one shared httpx client, honouring the retry policy from settings.
+
+    A failing callback is retried until a 2xx, a final refusal (a 4xx other than 429: an expired callback URL
+    gets one), the retry window closing, or the optional attempt cap; like real webhook senders, which retry
+    for hours to days, so an outage shorter than the callback URL's validity loses nothing.
+    """
 
     def __init__(
         self,
         client: httpx.AsyncClient,
         *,
-        max_attempts: int,
+        max_attempts: int | None,
         backoff_initial: float,
         backoff_max: float,
         timeout: float,
+        retry_window: float = 24 * 3600.0,
+        retry_after_max: float = 600.0,
         rng: random.Random | None = None,
     ) -> None:
         self._client = client
-        self._max_attempts = max(1, max_attempts)
+        self._max_attempts = None if max_attempts is None else max(1, max_attempts)
+        self._retry_window = retry_window
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
+        self._retry_after_max = retry_after_max
         self._timeout = timeout
         self._rng = rng or random.Random()  # noqa: S311  # jitter, not cryptography
 
@@ -85,12 +94,25 @@ class CallbackSender:
             backoff_initial=settings.callback_backoff_initial,
             backoff_max=settings.callback_backoff_max,
             timeout=settings.callback_timeout,
+            retry_window=settings.callback_retry_window,
+            retry_after_max=settings.callback_retry_after_max,
         )
 
     def backoff(self, failed_attempts: int) -> float:
         """Full jitter: uniform in [0, min(cap, initial * 2**(n-1))], so many retrying senders spread out."""
-        ceiling = min(self._backoff_max, self._backoff_initial * 2.0 ** max(0, failed_attempts - 1))
+        exponent = min(max(0, failed_attempts - 1), 64)  # 2**64 * any initial is past every sane cap
+        ceiling = min(self._backoff_max, self._backoff_initial * 2.0**exponent)
         return self._rng.uniform(0.0, ceiling)
+
+    def delay_after(self, failed_attempts: int, status_code: int | None, retry_after: float | None) -> float:
+        """How long to wait before the next attempt.
+
+        A 503 or 429 with Retry-After is honoured (up to `retry_after_max`), plus a little jitter so senders
+        told the same second do not all come back at once; everything else backs off exponentially.
+        """
+        if status_code in (429, 503) and retry_after is not None:
+            return min(retry_after, self._retry_after_max) + self._rng.uniform(0.0, self._backoff_initial)
+        return self.backoff(failed_attempts)
 
     async def send(
         self,
@@ -100,12 +122,16 @@ class CallbackSender:
         log: structlog.stdlib.BoundLogger,
         on_attempt: Callable[[Attempt], None] | None = None,
     ) -> DeliveryOutcome:
-        """POST body until a 2xx, a final refusal, or the attempt budget runs out.
+        """POST body until a 2xx, a final refusal, or the retry budget (window, optional attempt cap) runs out.
 
         `target` is read before every attempt so a job whose callback URL was switched
         (a retried activity has a new task token) sends its remaining attempts to the new URL.
         """
-        for number in range(1, self._max_attempts + 1):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._retry_window
+        number = 0
+        while True:
+            number += 1
             url = target()
             attempt_log = log.bind(attempt=number, max_attempts=self._max_attempts, url=_redact(url))
             retry_after: float | None = None
@@ -134,10 +160,16 @@ class CallbackSender:
                 outcome_error = f"HTTP {status_code}"
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
 
-            if number == self._max_attempts:
-                attempt_log.error("callback attempts exhausted", status_code=status_code, error=outcome_error)
+            delay = self.delay_after(number, status_code, retry_after)
+            out_of_attempts = self._max_attempts is not None and number >= self._max_attempts
+            if out_of_attempts or loop.time() + delay > deadline:
+                attempt_log.error(
+                    "callback retries exhausted",
+                    status_code=status_code,
+                    error=outcome_error,
+                    reason="attempt cap" if out_of_attempts else "retry window closed",
+                )
                 return "exhausted"
-            delay = min(retry_after, self._backoff_max) if retry_after is not None else self.backoff(number)
             attempt_log.warning(
                 "callback attempt failed, retrying",
                 status_code=status_code,
@@ -146,7 +178,6 @@ class CallbackSender:
                 retry_after_header=retry_after is not None,
             )
             await asyncio.sleep(delay)
-        raise AssertionError("unreachable: the loop returns on its last attempt")
 
     @staticmethod
     def _report(on_attempt: Callable[[Attempt], None] | None, attempt: Attempt) -> None:

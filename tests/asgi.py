@@ -18,13 +18,13 @@ def asgi_client(app: Litestar, base_url: str = "http://test") -> httpx.AsyncClie
 
 
 @asynccontextmanager
-async def serving(app: Litestar, *, timeout: float = 10.0) -> AsyncIterator[str]:
-    """Serve `app` over real HTTP on a free loopback port, on the test's own loop; yields its base URL."""
+async def serving(app: Litestar, *, timeout: float = 10.0, port: int | None = None) -> AsyncIterator[str]:
+    """Serve `app` over real HTTP on loopback (`port`, else a free one), on the test's own loop; yields its URL."""
     import uvicorn
 
     from scripts.processes import free_port
 
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
     )

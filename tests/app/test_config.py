@@ -18,9 +18,37 @@ def test_defaults_work_locally() -> None:
     assert (s.callback_max_body_bytes, s.callback_max_result_bytes) == (64 * 1024, 32 * 1024)
 
 
+def test_urls_follow_the_ports_the_dev_stack_uses() -> None:
+    """`SERVICE_PORT=9001 just up` must reach the mock on 9001 from the CLI too, not the default 8001."""
+    s = load_settings({"SERVICE_PORT": "9001", "TEMPORAL_UI_PORT": "9233", "CALLBACK_PORT": "9000"})
+    assert s.service_url == "http://127.0.0.1:9001"
+    assert s.temporal.ui_url == "http://localhost:9233"
+    assert s.callback_base_url == "http://127.0.0.1:9000"
+    given = load_settings(
+        {"SERVICE_PORT": "9001", "SERVICE_URL": "https://svc.example/", "TEMPORAL_UI_URL": "https://ui/"}
+    )
+    assert (given.service_url, given.temporal.ui_url) == ("https://svc.example", "https://ui")
+
+
 def test_callback_limits_from_env() -> None:
     s = load_settings({"CALLBACK_MAX_BODY_BYTES": "1000", "CALLBACK_MAX_RESULT_BYTES": "500"})
     assert (s.callback_max_body_bytes, s.callback_max_result_bytes) == (1000, 500)
+
+
+def test_temporal_budget_and_retry_after() -> None:
+    assert (load_settings({}).callback_temporal_timeout_seconds, load_settings({}).callback_retry_after_seconds) == (
+        3.0,
+        5,
+    )
+    s = load_settings({"CALLBACK_TEMPORAL_TIMEOUT": "1.5", "CALLBACK_RETRY_AFTER": "2"})
+    assert (s.callback_temporal_timeout_seconds, s.callback_retry_after_seconds) == (1.5, 2)
+    for name, value in [
+        ("CALLBACK_TEMPORAL_TIMEOUT", "0"),
+        ("CALLBACK_TEMPORAL_TIMEOUT", "nan"),
+        ("CALLBACK_RETRY_AFTER", "-1"),
+    ]:
+        with pytest.raises(SettingsError, match=name):
+            load_settings({name: value})
 
 
 def test_temporal_env_config_is_used() -> None:

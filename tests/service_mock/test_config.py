@@ -13,13 +13,19 @@ def test_defaults() -> None:
         port=8001,
         log_level="INFO",
         log_format="auto",
-        callback_max_attempts=6,
+        callback_max_attempts=None,
+        callback_retry_window=86400.0,
         callback_backoff_initial=0.2,
-        callback_backoff_max=5.0,
+        callback_backoff_max=30.0,
+        callback_retry_after_max=600.0,
         callback_timeout=5.0,
         heartbeat_count=3,
         heartbeat_interval=0.3,
     )
+
+
+def test_max_attempts_zero_means_no_cap() -> None:
+    assert load_settings({"SERVICE_CALLBACK_MAX_ATTEMPTS": "0"}).callback_max_attempts is None
 
 
 def test_overrides() -> None:
@@ -32,6 +38,8 @@ def test_overrides() -> None:
             "SERVICE_CALLBACK_MAX_ATTEMPTS": "2",
             "SERVICE_CALLBACK_BACKOFF_INITIAL": "0.5",
             "SERVICE_CALLBACK_BACKOFF_MAX": "1",
+            "SERVICE_CALLBACK_RETRY_WINDOW": "120",
+            "SERVICE_CALLBACK_RETRY_AFTER_MAX": "60",
             "SERVICE_CALLBACK_TIMEOUT": "2.5",
             "SERVICE_HEARTBEAT_COUNT": "0",
             "SERVICE_HEARTBEAT_INTERVAL": "0.01",
@@ -45,6 +53,8 @@ def test_overrides() -> None:
         callback_max_attempts=2,
         callback_backoff_initial=0.5,
         callback_backoff_max=1.0,
+        callback_retry_window=120.0,
+        callback_retry_after_max=60.0,
         callback_timeout=2.5,
         heartbeat_count=0,
         heartbeat_interval=0.01,
@@ -56,7 +66,9 @@ def test_overrides() -> None:
     [
         ("SERVICE_PORT", "eighty"),
         ("SERVICE_PORT", "70000"),
-        ("SERVICE_CALLBACK_MAX_ATTEMPTS", "0"),
+        ("SERVICE_CALLBACK_MAX_ATTEMPTS", "-1"),
+        ("SERVICE_CALLBACK_RETRY_WINDOW", "0"),
+        ("SERVICE_CALLBACK_RETRY_AFTER_MAX", "soon"),
         ("SERVICE_CALLBACK_BACKOFF_INITIAL", "-1"),
         ("SERVICE_CALLBACK_BACKOFF_MAX", "nan"),
         ("SERVICE_HEARTBEAT_COUNT", "-2"),

@@ -188,8 +188,8 @@ async def test_connection_refused_is_retried(service: RunningService) -> None:
 
 
 async def test_retry_after_is_honoured_and_capped(receiver: CallbackReceiver) -> None:
-    # Jitter alone would wait at most 1 ms; Retry-After: 30 is capped at SERVICE_CALLBACK_BACKOFF_MAX.
-    async with running_service(callback_backoff_initial=0.001, callback_backoff_max=0.3) as service:
+    # Jitter alone would wait at most 1 ms; Retry-After: 30 is capped at SERVICE_CALLBACK_RETRY_AFTER_MAX.
+    async with running_service(callback_backoff_initial=0.001, callback_retry_after_max=0.3) as service:
         receiver.answer_next(503, headers={"Retry-After": "30"})
         await submit_ok(service, callback_url=receiver.url, time_to_callback=0)
         first, second = await receiver.wait_for_hits(2)
