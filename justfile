@@ -105,3 +105,29 @@ scale-out *ARGS: setup
     TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
     export TEMPORAL_CLI
     exec uv run python scripts/scale_out.py "$@"
+
+# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 25 minutes; outside `just test`)
+reliability: setup
+    #!/usr/bin/env bash
+    set -uo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    failed=0
+    row() { echo "==> $*"; uv run python -m "scripts.reliability.$@" || failed=1; }
+    for mode in signal token update; do row worker_kills --mode "$mode" --runs 100 --kills 20; done
+    row callback_outage --down 60 --runs 60
+    row temporal_outage --down 180 --runs 30
+    row deliveries --runs 200 --stages 5
+    if [ -f scripts/reliability_hostile.py ]; then
+        echo "==> reliability_hostile"; uv run python scripts/reliability_hostile.py || failed=1
+    fi
+    exit "$failed"
+
+# One reliability row with its own arguments, e.g. `just reliability-row worker_kills --mode token --runs 20`
+reliability-row NAME *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    name="$1"; shift
+    exec uv run python -m "scripts.reliability.$name" "$@"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import httpx
@@ -70,6 +71,8 @@ class StageActivities:
 
     async def _post_request(self, request: StageRequest) -> str | None:
         stage = current_stage()
+        if request.faults.pause_before_request_seconds > 0:
+            await asyncio.sleep(request.faults.pause_before_request_seconds)
         body = {
             "callback_url": stage.callback_url,
             "time_to_request": request.time_to_request,
@@ -101,5 +104,7 @@ class StageActivities:
             )
         data = response.json() if response.content else {}
         job_id = data.get("job_id") if isinstance(data, dict) else None
+        if request.faults.lose_request_answers:
+            raise ApplicationError("the service's answer was lost (fault injection)", type=ERR_SERVICE_UNAVAILABLE)
         activity.logger.info("stage %s request accepted by the service (job %s)", request.stage, job_id)
         return str(job_id) if job_id is not None else None

@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError, CancelledError
+from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from app import gate_rules as rules
@@ -75,11 +75,30 @@ SERVICE_RETRY = RetryPolicy(
     ],
 )
 REQUEST_START_TO_CLOSE = timedelta(seconds=60)
+# Signal/update mode: the worker's interceptor heartbeats while the request runs, so a worker that died
+# mid-request is noticed after this long (then the request is retried), not after the start-to-close.
+REQUEST_HEARTBEAT_TIMEOUT = timedelta(seconds=10)
+# Token mode: once the activity is handed off nobody heartbeats it, so a worker that died BEFORE the hand-off
+# would only be noticed when the stage's budget is gone. After this long without a callback the gate asks the
+# service (the reconcile activity) whether it has the request, and makes the request again if it has not.
+HANDOFF_CHECK = timedelta(seconds=20)
+# Token mode: at most this many requests made again after hand-off checks found nothing at the service.
+MAX_HANDOFF_REQUESTS = 3
 RECONCILE_START_TO_CLOSE = timedelta(seconds=15)
-RECONCILE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=3)
+# A stage at its deadline waits ~15 s more (1+2+4+8) for a service that is briefly down before giving up.
+RECONCILE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=8),
+    maximum_attempts=5,
+)  # fmt: skip
 
 # Patch IDs of the gate's own command changes (see "Changing a workflow that has running executions").
 PATCH_RECOVER_AFTER_REQUEST_TIMEOUT = "stagegate-recover-after-request-timeout"
+# v5: token-mode hand-off check (a timer per token stage with a reconcile activity, and a fresh request when
+# the service never got it).
+PATCH_HANDOFF_CHECK = "stagegate-handoff-check"
+# v5: a stage activity that ran out of the stage's time while RETRYING (its last error was the service's,
+# not a timeout) reconciles too, in every mode, instead of failing the stage.
+PATCH_RECONCILE_EVERY_TIMEOUT = "stagegate-reconcile-every-timeout"
 
 _REFUSAL_TYPES = {
     Verdict.DUPLICATE: ERR_DUPLICATE_CALLBACK,
@@ -105,6 +124,8 @@ class StageGate:
         retry_policy: RetryPolicy = SERVICE_RETRY,
         request_timeout: timedelta = REQUEST_START_TO_CLOSE,
         reconcile_patch: str | None = None,
+        request_heartbeat_timeout: timedelta | None = REQUEST_HEARTBEAT_TIMEOUT,
+        handoff_check: timedelta | None = HANDOFF_CHECK,
     ) -> None:
         """Register the gate's signal, update and query on the current workflow.
 
@@ -115,6 +136,11 @@ class StageGate:
             retry_policy: For stage activities (the request); a stage's business outcome is never retried.
             request_timeout: Start-to-close of one attempt of a signal/update-mode stage activity.
             reconcile_patch: Patch ID that guards the reconcile step (only for workflows that ran without one).
+            request_heartbeat_timeout: Signal/update mode: a request attempt whose worker stopped heartbeating
+                this long is retried (None: only its start-to-close notices a dead worker).
+            handoff_check: Token mode, with a reconcile activity: after this long without a callback, ask the
+                service whether it got the request, and make it again if not (None: never ask early).
+                Choose it longer than your service needs to take a request (retries included).
         """
         self.state = state if state is not None else GateState(started_at=_now())
         if stages is not None and self.state.declared_stages is None:
@@ -123,6 +149,8 @@ class StageGate:
         self._retry_policy = retry_policy
         self._request_timeout = request_timeout
         self._reconcile_patch = reconcile_patch
+        self._request_heartbeat_timeout = request_heartbeat_timeout
+        self._handoff_check = handoff_check
         workflow.set_signal_handler(SIGNAL_ADVANCE_STAGE, self._on_signal)
         workflow.set_update_handler(UPDATE_ADVANCE_STAGE, self._on_update, validator=self._validate_update)
         workflow.set_query_handler(QUERY_GATE_STATUS, self.status)
@@ -211,7 +239,7 @@ class StageGate:
         )
         check = _Reconcile(reconcile, arg if reconcile_arg is None else reconcile_arg)
         if mode is Mode.TOKEN:
-            await self._token_stage(record, activity, arg, ticket, budget, check)
+            await self._token_stage(record, activity, arg, ticket, budget, deadline, check)
         else:
             await self._gate_stage(record, activity, arg, ticket, budget, deadline, check)
         rules.end_stage(self.state, record)
@@ -232,6 +260,7 @@ class StageGate:
         """Signal and update mode: a short activity makes the request, then the gate waits for the callback."""
         key = record.stage
         self.state.waiting_for = WaitingFor.REQUEST
+        heartbeat = self._request_heartbeat_timeout
         try:
             handle = self._start(
                 activity,
@@ -240,10 +269,12 @@ class StageGate:
                 result_type=StageAccepted,
                 schedule_to_close_timeout=budget,
                 start_to_close_timeout=min(self._request_timeout, budget),
+                # An attribute of the command, not a new one: replays of older runs are unaffected.
+                heartbeat_timeout=min(heartbeat, budget) if heartbeat else None,
             )
             accepted = await handle
         except ActivityError as err:
-            if await self._recover_after_request_timeout(record, err, check):
+            if await self._recover_after_request_timeout(record, err, deadline, check):
                 record.attempts = max(record.attempts, 1)
                 self._apply(record)
                 return
@@ -272,6 +303,7 @@ class StageGate:
         arg: Any,
         ticket: StageTicket,
         budget: timedelta,
+        deadline: datetime,
         check: _Reconcile,
     ) -> None:
         """Token mode: the activity hands its task token to the service and stays open until the callback."""
@@ -286,33 +318,102 @@ class StageGate:
             schedule_to_close_timeout=budget,
             start_to_close_timeout=budget,
         )
+        if self._handoff_check is not None and check.activity is not None:
+            handle = await self._confirm_handoff(record, handle, activity, arg, ticket, deadline, check)
         # A hand-made advance_stage signal (or update) opens the gate too.
-        await workflow.wait_condition(lambda: handle.done() or rules.inbox_entry(self.state, key) is not None)
+        await workflow.wait_condition(self._settled(handle, key))
         if not handle.done():
             handle.cancel()
             try:
                 await handle
             except (ActivityError, asyncio.CancelledError):
                 pass
-            record.attempts = max(record.attempts, 1)
+            record.attempts = max(record.attempts, 1 + record.requests_repeated)
             self._apply(record)
             return
         try:
             completion = handle.result()
         except ActivityError as err:
-            if isinstance(err.cause, TemporalTimeoutError) and await self._reconcile(record, check):
-                record.attempts = max(record.attempts, 1)
+            if self._ran_out_of_time(err) and await self._recover(record, deadline, check):
+                record.attempts = max(record.attempts, 1 + record.requests_repeated)
                 self._apply(record)
                 return
             _end_from_activity_error(record, err)
             return
-        record.attempts = completion.attempt
+        record.attempts = completion.attempt + record.requests_repeated
         record.callback_at = completion.callback_at
         record.progress = max(completion.progress, self._progress(key))
         record.result = completion.result
         record.outcome = Outcome.COMPLETED
         record.advanced_at = _now()
         record.advanced_by = AdvancedBy.ACTIVITY
+
+    def _settled(self, handle: workflow.ActivityHandle[Any], key: StageKey) -> Callable[[], bool]:
+        """Token mode's gate: the activity is done, or a callback for the stage is in the inbox (e.g. by hand)."""
+        return lambda: handle.done() or rules.inbox_entry(self.state, key) is not None
+
+    async def _confirm_handoff(
+        self,
+        record: StageRecord,
+        handle: workflow.ActivityHandle[Any],
+        activity: StageActivity,
+        arg: Any,
+        ticket: StageTicket,
+        deadline: datetime,
+        check: _Reconcile,
+    ) -> workflow.ActivityHandle[Any]:
+        """Token mode: make sure the service got the request; the handle of the activity to keep waiting for.
+
+        After hand-off nobody heartbeats the activity, so a worker that died before (or while) making the
+        request leaves it open, silently, until the stage's budget is gone. So: no callback after
+        `handoff_check` -> ask the service (the reconcile activity). It has the request -> wait as before. It has
+        finished -> its record advances the stage. It has nothing -> cancel the activity and make the request
+        again (a fresh activity, so a fresh task token; same idempotency key), at most MAX_HANDOFF_REQUESTS times.
+        """
+        key = record.stage
+        check_after = self._handoff_check
+        assert check_after is not None
+        first = True
+        while True:
+            if deadline - workflow.now() <= check_after:
+                return handle  # no time for a check: the stage's own timeout (and its reconcile) comes first
+            if first and not workflow.patched(PATCH_HANDOFF_CHECK):
+                return handle  # a run from before v5: it waited without the check's timer
+            first = False
+            try:
+                await workflow.wait_condition(self._settled(handle, key), timeout=check_after)
+                return handle
+            except builtins.TimeoutError:
+                pass
+            self.state.waiting_for = WaitingFor.RECONCILE
+            answer = await self._ask_service(record, check)
+            self.state.waiting_for = WaitingFor.ACTIVITY_COMPLETION
+            if handle.done() or rules.inbox_entry(self.state, key) is not None or answer is None:
+                return handle
+            if answer.callback is not None:  # finished, and its callback got lost: the gate takes the record
+                self.state.inbox.append(InboxEntry(callback=answer.callback, via=AdvancedBy.RECONCILE))
+                return handle
+            remaining = deadline - workflow.now()
+            if answer.job_found or record.requests_repeated >= MAX_HANDOFF_REQUESTS or remaining <= timedelta(0):
+                return handle
+            workflow.logger.warning(
+                "stage %r: the service has no request after the hand-off check; requesting again", key
+            )
+            handle.cancel()
+            try:
+                await handle
+                return handle  # it completed before the cancellation took: that is the stage's outcome
+            except (ActivityError, asyncio.CancelledError):
+                pass
+            record.requests_repeated += 1
+            handle = self._start(
+                activity,
+                arg,
+                ticket,
+                result_type=StageCompletion,
+                schedule_to_close_timeout=remaining,
+                start_to_close_timeout=remaining,
+            )
 
     def _start(
         self, activity: StageActivity, arg: Any, ticket: StageTicket, **options: Any
@@ -324,19 +425,41 @@ class StageGate:
         finally:
             PENDING_TICKET.reset(token)
 
-    async def _recover_after_request_timeout(self, record: StageRecord, err: ActivityError, check: _Reconcile) -> bool:
+    async def _recover_after_request_timeout(
+        self, record: StageRecord, err: ActivityError, deadline: datetime, check: _Reconcile
+    ) -> bool:
         """Signal/update mode: the request activity ran out of time, but the work may still have been done.
 
         The service may have called back before it answered (an early callback), or done the work and lost
         the callback: use the recorded callback, else ask the service, before timing the stage out. Added
-        after v3, behind a patch, so runs that timed out here before replay the old way.
+        after v3, behind a patch, so runs that timed out here before replay the old way; v5 adds the attempts
+        that ran out of the stage's time while retrying (behind its own patch).
         """
-        if not isinstance(err.cause, TemporalTimeoutError):
+        if isinstance(err.cause, TemporalTimeoutError):
+            if not workflow.patched(PATCH_RECOVER_AFTER_REQUEST_TIMEOUT):
+                return False
+        elif not self._ran_out_of_time(err):
             return False
-        if not workflow.patched(PATCH_RECOVER_AFTER_REQUEST_TIMEOUT):
-            return False
-        if rules.inbox_entry(self.state, record.stage) is not None:
+        return await self._recover(record, deadline, check)
+
+    async def _recover(self, record: StageRecord, deadline: datetime, check: _Reconcile) -> bool:
+        """A stage activity timed out: the recorded callback, else (v5: once the deadline is reached) the service's.
+
+        True when the stage's callback is in the inbox. A request that gave up BEFORE the deadline (its retries
+        did not fit in the stage's time) may still have reached the service, whose callback may come until the
+        deadline: since v5 the gate waits for it there, then asks, as it does after any other wait.
+        """
+        key = record.stage
+        if rules.inbox_entry(self.state, key) is not None:
             return True
+        remaining = (deadline - workflow.now()).total_seconds()
+        if remaining > 0 and workflow.patched(PATCH_RECONCILE_EVERY_TIMEOUT):
+            self.state.waiting_for = WaitingFor.CALLBACK
+            try:
+                await workflow.wait_condition(lambda: rules.inbox_entry(self.state, key) is not None, timeout=remaining)
+                return True
+            except builtins.TimeoutError:
+                pass
         return await self._reconcile(record, check)
 
     async def _reconcile(self, record: StageRecord, check: _Reconcile) -> bool:
@@ -350,8 +473,18 @@ class StageGate:
             return False
         key = record.stage
         self.state.waiting_for = WaitingFor.RECONCILE
+        answer = await self._ask_service(record, check)
+        if rules.inbox_entry(self.state, key) is not None:  # the callback arrived while we were asking
+            return True
+        if answer is None or answer.callback is None:
+            return False
+        self.state.inbox.append(InboxEntry(callback=answer.callback, via=AdvancedBy.RECONCILE))
+        return True
+
+    async def _ask_service(self, record: StageRecord, check: _Reconcile) -> StageCheck | None:
+        """Run the stage's reconcile activity: what the service says about the stage (None: it could not say)."""
         try:
-            answer = await workflow.execute_activity(
+            answer: StageCheck = await workflow.execute_activity(
                 cast(Any, check.activity),
                 check.arg,
                 result_type=StageCheck,
@@ -359,14 +492,19 @@ class StageGate:
                 retry_policy=RECONCILE_RETRY,
             )
         except ActivityError:
-            workflow.logger.warning("stage %r: could not ask the service, timing out", key)
-            return False
-        if rules.inbox_entry(self.state, key) is not None:  # the callback arrived while we were asking
+            workflow.logger.warning("stage %r: could not ask the service", record.stage)
+            return None
+        return answer
+
+    @staticmethod
+    def _ran_out_of_time(err: ActivityError) -> bool:
+        """The stage activity timed out: its own timeout, or the stage's time ran out between its retries.
+
+        The second kind (Temporal's retry state TIMEOUT, the last attempt's error as cause) counts since v5.
+        """
+        if isinstance(err.cause, TemporalTimeoutError):
             return True
-        if answer.callback is None:
-            return False
-        self.state.inbox.append(InboxEntry(callback=answer.callback, via=AdvancedBy.RECONCILE))
-        return True
+        return err.retry_state == RetryState.TIMEOUT and workflow.patched(PATCH_RECONCILE_EVERY_TIMEOUT)
 
     def _apply(self, record: StageRecord) -> None:
         entry = rules.take_callback(self.state, record.stage)

@@ -146,6 +146,8 @@ class StageRecord:
     error: str | None = None
     # Signal/update mode: what the stage activity returned (e.g. the service's job ID).
     request_result: Any = None
+    # Token mode: requests made again because a hand-off check found nothing at the service (a worker died).
+    requests_repeated: int = 0
 
     @property
     def ok(self) -> bool:

@@ -32,11 +32,15 @@ class Action(StrEnum):
 
 @dataclass(frozen=True)
 class ServiceFaults:
-    """Fault injection passed through to the service mock."""
+    """Fault injection: the first three are passed through to the service mock, the rest act in the worker."""
 
     duplicate_deliveries: int = 0
     extra_delay_seconds: float = 0.0
     lose_callbacks: bool = False
+    # The stage activity waits this long before its request (heartbeating): a window to kill the worker in.
+    pause_before_request_seconds: float = 0.0
+    # The stage activity makes its request, then drops the service's answer and fails retryably, every attempt.
+    lose_request_answers: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,17 @@
         return r.json()["check_id"]        # token mode: the interceptor hands the activity off afterwards
 
 The worker needs `StageGateInterceptor(signer)` among its interceptors: it carries the stage's ticket from
-`StageGate.call_and_wait` to the activity (as a header), builds the URL, and in token mode completes the
-activity asynchronously (`raise_complete_async`) once the user's code has made its request.
+`StageGate.call_and_wait` to the activity (as a header), builds the URL, heartbeats while the user's code
+runs (when the gate gave the activity a heartbeat timeout: a worker that dies mid-request is noticed in
+seconds), and in token mode completes the activity asynchronously (`raise_complete_async`) once the user's
+code has made its request.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -24,6 +29,7 @@ from temporalio import activity, workflow
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
     ActivityInboundInterceptor,
+    ActivityOutboundInterceptor,
     ExecuteActivityInput,
     Interceptor,
     StartActivityInput,
@@ -101,10 +107,25 @@ class _StageWorkflowOutbound(WorkflowOutboundInterceptor):
         return super().start_activity(input)
 
 
+class _HeartbeatMemory(ActivityOutboundInterceptor):
+    """Remembers the details of the activity's own last heartbeat, so the keep-alive repeats them, not blanks."""
+
+    details: Sequence[Any] = ()
+
+    def heartbeat(self, *details: Any) -> None:
+        self.details = details
+        super().heartbeat(*details)
+
+
 class _StageActivityInbound(ActivityInboundInterceptor):
     def __init__(self, next: ActivityInboundInterceptor, signer: CallbackSigner) -> None:
         super().__init__(next)
         self._signer = signer
+        self._memory: _HeartbeatMemory | None = None
+
+    def init(self, outbound: ActivityOutboundInterceptor) -> None:
+        self._memory = _HeartbeatMemory(outbound)
+        super().init(self._memory)
 
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
         header = input.headers.get(STAGE_HEADER)
@@ -144,8 +165,24 @@ class _StageActivityInbound(ActivityInboundInterceptor):
             workflow_id=info.workflow_id, stage=stage_id(ticket.stage), mode=ticket.mode.value, attempt=info.attempt
         )
         _CURRENT.set(context)
-        result = await super().execute_activity(input)
+        keep_alive = None
+        if info.heartbeat_timeout:
+            keep_alive = asyncio.create_task(self._keep_alive(info.heartbeat_timeout.total_seconds()))
+        try:
+            result = await super().execute_activity(input)
+        finally:
+            if keep_alive is not None:
+                keep_alive.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keep_alive
         if ticket.mode is Mode.TOKEN:
             # The request is made; the callback server completes the activity with the callback's outcome.
             activity.raise_complete_async()
         return StageAccepted(attempt=info.attempt, accepted_at=datetime.now(UTC).isoformat(), result=result)
+
+    async def _keep_alive(self, heartbeat_timeout: float) -> None:
+        """Heartbeat (the SDK throttles what reaches the server) while the user's code runs: alive means alive."""
+        memory = self._memory
+        while True:
+            activity.heartbeat(*(memory.details if memory is not None else ()))
+            await asyncio.sleep(max(heartbeat_timeout / 4, 0.1))

@@ -55,6 +55,10 @@ class StagedCallbackWorkflow:
             # The service mock holds a request for time_to_request: one attempt needs no longer than that
             # plus a margin, so a worker that dies mid-request is noticed in seconds, not a minute.
             request_timeout=timedelta(seconds=inp.time_to_request + REQUEST_MARGIN_SECONDS),
+            # Token mode: by then a live worker has made its request, so a service without it means a dead one.
+            handoff_check=timedelta(
+                seconds=inp.time_to_request + inp.faults.pause_before_request_seconds + REQUEST_MARGIN_SECONDS
+            ),
             reconcile_patch=self.RECONCILE_PATCH,
         )
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
 from app.config import load_settings
@@ -30,6 +31,9 @@ from app.temporal_client import connect_client
 from scripts.runs import wait_end
 
 RUN_TIMEOUT_SECONDS = 120.0
+# How the SDK records `workflow.patched`: a marker of this name, and the patch IDs in this search attribute.
+PATCH_MARKER_NAME = "core_patch"
+CHANGE_VERSION_ATTRIBUTE = "TemporalChangeVersion"
 STAGE_ACTIVITIES = {ACTIVITY_REQUEST_STAGE, ACTIVITY_AWAIT_STAGE_CALLBACK}
 _CLOSE_EVENTS = {
     EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED,
@@ -62,7 +66,9 @@ def event_counts(history: WorkflowHistory) -> Counter[str]:
 def stage_segments(history: WorkflowHistory) -> list[Counter[str]]:
     """Each stage's events: from its stage activity being scheduled to the next one's (the run's start and
     close events belong to no stage). The workflow task that handles a callback, and the next stage's
-    commands it completes with, count for the stage that was called back."""
+    commands it completes with, count for the stage that was called back. A patch's marker and the SDK's
+    `TemporalChangeVersion` upsert are written once per run, by whichever stage first reaches the patch:
+    they are the run's, not that stage's (the run totals still count them)."""
     segments: list[Counter[str]] = []
     for event in history.events:
         if (
@@ -70,9 +76,18 @@ def stage_segments(history: WorkflowHistory) -> list[Counter[str]]:
             and event.activity_task_scheduled_event_attributes.activity_type.name in STAGE_ACTIVITIES
         ):
             segments.append(Counter())
-        if segments and event.event_type not in _CLOSE_EVENTS:
+        if segments and event.event_type not in _CLOSE_EVENTS and not _patch_bookkeeping(event):
             segments[-1][EventType.Name(event.event_type).removeprefix("EVENT_TYPE_")] += 1
     return segments
+
+
+def _patch_bookkeeping(event: HistoryEvent) -> bool:
+    if event.event_type == EventType.EVENT_TYPE_MARKER_RECORDED:
+        return event.marker_recorded_event_attributes.marker_name == PATCH_MARKER_NAME
+    if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+        fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+        return set(fields) == {CHANGE_VERSION_ATTRIBUTE}
+    return False
 
 
 def history_bytes(history: WorkflowHistory) -> int:

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
@@ -42,4 +43,15 @@ async def wait_status(
             status: RunStatus = await handle.query(QUERY_STATUS, result_type=RunStatus)
             if ok(status):
                 return status
+            await asyncio.sleep(0.1)
+
+
+async def wait_activity_started(handle: WorkflowHandle[object, RunResult], *, timeout: float = 30.0) -> str:
+    """Wait until the run has a pending activity that a worker has started; its activity type."""
+    async with asyncio.timeout(timeout):
+        while True:
+            description = await handle.describe()
+            for pending in description.raw_description.pending_activities:
+                if pending.state == PendingActivityState.PENDING_ACTIVITY_STATE_STARTED:
+                    return str(pending.activity_type.name)
             await asyncio.sleep(0.1)

@@ -14,8 +14,9 @@ from tests.stack import Stack
 
 # Signal/update: request activity (3) + its workflow task (3) + the stage timer started and cancelled (2) + the
 # callback (signal: 1; update: accepted + completed, 2) + its workflow task (3). Token: the activity (3) + its
-# workflow task (3).
-MAX_EVENTS_PER_STAGE = {"signal": 12, "token": 6, "update": 13}
+# workflow task (3) + the hand-off check's timer started and cancelled (2: crash detection in seconds instead of
+# the stage budget; a gate without a reconcile activity, or with handoff_check=None, has no such timer: 6).
+MAX_EVENTS_PER_STAGE = {"signal": 12, "token": 8, "update": 13}
 
 
 async def test_events_per_stage_stay_within_budget(client: Client, stack: Stack) -> None:
@@ -26,6 +27,7 @@ async def test_events_per_stage_stay_within_budget(client: Client, stack: Stack)
     assert all(len(c.stage_totals) == 3 for c in counts), [c.stage_totals for c in counts]
     over = {mode: n for mode, n in fullest.items() if n > MAX_EVENTS_PER_STAGE[mode]}
     assert not over, f"events in one stage over budget: {over} (by type: {[c.per_stage for c in counts]})"
-    upserts = {c.mode: c.run_of_n.get("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", 0) for c in counts}
-    # One per run at most: the SDK's TemporalChangeVersion for the patch (StagegateMode comes with the start).
-    assert all(n <= 1 for n in upserts.values()), f"search attribute upserts in a 3-stage run: {upserts}"
+    # What each stage after the first adds: no search attribute upsert (the run's own, StagegateMode and the SDK's
+    # TemporalChangeVersion for each patch it reaches, are written once whatever the number of stages).
+    upserts = {c.mode: c.per_stage.get("UPSERT_WORKFLOW_SEARCH_ATTRIBUTES", 0) for c in counts}
+    assert all(n == 0 for n in upserts.values()), f"search attribute upserts per stage: {upserts}"

@@ -33,8 +33,9 @@ from app import search_attributes
 from app.gate_types import SIGNAL_ADVANCE_STAGE, AdvancedBy, Mode, Outcome, WaitingFor
 from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.starter import start_staged_run
-from scripts.processes import find_temporal_cli
-from scripts.runs import wait_end, wait_status
+from scripts.fault_stack import kill
+from scripts.processes import find_temporal_cli, start_process, wait_http_ok
+from scripts.runs import wait_activity_started, wait_end, wait_status
 from tests.replay.layout import HISTORY_DIR, history_file_name, workflow_id_for
 from tests.replay.recorder_entry import run_recorder
 from tests.stack import Stack, start_stack
@@ -271,7 +272,84 @@ def scenarios() -> list[Scenario]:
                 check=_advanced_by(AdvancedBy.RECONCILE, AdvancedBy.RECONCILE),
             ),
         ]
+    # Since v5 (patches "stagegate-handoff-check", "stagegate-reconcile-every-timeout"): the worker SIGKILLed
+    # before the request (every mode) or after the hand-off (token), the hand-off check finding a finished job
+    # whose callback was lost, and request retries that ran out of the stage's time.
+    paused = ServiceFaults(pause_before_request_seconds=3.0)
+    out += [
+        Scenario(
+            f"{mode.value}-worker-killed-before-request",
+            _inp(mode, stages=1, faults=paused),
+            drive=_kill_worker_when_started,
+            check=_repeated(_VIA[mode], attempts=2, requests_repeated=1 if mode is Mode.TOKEN else 0),
+        )
+        for mode in Mode
+    ]
+    out += [
+        Scenario(
+            "token-worker-killed-after-hand-off",
+            _inp(Mode.TOKEN, stages=1, time_to_callback=12.0),
+            drive=_kill_worker_after_hand_off,
+            check=_repeated(AdvancedBy.ACTIVITY, attempts=1, requests_repeated=0),
+        ),
+        Scenario(
+            "token-hand-off-check-finds-lost-callback",
+            _inp(Mode.TOKEN, stages=1, faults=ServiceFaults(lose_callbacks=True)),
+            check=_advanced_by(AdvancedBy.RECONCILE),
+        ),
+    ]
+    out += [
+        Scenario(
+            f"{mode.value}-request-retries-out-of-time",
+            _inp(
+                mode,
+                stages=1,
+                time_to_request=0.05,
+                time_to_callback=0.4,
+                stage_timeout_seconds=0.9,
+                faults=ServiceFaults(lose_request_answers=True),
+            ),
+            check=_advanced_by(AdvancedBy.RECONCILE if mode is Mode.TOKEN else _VIA[mode]),
+        )
+        for mode in Mode
+    ]
     return out
+
+
+def _repeated(by: AdvancedBy, *, attempts: int, requests_repeated: int) -> Check:
+    """One stage, completed by `by`, after this many attempts, of which this many were requests made again."""
+
+    def check(result: RunResult) -> str | None:
+        got = [(s.outcome, s.advanced_by, s.attempts, s.requests_repeated) for s in result.stages]
+        want = [(Outcome.COMPLETED, by, attempts, requests_repeated)]
+        return None if got == want else f"stages ended {got}, expected {want}"
+
+    return check
+
+
+async def _restart_worker(rec: Recorder) -> None:
+    """SIGKILL the stack's worker by pid (a crash, not a drain) and start a new one with the same environment."""
+    old = rec.stack.processes["worker"]
+    kill(old)
+    env = rec.stack.env
+    new = start_process("worker-restarted", ["app.worker"], env=env, log_dir=old.log_path.parent)
+    rec.stack.processes["worker"] = new
+    metrics = f"http://127.0.0.1:{env['WORKER_METRICS_PORT']}/metrics"
+    await asyncio.to_thread(wait_http_ok, new, metrics, timeout=60.0)
+
+
+async def _kill_worker_when_started(rec: Recorder, handle: Handle) -> None:
+    """Kill the worker while stage 1's activity waits before its request (the service never got it)."""
+    await wait_activity_started(handle)
+    await asyncio.sleep(0.5)
+    await _restart_worker(rec)
+
+
+async def _kill_worker_after_hand_off(rec: Recorder, handle: Handle) -> None:
+    """Kill the worker once stage 1's token activity is handed off (the service has the request)."""
+    await wait_activity_started(handle)
+    await asyncio.sleep(1.5)  # the service answers after TIME_TO_REQUEST; the activity then completes async
+    await _restart_worker(rec)
 
 
 def _slow_request(mode: Mode, faults: ServiceFaults) -> StagedRunInput:

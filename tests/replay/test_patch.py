@@ -10,7 +10,12 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from app import search_attributes
-from app.gate import PATCH_RECOVER_AFTER_REQUEST_TIMEOUT, StageGate
+from app.gate import (
+    PATCH_HANDOFF_CHECK,
+    PATCH_RECONCILE_EVERY_TIMEOUT,
+    PATCH_RECOVER_AFTER_REQUEST_TIMEOUT,
+    StageGate,
+)
 from app.run_attributes import PATCH_NO_STAGE_UPSERTS
 from app.workflow import PATCH_RECONCILE_BEFORE_TIMEOUT, StagedCallbackWorkflow
 from tests.replay.changed_workflow import UnpatchedV2Workflow
@@ -30,10 +35,9 @@ def _activities(history: WorkflowHistory) -> list[str]:
     ]
 
 
-def _has_patch_marker(history: WorkflowHistory) -> bool:
+def _has_patch_marker(history: WorkflowHistory, patch: str = PATCH_RECONCILE_BEFORE_TIMEOUT) -> bool:
     return any(
-        e.HasField("marker_recorded_event_attributes")
-        and PATCH_RECONCILE_BEFORE_TIMEOUT.encode() in e.SerializeToString()
+        e.HasField("marker_recorded_event_attributes") and patch.encode() in e.SerializeToString()
         for e in history.events
     )
 
@@ -93,4 +97,38 @@ async def test_old_and_new_stage_upserts_both_replay(mode: str) -> None:
     assert search_attributes.STAGE.name not in _upserted_keys(new)
     assert any(PATCH_NO_STAGE_UPSERTS.encode() in e.SerializeToString() for e in new.events)
     for history in (old, new):
+        await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+
+
+async def test_token_handoff_check_is_recorded_behind_its_patch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """v5: a token stage whose worker died before the request was asked about and requested again, behind the patch;
+    v4 token runs (no marker) replay without the check's timer, and code without the check cannot replay v5."""
+    killed = _history("v5-token-worker-killed-before-request")
+    assert _has_patch_marker(killed, PATCH_HANDOFF_CHECK)
+    assert _activities(killed) == ["await_stage_callback", "check_stage", "await_stage_callback"]
+    old = _history("v4-token-complete")
+    assert not _has_patch_marker(old, PATCH_HANDOFF_CHECK)
+    for history in (killed, old, _history("v5-token-complete")):
+        await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+
+    async def no_check(self: StageGate, record: object, handle: object, *_: object) -> object:
+        return handle
+
+    monkeypatch.setattr(StageGate, "_confirm_handoff", no_check)
+    for name in ("v5-token-worker-killed-before-request", "v5-token-complete"):
+        with pytest.raises(NondeterminismError):
+            await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(_history(name))
+
+
+@pytest.mark.parametrize("mode", ["signal", "token", "update"])
+async def test_retries_out_of_time_are_reconciled_behind_their_patch(
+    mode: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v5: a request that gave up before the deadline waits out the stage and reconciles, behind the patch."""
+    history = _history(f"v5-{mode}-request-retries-out-of-time")
+    assert _has_patch_marker(history, PATCH_RECONCILE_EVERY_TIMEOUT)
+    await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+
+    monkeypatch.setattr(StageGate, "_ran_out_of_time", staticmethod(lambda err: False))
+    with pytest.raises(NondeterminismError):
         await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)

@@ -36,9 +36,12 @@ from tests.replay.layout import HISTORY_DIR, REPLAYED_OK, committed_histories, w
 # stage advanced by hand with a bare int (`--input 1`), and a refused `"garbage"` signal before advancing.
 # v4 (35, patch "stagegate-recover-after-request-timeout"): all of v3 plus a request answered after the stage's
 # budget, in signal and update mode, with the callback in time or lost (reconciled).
+# v5 (43, patches "stagegate-handoff-check" and "stagegate-reconcile-every-timeout"): all of v4 plus the worker
+# SIGKILLed before the request in every mode and after the hand-off in token mode, a token-mode hand-off check
+# that finds a finished job whose callback was lost, and request retries that ran out of the stage's time.
 # v6 (35, patch "stagegate-no-stage-upserts"): all of v4, without a search attribute upsert per stage.
 # An empty or half-deleted folder must not pass.
-MIN_HISTORIES = 139
+MIN_HISTORIES = 182
 
 
 def _load() -> dict[Path, WorkflowHistory]:

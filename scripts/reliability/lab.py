@@ -1,0 +1,86 @@
+"""A reliability lab: its own Temporal dev server (a subprocess on its own SQLite file), the fault stack, a client.
+
+Every reliability row (`scripts/reliability/*.py`, `just reliability`) runs in a fresh lab on free loopback
+ports, and everything the lab started is stopped by pid at the end, also when the row fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from temporalio.client import Client
+
+from scripts.fault_stack import DevServer, FaultStack, start_fault_stack
+from scripts.processes import ROOT, find_temporal_cli, free_port
+
+LAB_ROOT = ROOT / ".state" / "reliability"
+# The service mock's own retry defaults, not the quick ones the tests use: what a user of `just up` gets.
+MOCK_DEFAULTS = {
+    "SERVICE_CALLBACK_BACKOFF_INITIAL": "",
+    "SERVICE_CALLBACK_BACKOFF_MAX": "",
+    "SERVICE_HEARTBEAT_INTERVAL": "",
+}
+
+
+@dataclass
+class Lab:
+    """One row's world."""
+
+    server: DevServer
+    client: Client
+    stack: FaultStack
+    log_dir: Path
+
+    @property
+    def task_queue(self) -> str:
+        return self.stack.settings.task_queue
+
+    @property
+    def service_log(self) -> Path:
+        return self.log_dir / "service_mock.log"
+
+
+async def connect(address: str, *, timeout: float = 60.0) -> Client:
+    """Connect, retrying while the dev server comes up."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return await Client.connect(address)
+        except RuntimeError:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+@asynccontextmanager
+async def lab(name: str, *, workers: int = 1) -> AsyncIterator[Lab]:
+    """Start a dev server, the stack and a client for row `name`; stop them all on exit."""
+    log_dir = LAB_ROOT / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    server = DevServer(cli=find_temporal_cli(), db_file=log_dir / "temporal.db", port=free_port(), log_dir=log_dir)
+    stack: FaultStack | None = None
+    try:
+        await asyncio.to_thread(server.start)
+        client = await connect(server.address)
+        stack = await asyncio.to_thread(
+            start_fault_stack,
+            server.address,
+            log_dir,
+            task_queue=f"rel-{uuid.uuid4().hex[:8]}",
+            signing_secret=secrets.token_hex(32),
+            workers=workers,
+            extra_env=MOCK_DEFAULTS,
+        )
+        print(f"[{name}] lab up: temporal {server.address}, logs {log_dir}", flush=True)
+        yield Lab(server=server, client=client, stack=stack, log_dir=log_dir)
+    finally:
+        if stack is not None:
+            await asyncio.to_thread(stack.stop)
+        await asyncio.to_thread(server.stop)
