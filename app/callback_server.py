@@ -18,6 +18,7 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from temporalio.client import Client
 
+from app.callback_body_check import check_body_signature
 from app.callback_forwarding import CallbackError, Forwarded, Temporal
 from app.callback_urls import CallbackTarget, CallbackUrlError, verify_callback_params
 from app.callback_wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
@@ -40,13 +41,18 @@ def _verified(request: Request[object, object, State], settings: Settings, spec:
     return target
 
 
-async def _body(request: Request[object, object, State], settings: Settings) -> CallbackBody:
+async def _body(request: Request[object, object, State], settings: Settings, target: CallbackTarget) -> CallbackBody:
+    raw = await request.body()
+    # Before parsing: a tampered or replayed body is refused as such, whatever it holds.
+    signed = check_body_signature(settings, target, request.scope["headers"], raw)
     try:
-        return decode_callback_body(await request.body(), max_result_bytes=settings.callback_max_result_bytes)
+        body = decode_callback_body(raw, max_result_bytes=settings.callback_max_result_bytes)
     except msgspec.ValidationError as err:
         raise CallbackError(400, "invalid_body", f"callback body is invalid: {err}") from err
     except msgspec.DecodeError as err:
         raise CallbackError(400, "invalid_json", f"callback body is not valid JSON: {err}") from err
+    # A signed body's webhook-id is the dedupe key: the sender keeps it across retries, and it is signed.
+    return body if signed is None else msgspec.structs.replace(body, callback_id=signed.webhook_id)
 
 
 def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
@@ -58,7 +64,7 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
         temporal: NamedDependency[Temporal],
     ) -> Response[Accepted]:
         target = _verified(request, settings, spec)
-        body = await _body(request, settings)
+        body = await _body(request, settings, target)
         forwarded: Forwarded = await spec.forward(temporal, target, body, received_at=_utc_now())
         log.info(
             "callback forwarded",

@@ -2,6 +2,8 @@
 
 The signature covers the exact text of every parameter as sent (no re-parsing before the check), and only
 canonical forms verify: `stage=01`, a padded token or a repeated parameter is refused, not normalised.
+An optional signed `snd` names the sender whose callbacks must also carry a Standard Webhooks body signature
+(`app/body_signatures.py`): a URL seen in a proxy log is then no use without that sender's key.
 """
 
 from __future__ import annotations
@@ -10,8 +12,9 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import ClassVar
 from urllib.parse import urlencode
 
@@ -20,7 +23,9 @@ from app.gate_types import Mode, StageKey
 
 CALLBACK_PATH_PREFIX = "/callbacks/"
 _SIGNED = ("wf", "stage", "attempt", "token", "exp")
-_ALLOWED = frozenset((*_SIGNED, "sig"))  # every other parameter is ignored
+_SENDER = "snd"  # optional and signed; absent from older URLs, whose signed bytes stay what they were
+_ALLOWED = frozenset((*_SIGNED, _SENDER, "sig"))  # every other parameter is ignored
+SENDER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Temporal's default `limit.maxIDLength`: the server counts a workflow ID's UTF-8 bytes (Go's `len`).
 MAX_WORKFLOW_ID_BYTES = 1000
 # Ours are five or six; the rest is room for what proxies and trackers append (all of them are counted).
@@ -64,6 +69,8 @@ class CallbackTarget:
     attempt: int
     expires_at: int
     task_token: bytes | None = None
+    # The sender whose body signature this URL demands (None: the URL alone authenticates the callback).
+    sender: str | None = None
 
 
 def encode_token(token: bytes) -> str:
@@ -98,12 +105,18 @@ def _params(target: CallbackTarget) -> dict[str, str]:
     if target.task_token is not None:
         params["token"] = encode_token(target.task_token)
     params["exp"] = str(target.expires_at)
+    if target.sender is not None:
+        if not SENDER_NAME.fullmatch(target.sender):
+            raise ValueError(f"cannot sign a callback URL: sender name {target.sender!r} is not [A-Za-z0-9_-]{{1,64}}")
+        params[_SENDER] = target.sender
     return params
 
 
 def _canonical(mode: Mode, params: dict[str, str]) -> bytes:
     # Length-prefixed fields: no value can shift bytes into its neighbour.
     parts = ["v2", mode.value, *(params.get(name, "") for name in _SIGNED)]
+    if _SENDER in params:
+        parts += [_SENDER, params[_SENDER]]  # appended only when present: a URL without it signs as before
     return b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
 
 
@@ -118,9 +131,13 @@ class CallbackSigner:
     base_url: str
     secret: str
     grace_seconds: int = 3600
+    # Set when the services this worker's stages call sign their callback bodies as this sender.
+    sender: str | None = None
 
     def url_for(self, target: CallbackTarget) -> str:
         """The URL handed to the external service."""
+        if target.sender is None and self.sender is not None:
+            target = replace(target, sender=self.sender)
         params = _params(target)
         params["sig"] = encode_token(_sign(self.secret, target.mode, params))
         return f"{self.base_url.rstrip('/')}{callback_path(target.mode)}?{urlencode(params)}"
@@ -179,10 +196,12 @@ def verify_callback_params(
         sig = params["sig"].encode("ascii")
     except UnicodeEncodeError:
         raise CallbackUrlError("signature does not match") from None
-    signed = {name: params[name] for name in _SIGNED if name in params}
+    signed = {name: params[name] for name in (*_SIGNED, _SENDER) if name in params}
     if not any(hmac.compare_digest(sig, encode_token(_sign(s, mode, signed)).encode()) for s in secrets):
         raise CallbackUrlError("signature does not match")
     # Signed, so these were made by us; still, refuse anything that is not in our own canonical form.
+    if _SENDER in params and not SENDER_NAME.fullmatch(params[_SENDER]):
+        raise CallbackUrlError("query parameter 'snd' is not a sender name")
     try:
         stage = parse_stage_key(params["stage"])
     except InvalidCallbackError as exc:
@@ -194,6 +213,7 @@ def verify_callback_params(
         attempt=_canonical_int(params, "attempt"),
         expires_at=_canonical_int(params, "exp"),
         task_token=decode_token(params["token"]) if mode is Mode.TOKEN else None,
+        sender=params.get(_SENDER),
     )
     if stage_id(stage) != params["stage"]:
         raise CallbackUrlError("query parameter 'stage' is not in canonical form")
