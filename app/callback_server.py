@@ -20,6 +20,7 @@ from temporalio.client import Client
 
 from app.callback_body_check import check_body_signature
 from app.callback_forwarding import CallbackError, Forwarded, Temporal
+from app.callback_openapi import error_responses, operation_class
 from app.callback_urls import CallbackTarget, CallbackUrlError, verify_callback_params
 from app.callback_wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
 from app.config import Settings
@@ -95,6 +96,8 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
         summary=spec.summary,
         operation_id=f"{spec.mode.value}_callback",
         status_code=200 if spec.mode.value == "update" else 202,
+        responses=error_responses(),
+        operation_class=operation_class(spec.mode),
     )(handler)
 
 
