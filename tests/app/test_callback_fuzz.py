@@ -24,7 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from app.callback_server import create_app
-from app.callback_urls import _sign, encode_token
+from app.callback_urls import sign_query
 from app.config import load_settings
 from app.gate_types import Mode
 from tests.stack import FUZZ_SENDER, SIGNING_SECRET, Stack
@@ -50,7 +50,7 @@ def sign_case(case: Case[Any]) -> None:
         # The sender the stack holds keys for: the generated webhook-* headers meet the body-signature checks.
         query["snd"] = FUZZ_SENDER
     params = {name: value for name in _SIGNED if isinstance(value := query.get(name), str)}
-    query["sig"] = encode_token(_sign(SIGNING_SECRET, mode, params))
+    query["sig"] = sign_query(SIGNING_SECRET, mode, params)
     case.query = query
 
 
