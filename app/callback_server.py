@@ -18,8 +18,10 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from temporalio.client import Client
 
+from app.callback_body_check import check_body_signature
 from app.callback_forwarding import CallbackError, Forwarded, Temporal
 from app.callback_metrics import CallbackMetrics
+from app.callback_openapi import error_responses, operation_class
 from app.callback_tracing import annotate_request_span, tracing_middleware
 from app.callback_urls import CallbackTarget, CallbackUrlError, verify_callback_params
 from app.callback_wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
@@ -44,13 +46,18 @@ def _verified(request: Request[object, object, State], settings: Settings, spec:
     return target
 
 
-async def _body(request: Request[object, object, State], settings: Settings) -> CallbackBody:
+async def _body(request: Request[object, object, State], settings: Settings, target: CallbackTarget) -> CallbackBody:
+    raw = await request.body()
+    # Before parsing: a tampered or replayed body is refused as such, whatever it holds.
+    signed = check_body_signature(settings, target, request.scope["headers"], raw)
     try:
-        return decode_callback_body(await request.body(), max_result_bytes=settings.callback_max_result_bytes)
+        body = decode_callback_body(raw, max_result_bytes=settings.callback_max_result_bytes)
     except msgspec.ValidationError as err:
         raise CallbackError(400, "invalid_body", f"callback body is invalid: {err}") from err
     except msgspec.DecodeError as err:
         raise CallbackError(400, "invalid_json", f"callback body is not valid JSON: {err}") from err
+    # A signed body's webhook-id is the dedupe key: the sender keeps it across retries, and it is signed.
+    return body if signed is None else msgspec.structs.replace(body, callback_id=signed.webhook_id)
 
 
 def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
@@ -62,7 +69,7 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
         temporal: NamedDependency[Temporal],
     ) -> Response[Accepted]:
         target = _verified(request, settings, spec)
-        body = await _body(request, settings)
+        body = await _body(request, settings, target)
         metrics = _metrics(request)
         with metrics.forwarding(spec.mode.value):
             forwarded: Forwarded = await spec.forward(temporal, target, body, received_at=_utc_now())
@@ -96,6 +103,8 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
         summary=spec.summary,
         operation_id=f"{spec.mode.value}_callback",
         status_code=200 if spec.mode.value == "update" else 202,
+        responses=error_responses(),
+        operation_class=operation_class(spec.mode),
     )(handler)
 
 

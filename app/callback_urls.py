@@ -6,6 +6,9 @@ canonical forms verify: `stage=01`, a padded token or a repeated parameter is re
 With tracing on, the URL also carries the stage's W3C `traceparent`, so a service that forwards no trace headers
 still brings the callback back into the stage's trace. It is signed when present; URLs without it sign exactly
 the bytes they always did, so URLs handed out before keep verifying.
+
+An optional signed `snd` names the sender whose callbacks must also carry a Standard Webhooks body signature
+(`app/body_signatures.py`): a URL seen in a proxy log is then no use without that sender's key.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import base64
 import binascii
 import hashlib
 import hmac
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import ClassVar
 from urllib.parse import urlencode
 
@@ -25,9 +29,12 @@ from app.trace_context import is_traceparent
 
 CALLBACK_PATH_PREFIX = "/callbacks/"
 _SIGNED = ("wf", "stage", "attempt", "token", "exp")
-# Signed only when present (appended to the canonical bytes), so URLs without it verify as before.
+# Signed only when present (appended to the canonical bytes, each under its name), so URLs without them verify
+# as before.
 _TRACEPARENT = "traceparent"
-_ALLOWED = frozenset((*_SIGNED, _TRACEPARENT, "sig"))  # every other parameter is ignored
+_SENDER = "snd"  # optional and signed; absent from older URLs, whose signed bytes stay what they were
+_ALLOWED = frozenset((*_SIGNED, _TRACEPARENT, _SENDER, "sig"))  # every other parameter is ignored
+SENDER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # Temporal's default `limit.maxIDLength`: the server counts a workflow ID's UTF-8 bytes (Go's `len`).
 MAX_WORKFLOW_ID_BYTES = 1000
 # Ours are five or six; the rest is room for what proxies and trackers append (all of them are counted).
@@ -77,6 +84,8 @@ class CallbackTarget:
     task_token: bytes | None = None
     # The W3C traceparent of the span that built the URL (tracing on), else None.
     traceparent: str | None = None
+    # The sender whose body signature this URL demands (None: the URL alone authenticates the callback).
+    sender: str | None = None
 
 
 def encode_token(token: bytes) -> str:
@@ -115,6 +124,10 @@ def _params(target: CallbackTarget) -> dict[str, str]:
         if not is_traceparent(target.traceparent):
             raise ValueError(f"cannot sign a callback URL: {target.traceparent!r} is not a W3C traceparent")
         params[_TRACEPARENT] = target.traceparent
+    if target.sender is not None:
+        if not SENDER_NAME.fullmatch(target.sender):
+            raise ValueError(f"cannot sign a callback URL: sender name {target.sender!r} is not [A-Za-z0-9_-]{{1,64}}")
+        params[_SENDER] = target.sender
     return params
 
 
@@ -124,11 +137,18 @@ def _canonical(mode: Mode, params: dict[str, str]) -> bytes:
     if params.get(_TRACEPARENT):
         # Named, and only when present: a URL without it signs the same bytes as before it existed.
         parts += [_TRACEPARENT, params[_TRACEPARENT]]
+    if _SENDER in params:
+        parts += [_SENDER, params[_SENDER]]  # appended only when present: a URL without it signs as before
     return b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
 
 
 def _sign(secret: str, mode: Mode, params: dict[str, str]) -> bytes:
     return hmac.new(secret.encode(), _canonical(mode, params), hashlib.sha256).digest()
+
+
+def sign_query(secret: str, mode: Mode, params: Mapping[str, str]) -> str:
+    """The `sig` for these parameter texts exactly as given (tools that probe the verifier sign odd forms too)."""
+    return encode_token(_sign(secret, mode, dict(params)))
 
 
 @dataclass(frozen=True)
@@ -138,9 +158,13 @@ class CallbackSigner:
     base_url: str
     secret: str
     grace_seconds: int = 3600
+    # Set when the services this worker's stages call sign their callback bodies as this sender.
+    sender: str | None = None
 
     def url_for(self, target: CallbackTarget) -> str:
         """The URL handed to the external service."""
+        if target.sender is None and self.sender is not None:
+            target = replace(target, sender=self.sender)
         params = _params(target)
         params["sig"] = encode_token(_sign(self.secret, target.mode, params))
         return f"{self.base_url.rstrip('/')}{callback_path(target.mode)}?{urlencode(params)}"
@@ -199,10 +223,12 @@ def verify_callback_params(
         sig = params["sig"].encode("ascii")
     except UnicodeEncodeError:
         raise CallbackUrlError("signature does not match") from None
-    signed = {name: params[name] for name in (*_SIGNED, _TRACEPARENT) if name in params}
+    signed = {name: params[name] for name in (*_SIGNED, _TRACEPARENT, _SENDER) if name in params}
     if not any(hmac.compare_digest(sig, encode_token(_sign(s, mode, signed)).encode()) for s in secrets):
         raise CallbackUrlError("signature does not match")
     # Signed, so these were made by us; still, refuse anything that is not in our own canonical form.
+    if _SENDER in params and not SENDER_NAME.fullmatch(params[_SENDER]):
+        raise CallbackUrlError("query parameter 'snd' is not a sender name")
     try:
         stage = parse_stage_key(params["stage"])
     except InvalidCallbackError as exc:
@@ -215,6 +241,7 @@ def verify_callback_params(
         expires_at=_canonical_int(params, "exp"),
         task_token=decode_token(params["token"]) if mode is Mode.TOKEN else None,
         traceparent=params.get(_TRACEPARENT) or None,
+        sender=params.get(_SENDER),
     )
     if stage_id(stage) != params["stage"]:
         raise CallbackUrlError("query parameter 'stage' is not in canonical form")

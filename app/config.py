@@ -10,6 +10,9 @@ from urllib.parse import unquote
 
 from temporalio.envconfig import ClientConfigProfile
 
+from app.body_signatures import DEFAULT_TOLERANCE_SECONDS, parse_key
+from app.callback_urls import SENDER_NAME
+
 LogFormat = Literal["auto", "json", "console"]
 TraceExporter = Literal["otlp", "console"]
 _TRACE_EXPORTERS: tuple[TraceExporter, ...] = ("otlp", "console")
@@ -67,6 +70,12 @@ class Settings:
     callback_temporal_timeout_seconds: float = 3.0
     # Retry-After (seconds) on every 503: when to try again while Temporal is slow or down.
     callback_retry_after_seconds: int = 5
+    # Callback server: senders that sign callback bodies the Standard Webhooks way, name -> their keys
+    # (several during a rotation; any may match). A URL naming one of them demands a valid body signature.
+    callback_webhook_senders: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict, repr=False)
+    callback_webhook_tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
+    # Worker: the sender name put (signed) into every callback URL, when the services it calls sign bodies.
+    callback_webhook_sender: str | None = None
     service_url: str = "http://127.0.0.1:8001"
     service_request_timeout_seconds: float = 60.0
     # First secret signs; all of them verify, so a new secret can be rolled in before an old one is dropped.
@@ -116,6 +125,36 @@ def _positive(value: float, name: str) -> float:
     if not value > 0:  # also rejects nan
         raise SettingsError(f"{name} must be greater than 0, got {value!r}")
     return value
+
+
+def webhook_senders_from(raw: str) -> dict[str, tuple[bytes, ...]]:
+    """`CALLBACK_WEBHOOK_SENDERS`: `name=whsec_k1 whsec_k2;other=whsec_k3` (senders by `;`, keys by spaces)."""
+    senders: dict[str, tuple[bytes, ...]] = {}
+    for entry in (e.strip() for e in raw.split(";")):
+        if not entry:
+            continue
+        name, sep, keys = entry.partition("=")
+        name = name.strip()
+        if not sep or not SENDER_NAME.fullmatch(name):
+            raise SettingsError(
+                "CALLBACK_WEBHOOK_SENDERS entries must be name=whsec_... with names of [A-Za-z0-9_-]; "
+                f"got {name[:40]!r}"
+            )
+        try:
+            parsed = tuple(parse_key(key) for key in keys.split())
+        except ValueError as exc:
+            raise SettingsError(f"CALLBACK_WEBHOOK_SENDERS, sender {name!r}: {exc}") from exc
+        if not parsed:
+            raise SettingsError(f"CALLBACK_WEBHOOK_SENDERS, sender {name!r}: no key")
+        senders[name] = parsed
+    return senders
+
+
+def _sender_name(env: Mapping[str, str]) -> str | None:
+    raw = env.get("CALLBACK_WEBHOOK_SENDER", "").strip()
+    if raw and not SENDER_NAME.fullmatch(raw):
+        raise SettingsError(f"CALLBACK_WEBHOOK_SENDER must be 1 to 64 of [A-Za-z0-9_-], got {raw[:40]!r}")
+    return raw or None
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -231,6 +270,11 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             _float(env, "CALLBACK_TEMPORAL_TIMEOUT", 3.0), "CALLBACK_TEMPORAL_TIMEOUT"
         ),
         callback_retry_after_seconds=int(_positive(_int(env, "CALLBACK_RETRY_AFTER", 5), "CALLBACK_RETRY_AFTER")),
+        callback_webhook_senders=webhook_senders_from(env.get("CALLBACK_WEBHOOK_SENDERS", "")),
+        callback_webhook_tolerance_seconds=int(
+            _positive(_int(env, "CALLBACK_WEBHOOK_TOLERANCE", DEFAULT_TOLERANCE_SECONDS), "CALLBACK_WEBHOOK_TOLERANCE")
+        ),
+        callback_webhook_sender=_sender_name(env),
         # Like the callback URL, the service URL follows its port (SERVICE_PORT, as `just up` uses) unless given whole.
         service_url=env.get("SERVICE_URL", f"http://127.0.0.1:{_int(env, 'SERVICE_PORT', 8001)}").rstrip("/"),
         service_request_timeout_seconds=_float(env, "SERVICE_REQUEST_TIMEOUT", 60.0),

@@ -30,7 +30,12 @@ log = structlog.get_logger(__name__)
 
 def callback_signer(settings: Settings) -> CallbackSigner:
     """Signs stage callback URLs with the current (first) secret."""
-    return CallbackSigner(settings.callback_base_url, settings.signing_secrets[0], settings.callback_url_grace_seconds)
+    return CallbackSigner(
+        settings.callback_base_url,
+        settings.signing_secrets[0],
+        settings.callback_url_grace_seconds,
+        sender=settings.callback_webhook_sender,
+    )
 
 
 # The tracing interceptor runs inside the sandbox: OpenTelemetry's context must be the process's one, not a copy

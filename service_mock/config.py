@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from typing import Literal
 from urllib.parse import unquote
 
+from service_mock.signing import check_key
+
 LogFormat = Literal["auto", "json", "console"]
 _LOG_FORMATS: tuple[LogFormat, ...] = ("auto", "json", "console")
 _LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -51,6 +53,9 @@ class Settings:
     callback_timeout: float = 5.0
     heartbeat_count: int = 3
     heartbeat_interval: float = 0.3
+    # When set, every callback carries a Standard Webhooks body signature: one per key (all sign, so a
+    # receiver mid-rotation matches whichever it holds); `webhook-id` is the callback's callback_id.
+    webhook_keys: tuple[str, ...] = field(default=(), repr=False)
     # When set, POST /publish wants `Authorization: Bearer <token>` (401 otherwise), like a real API would.
     publish_token: str | None = None
     tracing: TracingSettings = field(default_factory=TracingSettings)
@@ -81,6 +86,16 @@ def _float(env: Mapping[str, str], name: str, default: float, *, minimum: float)
     if not value >= minimum:  # also rejects nan
         raise SettingsError(f"{name} must be >= {minimum}, got {raw!r}")
     return value
+
+
+def _webhook_keys(env: Mapping[str, str]) -> tuple[str, ...]:
+    keys = tuple(env.get("SERVICE_WEBHOOK_KEYS", "").split())
+    for key in keys:
+        try:
+            check_key(key)
+        except ValueError as exc:
+            raise SettingsError(f"SERVICE_WEBHOOK_KEYS: {exc}") from exc
+    return keys
 
 
 def _log_format(env: Mapping[str, str]) -> LogFormat:
@@ -141,6 +156,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_timeout=_float(env, "SERVICE_CALLBACK_TIMEOUT", 5.0, minimum=0.001),
         heartbeat_count=_int(env, "SERVICE_HEARTBEAT_COUNT", 3, minimum=0),
         heartbeat_interval=_float(env, "SERVICE_HEARTBEAT_INTERVAL", 0.3, minimum=0.0),
+        webhook_keys=_webhook_keys(env),
         publish_token=env.get("SERVICE_PUBLISH_TOKEN", "").strip() or None,
         tracing=_tracing(env),
     )

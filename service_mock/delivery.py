@@ -14,6 +14,7 @@ import httpx
 import structlog
 
 from service_mock.config import Settings
+from service_mock.signing import BodySigner
 
 DeliveryOutcome = Literal["delivered", "rejected", "exhausted"]
 
@@ -74,9 +75,11 @@ class CallbackSender:
         timeout: float,
         retry_window: float = 24 * 3600.0,
         retry_after_max: float = 600.0,
+        signer: BodySigner | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self._client = client
+        self._signer = signer
         self._max_attempts = None if max_attempts is None else max(1, max_attempts)
         self._retry_window = retry_window
         self._backoff_initial = backoff_initial
@@ -96,6 +99,7 @@ class CallbackSender:
             timeout=settings.callback_timeout,
             retry_window=settings.callback_retry_window,
             retry_after_max=settings.callback_retry_after_max,
+            signer=BodySigner(settings.webhook_keys) if settings.webhook_keys else None,
         )
 
     def backoff(self, failed_attempts: int) -> float:
@@ -121,11 +125,13 @@ class CallbackSender:
         target: Callable[[], str],
         log: structlog.stdlib.BoundLogger,
         on_attempt: Callable[[Attempt], None] | None = None,
+        webhook_id: str | None = None,
     ) -> DeliveryOutcome:
         """POST body until a 2xx, a final refusal, or the retry budget (window, optional attempt cap) runs out.
 
         `target` is read before every attempt so a job whose callback URL was switched
-        (a retried activity has a new task token) sends its remaining attempts to the new URL.
+        (a retried activity has a new task token) sends its remaining attempts to the new URL. With a signer,
+        each attempt is signed afresh (new timestamp) under the same `webhook_id`, as Standard Webhooks asks.
         """
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._retry_window
@@ -136,7 +142,9 @@ class CallbackSender:
             attempt_log = log.bind(attempt=number, max_attempts=self._max_attempts, url=_redact(url))
             retry_after: float | None = None
             try:
-                response = await self._client.post(url, content=body, headers=_HEADERS, timeout=self._timeout)
+                response = await self._client.post(
+                    url, content=body, headers=self._headers(body, webhook_id), timeout=self._timeout
+                )
             except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
                 self._report(on_attempt, Attempt(number, url, None, repr(exc)))
                 attempt_log.error("callback rejected: unusable URL", error=repr(exc))
@@ -178,6 +186,11 @@ class CallbackSender:
                 retry_after_header=retry_after is not None,
             )
             await asyncio.sleep(delay)
+
+    def _headers(self, body: bytes, webhook_id: str | None) -> dict[str, str]:
+        if self._signer is None or webhook_id is None:
+            return _HEADERS
+        return {**_HEADERS, **self._signer.headers(webhook_id, body, now=datetime.now(UTC))}
 
     @staticmethod
     def _report(on_attempt: Callable[[Attempt], None] | None, attempt: Attempt) -> None:

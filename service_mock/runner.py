@@ -137,6 +137,7 @@ class JobRunner:
                 target=lambda: job.callback_url,
                 log=log.bind(copy=copy, copies=copies) if copies > 1 else log,
                 on_attempt=on_attempt,
+                webhook_id=event.callback_id,
             )
             if outcome == "delivered":
                 job.deliveries += 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,8 @@ from scripts.processes import ManagedProcess, free_port, loopback_env, start_pro
 
 # One secret per test session; tests that sign callback URLs themselves get it through the `settings` fixture.
 SIGNING_SECRET = "test-secret-" + uuid.uuid4().hex
+FUZZ_SENDER = "fuzz"
+FUZZ_SENDER_KEY = "whsec_" + base64.b64encode(uuid.uuid4().bytes).decode()
 
 
 def base_env(temporal_address: str) -> dict[str, str]:
@@ -19,7 +22,10 @@ def base_env(temporal_address: str) -> dict[str, str]:
     Quick service-mock heartbeats and retries keep tests short; every workflow task replays history, and a
     determinism bug fails the workflow instead of hiding (see `scripts.processes.loopback_env`).
     """
-    return loopback_env(temporal_address, signing_secret=SIGNING_SECRET)
+    env = loopback_env(temporal_address, signing_secret=SIGNING_SECRET)
+    # A body-signing sender, so URLs that name it exercise the body-signature checks (tests/app fuzzing).
+    env["CALLBACK_WEBHOOK_SENDERS"] = f"{FUZZ_SENDER}={FUZZ_SENDER_KEY}"
+    return env
 
 
 @dataclass(frozen=True)

@@ -191,6 +191,17 @@ def test_traceparent_round_trips_and_is_signed(mode: Mode) -> None:
             verify_callback_params(mode, tampered, ["s3cret"], now=time.time())
 
 
+@pytest.mark.parametrize("mode", list(Mode))
+def test_traceparent_and_sender_together_are_both_signed(mode: Mode) -> None:
+    target = _target(mode, traceparent=TRACEPARENT, sender="acme")
+    items = parse_qsl(urlsplit(build_callback_url("http://cb", "s3cret", target)).query)
+    assert verify_callback_params(mode, items, ["s3cret"], now=time.time()) == target
+    for name in ("traceparent", "snd"):
+        dropped = [(k, v) for k, v in items if k != name]
+        with pytest.raises(CallbackUrlError, match="signature"):
+            verify_callback_params(mode, dropped, ["s3cret"], now=time.time())
+
+
 def test_traceparent_cannot_be_added_to_a_url_signed_without_one() -> None:
     items = parse_qsl(urlsplit(build_callback_url("http://cb", "s3cret", _target(Mode.SIGNAL))).query)
     with pytest.raises(CallbackUrlError, match="signature"):

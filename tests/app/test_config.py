@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from app.config import DEV_SIGNING_SECRET, SettingsError, load_settings
@@ -46,6 +48,27 @@ def test_temporal_budget_and_retry_after() -> None:
         ("CALLBACK_TEMPORAL_TIMEOUT", "0"),
         ("CALLBACK_TEMPORAL_TIMEOUT", "nan"),
         ("CALLBACK_RETRY_AFTER", "-1"),
+    ]:
+        with pytest.raises(SettingsError, match=name):
+            load_settings({name: value})
+
+
+def test_webhook_senders_and_sender_name() -> None:
+    key_a, key_b = "whsec_" + base64.b64encode(b"a").decode(), "whsec_" + base64.b64encode(b"bb").decode()
+    s = load_settings(
+        {"CALLBACK_WEBHOOK_SENDERS": f"kyc={key_a} {key_b}; esign={key_b}", "CALLBACK_WEBHOOK_SENDER": "kyc"}
+    )
+    assert s.callback_webhook_senders == {"kyc": (b"a", b"bb"), "esign": (b"bb",)}
+    assert (s.callback_webhook_sender, s.callback_webhook_tolerance_seconds) == ("kyc", 300)
+    assert "callback_webhook_senders" not in repr(s)  # keys stay out of logs and reprs
+    assert load_settings({}).callback_webhook_senders == {}
+    for name, value in [
+        ("CALLBACK_WEBHOOK_SENDERS", f"kyc {key_a}"),
+        ("CALLBACK_WEBHOOK_SENDERS", "kyc=nope"),
+        ("CALLBACK_WEBHOOK_SENDERS", "kyc="),
+        ("CALLBACK_WEBHOOK_SENDERS", f"k y c={key_a}"),
+        ("CALLBACK_WEBHOOK_SENDER", "not a name"),
+        ("CALLBACK_WEBHOOK_TOLERANCE", "0"),
     ]:
         with pytest.raises(SettingsError, match=name):
             load_settings({name: value})

@@ -22,13 +22,16 @@ from tests.signals import temporal_signal
 from tests.stack import Stack
 
 
-async def _job_for(stack: Stack, handle: WorkflowHandle[object, RunResult], stage: int) -> dict[str, object]:
-    """The service mock's job for a stage, found by the idempotency key the workflow sent."""
+async def _job_for(
+    stack: Stack, handle: WorkflowHandle[object, RunResult], stage: int, *, done: bool = False
+) -> dict[str, object]:
+    """The service mock's job for a stage, found by the idempotency key the workflow sent (with `done`: once the
+    service has nothing more to send; the run can end while its last duplicate copy is still on the wire)."""
     key = f"{handle.id}/{handle.result_run_id}/{stage}"
     async with httpx.AsyncClient(base_url=stack.service_url) as http, asyncio.timeout(20):
         while True:
             jobs = (await http.get("/jobs", params={"idempotency_key": key})).json()
-            if jobs:
+            if jobs and (jobs[0]["done"] or not done):
                 job: dict[str, object] = jobs[0]
                 return job
             await asyncio.sleep(0.1)
@@ -60,7 +63,7 @@ async def test_service_duplicate_deliveries_advance_once(client: Client, stack: 
     assert end.result is not None, end
     assert [s.outcome for s in end.result.stages] == [Outcome.COMPLETED] * 2
     for stage in (1, 2):
-        job = await _job_for(stack, handle, stage)
+        job = await _job_for(stack, handle, stage, done=True)
         # Three copies, each answered at once with a 2xx or a final 4xx: a 5xx would have caused retries.
         assert job["deliveries"] + job["deliveries_failed"] == 3, job  # type: ignore[operator]
         assert job["attempts"] == 3, job

@@ -24,6 +24,14 @@ def test_defaults() -> None:
     )
 
 
+def test_webhook_keys() -> None:
+    keys = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw whsec_AAAA"
+    assert load_settings({"SERVICE_WEBHOOK_KEYS": keys}).webhook_keys == tuple(keys.split())
+    for bad in ["MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "whsec_", "whsec_no*pe"]:
+        with pytest.raises(SettingsError, match="SERVICE_WEBHOOK_KEYS"):
+            load_settings({"SERVICE_WEBHOOK_KEYS": bad})
+
+
 def test_max_attempts_zero_means_no_cap() -> None:
     assert load_settings({"SERVICE_CALLBACK_MAX_ATTEMPTS": "0"}).callback_max_attempts is None
 
