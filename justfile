@@ -118,9 +118,7 @@ reliability: setup
     row callback_outage --down 60 --runs 60
     row temporal_outage --down 180 --runs 30
     row deliveries --runs 200 --stages 5
-    if [ -f scripts/reliability_hostile.py ]; then
-        echo "==> reliability_hostile"; uv run python scripts/reliability_hostile.py || failed=1
-    fi
+    row hostile --tries 50
     exit "$failed"
 
 # One reliability row with its own arguments, e.g. `just reliability-row worker_kills --mode token --runs 20`

@@ -1,6 +1,6 @@
 """The hostile-input reliability row, fast subset: every class twice, one run per mode, on the session's server.
 
-The script itself (scripts/reliability_hostile.py) is what runs: its own service mock, callback server and
+The script itself (scripts/reliability/hostile.py) is what runs: its own service mock, callback server and
 worker as subprocesses, real runs waiting while the hostile requests fire. The full row (20 classes x 50
 tries, 30 runs) is the same script with its defaults.
 """
@@ -13,15 +13,19 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.hostile_inputs import CLASSES, REPLAY
 from scripts.processes import ROOT
+from scripts.reliability.hostile_inputs import CLASSES, REPLAY
 
-SCRIPT = ROOT / "scripts" / "reliability_hostile.py"
+SCRIPT_MODULE = "scripts.reliability.hostile"
 
 
 def _run(args: list[str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
     proc = subprocess.Popen(  # our own script with fixed arguments
-        [sys.executable, str(SCRIPT), *args], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [sys.executable, "-m", SCRIPT_MODULE, *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         out, err = proc.communicate(timeout=timeout)
@@ -46,4 +50,4 @@ def test_twenty_classes_refused_no_run_lost_or_double_advanced(temporal_address:
             assert all(400 <= status < 500 for status in statuses), (name, result)
     row = done.stdout.strip().splitlines()[-1]
     assert row.startswith("| 20 classes of hostile input x 2 tries"), row
-    assert row.endswith("| 0 | 0 | 0 | `uv run python scripts/reliability_hostile.py` |"), row
+    assert row.endswith("| 0 | 0 | 0 | `just reliability-row hostile` |"), row

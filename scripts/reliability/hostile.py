@@ -1,11 +1,11 @@
 """Hostile input at the callback server while real runs wait at their gates: the RELIABILITY.md row.
 
-    uv run python scripts/reliability_hostile.py [--tries 50] [--runs-per-mode 10] [--json-out FILE]
+    just reliability-row hostile [--tries 50] [--runs-per-mode 10] [--json-out FILE]
 
 Starts its own Temporal dev server (or uses --temporal-address), the service mock, the callback server and a
 worker on free loopback ports, with Standard Webhooks body signatures on (the worker names the sender in its
 URLs, the mock signs, the server verifies). Starts real runs in every mode whose first stage waits for the
-service's callback, fires every class of `scripts/hostile_inputs.py` at their callback URLs, then waits for
+service's callback, fires every class of `scripts/reliability/hostile_inputs.py` at their callback URLs, then waits for
 the runs to end. Prints a JSON summary and a markdown table row: tries, answers by status, 5xx (goal 0), runs
 lost (goal 0), runs double-advanced (goal 0: a stage resolved by anything but the service's own callback, or
 a replayed webhook-id taken twice). Exit code 0 when every goal holds.
@@ -39,7 +39,6 @@ from app.config import load_settings
 from app.gate_types import Mode, Outcome
 from app.payloads import RunResult, StagedRunInput
 from app.starter import start_staged_run
-from scripts.hostile_inputs import CLASSES, MODES, REPLAY, HostileRequest, Keys, Target
 from scripts.processes import (
     ROOT,
     ManagedProcess,
@@ -49,11 +48,12 @@ from scripts.processes import (
     start_process,
     wait_http_ok,
 )
+from scripts.reliability.hostile_inputs import CLASSES, MODES, REPLAY, HostileRequest, Keys, Target
 from scripts.runs import wait_end
 
 LOG_DIR = ROOT / ".state" / "reliability-hostile"
 SENDER = "svc"
-COMMAND = "uv run python scripts/reliability_hostile.py"
+COMMAND = "just reliability-row hostile"
 
 
 @dataclass(frozen=True)
@@ -312,7 +312,7 @@ async def run(options: Options) -> Summary:
 
 
 def _parse(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(prog="reliability_hostile", description=(__doc__ or "").split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="just reliability-row hostile", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--tries", type=int, default=50, help="tries per class (default 50)")
     parser.add_argument("--runs-per-mode", type=int, default=10, help="real runs waiting, per mode (default 10)")
     parser.add_argument("--time-to-callback", type=float, default=15.0, help="seconds the runs wait per stage (15)")
@@ -340,7 +340,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point: `uv run python scripts/reliability_hostile.py`."""
+    """Entry point: `just reliability-row hostile`."""
     options = _parse(argv)
     # SIGTERM unwinds like Ctrl-C, so the processes this script started are stopped by their pids.
     signal.signal(signal.SIGTERM, _terminate)

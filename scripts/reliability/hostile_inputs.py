@@ -1,6 +1,6 @@
 """Twenty classes of hostile callback, each a builder of one request aimed at a real run's callback URL.
 
-Used by `scripts/reliability_hostile.py`. The attacker is assumed to hold as much as each class needs: a leaked
+Used by `scripts/reliability/hostile.py`. The attacker is assumed to hold as much as each class needs: a leaked
 URL (bodies), the URL secret (forged signers: non-canonical forms, over-long IDs), the sender's body key
 (garbage that is validly signed), or nothing at all. Every class but the replay must be refused with a 4xx
 and leave the run untouched; a replayed `webhook-id` may be taken once, never twice.
