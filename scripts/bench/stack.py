@@ -1,0 +1,146 @@
+"""The benchmark's own stack: a dev server, workers, a callback server and the service mock as real subprocesses.
+
+Everything listens on free loopback ports and is stopped by pid when the benchmark ends. Two workers on two task
+queues: one hands its stage requests to the benchmark's own stub service (the bench fires every callback itself,
+so it knows the callback moment exactly), the other to the real service mock (the end-to-end figure).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from scripts.processes import ManagedProcess, find_temporal_cli, free_port, loopback_env, start_process, wait_http_ok
+
+STUB_TASK_QUEUE = "bench-stub"
+E2E_TASK_QUEUE = "bench-e2e"
+
+
+@dataclass(frozen=True)
+class StackOptions:
+    """What the benchmark's processes are started with (the knobs a tuning comparison turns)."""
+
+    stub_service_url: str
+    worker_env: Mapping[str, str]  # extra variables for both workers (e.g. WORKER_MAX_CACHED_WORKFLOWS)
+    log_level: str = "INFO"
+    with_e2e: bool = True
+
+
+@dataclass(frozen=True)
+class BenchStack:
+    """The running processes and where to reach them."""
+
+    temporal_address: str
+    callback_base_url: str
+    service_url: str
+    signing_secret: str
+    processes: dict[str, ManagedProcess]
+
+    def pids(self) -> dict[str, int]:
+        """Process name -> pid (the measured processes)."""
+        return {name: proc.pid for name, proc in self.processes.items()}
+
+    def stop(self) -> None:
+        """Stop every process by pid: workers first (they drain), the dev server last."""
+        for proc in reversed(list(self.processes.values())):
+            proc.stop()
+
+
+def dev_server_command(temporal_cli: str, port: int) -> list[str]:
+    """`temporal server start-dev` in memory, without the Web UI, with our search attributes registered."""
+    return [
+        temporal_cli,
+        "server",
+        "start-dev",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--headless",
+        "--search-attribute",
+        "StagegateStage=Int",
+        "--search-attribute",
+        "StagegateMode=Keyword",
+        "--log-level",
+        "error",
+    ]
+
+
+async def start_bench_stack(log_dir: Path, options: StackOptions) -> BenchStack:
+    """Start every process and wait until each answers; on any failure stop what already runs."""
+    temporal_port, callback_port, service_port = free_port(), free_port(), free_port()
+    address = f"127.0.0.1:{temporal_port}"
+    secret = secrets.token_hex(32)
+    env = loopback_env(address, signing_secret=secret)
+    # A benchmark measures what users run: the worker cache and Temporal's determinism policy at their defaults.
+    env.pop("WORKER_MAX_CACHED_WORKFLOWS", None)
+    env.pop("WORKER_FAIL_ON_NONDETERMINISM", None)
+    env.update(
+        LOG_LEVEL=options.log_level,
+        CALLBACK_PORT=str(callback_port),
+        CALLBACK_BASE_URL=f"http://127.0.0.1:{callback_port}",
+        SERVICE_PORT=str(service_port),
+        **options.worker_env,
+    )
+    processes: dict[str, ManagedProcess] = {}
+    health: dict[str, str] = {}
+    try:
+        processes["temporal"] = start_process(
+            "temporal",
+            dev_server_command(find_temporal_cli(), temporal_port),
+            env=env,
+            log_dir=log_dir,
+            python_module=False,
+        )
+        await asyncio.to_thread(_wait_port, processes["temporal"], temporal_port)
+        processes["callback_server"] = start_process(
+            "callback_server", ["app.callback_server"], env=env, log_dir=log_dir
+        )
+        health["callback_server"] = f"http://127.0.0.1:{callback_port}/healthz"
+        workers = {"worker": (STUB_TASK_QUEUE, options.stub_service_url)}
+        if options.with_e2e:
+            processes["service_mock"] = start_process("service_mock", ["service_mock"], env=env, log_dir=log_dir)
+            health["service_mock"] = f"http://127.0.0.1:{service_port}/healthz"
+            workers["worker_e2e"] = (E2E_TASK_QUEUE, f"http://127.0.0.1:{service_port}")
+        for name, (queue, service_url) in workers.items():
+            metrics = free_port()
+            own = {
+                **env,
+                "STAGEGATE_TASK_QUEUE": queue,
+                "SERVICE_URL": service_url,
+                "WORKER_METRICS_PORT": str(metrics),
+            }
+            processes[name] = start_process(name, ["app.worker"], env=own, log_dir=log_dir)
+            health[name] = f"http://127.0.0.1:{metrics}/metrics"
+        await asyncio.gather(*(asyncio.to_thread(wait_http_ok, processes[n], url) for n, url in health.items()))
+    except BaseException:
+        for proc in reversed(list(processes.values())):
+            proc.stop()
+        raise
+    return BenchStack(
+        temporal_address=address,
+        callback_base_url=f"http://127.0.0.1:{callback_port}",
+        service_url=f"http://127.0.0.1:{service_port}",
+        signing_secret=secret,
+        processes=processes,
+    )
+
+
+def _wait_port(proc: ManagedProcess, port: int, timeout: float = 60.0) -> None:
+    """The dev server is up once its gRPC port accepts connections (it has no HTTP health endpoint here)."""
+    import socket
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}")
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.settimeout(0.5)
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name} did not listen on {port} within {timeout}s:\n{proc.log_tail()}")
