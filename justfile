@@ -68,9 +68,21 @@ fmt:
 cli *ARGS:
     uv run cli "$@"
 
-# Run the CLI benchmark, e.g. `just bench --help`
-bench *ARGS:
-    uv run cli bench "$@"
+# Benchmark on a stack of its own: P0 (SDK) vs P1-P3 (HTTP) and end to end; writes docs/bench/results.{json,md,png}
+bench *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run cli bench "$@"
+
+# Scale run: 10,000 runs waiting at their gate at once, then all advanced over HTTP; writes docs/bench/scale.*
+bench-scale *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run cli bench --scale 10000 "$@"
 
 # Record replay histories from real runs under a new tag, e.g. `just histories --tag v4`
 histories *ARGS: setup

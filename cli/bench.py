@@ -39,6 +39,11 @@ class BenchOptions:
     scale: int
     scale_mode: str
     as_json: bool
+    worker_cache: int | None = None
+
+    def worker_env(self) -> dict[str, str]:
+        """Worker settings this run overrides (the tuning knobs under test)."""
+        return {} if self.worker_cache is None else {"WORKER_MAX_CACHED_WORKFLOWS": str(self.worker_cache)}
 
 
 def run_bench_command(options: BenchOptions) -> int:
@@ -55,12 +60,14 @@ def run_bench_command(options: BenchOptions) -> int:
         ) from err
     try:
         sides = parse_sides(options.sides)
-        scale_mode = Mode(options.scale_mode)
     except ValueError as err:
         raise BenchOptionError(str(err)) from err
+    if options.scale_mode not in {m.value for m in Mode}:
+        raise BenchOptionError(f"--scale-mode must be one of {' | '.join(m.value for m in Mode)}")
+    scale_mode = Mode(options.scale_mode)
     console = Console(stderr=True) if options.as_json else Console()
     if options.scale:
-        scale_plan = ScalePlan(runs=options.scale, mode=scale_mode)
+        scale_plan = ScalePlan(runs=options.scale, mode=scale_mode, worker_env=options.worker_env())
         scale = asyncio.run(run_scale(scale_plan, Outputs.under(options.out, "scale"), console))
         if options.as_json:
             print(json.dumps(scale.to_json()))
@@ -76,7 +83,9 @@ def run_bench_command(options: BenchOptions) -> int:
             sat_rounds=options.rounds,
             callback_delay=options.callback_delay,
         )
-    results = asyncio.run(run_compare(plan, sides, Outputs.under(options.out, "results"), console))
+    results = asyncio.run(
+        run_compare(plan, sides, Outputs.under(options.out, "results"), console, worker_env=options.worker_env())
+    )
     if options.as_json:
         print(json.dumps(results.to_json()))
     incomplete = [s for s in results.summaries if s.completed != s.runs]

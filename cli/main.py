@@ -612,12 +612,26 @@ def bench(
     scale: Annotated[int, typer.Option("--scale", min=0, help="Instead: N runs waiting at once, then advanced.")] = 0,
     scale_mode: Annotated[str, typer.Option("--scale-mode", help="Mode of the scale run's runs.")] = "signal",
     as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON on stdout.")] = False,
+    worker_cache: Annotated[
+        int | None, typer.Option("--worker-cache", min=0, help="Workers' WORKER_MAX_CACHED_WORKFLOWS.")
+    ] = None,
 ) -> None:
     """P0 (SDK) against P1-P3 (HTTP callbacks) on a stack of its own; results JSON, markdown and PNG under --out."""
     from cli.bench import BenchOptionError, BenchOptions, BenchUnavailableError, run_bench_command
 
     options = BenchOptions(
-        stages, runs, rounds, concurrency, callback_delay, sides, out_dir, quick, scale, scale_mode, as_json
+        stages,
+        runs,
+        rounds,
+        concurrency,
+        callback_delay,
+        sides,
+        out_dir,
+        quick,
+        scale,
+        scale_mode,
+        as_json,
+        worker_cache,
     )
     try:
         code = run_bench_command(options)

@@ -14,7 +14,7 @@ import platform
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -74,7 +74,13 @@ async def connect(address: str, timeout: float = 60.0) -> Client:
 
 
 async def run_compare(
-    plan: BenchPlan, sides: Sequence[Side], outputs: Outputs, console: Console, *, log_dir: Path | None = None
+    plan: BenchPlan,
+    sides: Sequence[Side],
+    outputs: Outputs,
+    console: Console,
+    *,
+    worker_env: Mapping[str, str] | None = None,
+    log_dir: Path | None = None,
 ) -> BenchResults:
     """The whole benchmark; returns what it wrote."""
     began = time.monotonic()
@@ -92,7 +98,9 @@ async def run_compare(
         stack = await start_bench_stack(
             log_dir,
             StackOptions(
-                stub_service_url=server.url, worker_env={}, with_e2e=any(s.via is Via.SERVICE_MOCK for s in sides)
+                stub_service_url=server.url,
+                worker_env=dict(worker_env or {}),
+                with_e2e=any(s.via is Via.SERVICE_MOCK for s in sides),
             ),
         )
         try:
@@ -110,10 +118,12 @@ async def run_compare(
         machine=machine(),
         plan=asdict(plan),
         sides=[s.key for s in sides],
+        worker_env=dict(worker_env or {}),
         command=" ".join(["cli", *sys.argv[1:]]) if sys.argv else "cli bench",
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=round(time.monotonic() - began, 1),
         log_dir=str(log_dir),
+        pids=stack.pids(),
     )
     write_outputs(results, outputs)
     print_summary(results, console)

@@ -128,6 +128,7 @@ async def run_scale(plan: ScalePlan, outputs: Outputs, console: Console) -> Scal
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=round(time.monotonic() - began, 1),
         log_dir=str(log_dir),
+        pids=stack.pids(),
     )
     outputs.json.parent.mkdir(parents=True, exist_ok=True)
     outputs.json.write_text(json.dumps(results.to_json(), indent=1) + "\n")
