@@ -10,8 +10,13 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
+
+if TYPE_CHECKING:
+    from app.gate_types import Mode
+    from scripts.bench.sides import Side
 
 DEFAULT_OUT = Path("docs/bench")
 
@@ -50,10 +55,9 @@ def run_bench_command(options: BenchOptions) -> int:
     """Run the comparison (or, with --scale N, the scale run); the exit code is 0 when every run completed."""
     try:
         from app.gate_types import Mode
-        from scripts.bench.compare import Outputs, run_compare
-        from scripts.bench.runner import BenchPlan
-        from scripts.bench.scale import ScalePlan, run_scale
+        from scripts.bench.compare import run_compare  # noqa: F401  # fail here, before anything starts
         from scripts.bench.sides import parse_sides
+        from scripts.bench.stack import StackStartError
     except ImportError as err:  # the container image ships neither scripts/ nor the dev dependencies
         raise BenchUnavailableError(
             f"cli bench runs from a source checkout with the dev dependencies (`uv sync`): {err}"
@@ -66,6 +70,17 @@ def run_bench_command(options: BenchOptions) -> int:
         raise BenchOptionError(f"--scale-mode must be one of {' | '.join(m.value for m in Mode)}")
     scale_mode = Mode(options.scale_mode)
     console = Console(stderr=True) if options.as_json else Console()
+    try:
+        return _run(options, sides, scale_mode, console)
+    except StackStartError as err:
+        raise BenchUnavailableError(f"the benchmark's stack did not start: {err}") from err
+
+
+def _run(options: BenchOptions, sides: list[Side], scale_mode: Mode, console: Console) -> int:
+    from scripts.bench.compare import Outputs, run_compare
+    from scripts.bench.runner import BenchPlan
+    from scripts.bench.scale import ScalePlan, run_scale
+
     if options.scale:
         scale_plan = ScalePlan(runs=options.scale, mode=scale_mode, worker_env=options.worker_env())
         scale = asyncio.run(run_scale(scale_plan, Outputs.under(options.out, "scale"), console))

@@ -599,10 +599,10 @@ async def _demo(settings: Settings, options: RunOptions) -> list[RunReport]:
 
 @app.command()
 def bench(
-    stages: Annotated[int, typer.Option("--stages", "-n", min=1, help="Stages per run.")] = 5,
-    runs: Annotated[int, typer.Option("--runs", min=1, help="Concurrency 1: runs per side per round.")] = 4,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Rounds of each phase (sides take turns).")] = 3,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=2, help="Saturation: runs at once.")] = 100,
+    stages: Annotated[int, typer.Option("--stages", "-n", min=1, help="Stages per run.")] = 3,
+    runs: Annotated[int, typer.Option("--runs", min=1, help="Concurrency 1: runs per side per round.")] = 5,
+    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Rounds of each phase (sides take turns).")] = 5,
+    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=2, help="Saturation: runs at once.")] = 50,
     callback_delay: Annotated[
         float, typer.Option("--callback-delay", min=0, help="Concurrency 1: seconds from request to callback.")
     ] = 0.05,

@@ -48,6 +48,8 @@ class Fired:
 class FireLog:
     """Every callback fired, by (workflow ID, stage), and the answers seen (HTTP status or SDK outcome)."""
 
+    # Written before the first attempt: the run may complete before the sender has read its own answer.
+    sent_at: dict[tuple[str, int], float] = field(default_factory=dict)
     fired: dict[tuple[str, int], Fired] = field(default_factory=dict)
     answers: Counter[str] = field(default_factory=Counter)
 
@@ -66,6 +68,7 @@ class Firer:
         if self.delay:
             await asyncio.sleep(self.delay)
         sent_at = time.time()
+        self.log.sent_at[(ask.workflow_id, ask.stage)] = sent_at
         attempts, ok = 0, False
         while attempts < MAX_ATTEMPTS and not ok:
             if attempts:

@@ -30,7 +30,12 @@ def _processes(results: BenchResults) -> list[str]:
 
 def _ratio(results: BenchResults, s: SideSummary) -> str:
     ratio = next((r for r in results.ratios if r.side == s.side), None)
-    return "1.00 (P0)" if s.via == "sdk" else _f(ratio.throughput_ratio, 2) if ratio else "-"
+    if s.via == "sdk":
+        return "1.00 (P0)"
+    if ratio is None:
+        return "-"
+    rounds = ratio.throughput_ratio_rounds
+    return f"{ratio.throughput_ratio:.2f} ({min(rounds):.2f}-{max(rounds):.2f})" if rounds else "-"
 
 
 def markdown_report(results: BenchResults) -> str:
@@ -41,7 +46,8 @@ def markdown_report(results: BenchResults) -> str:
         f"Plan: {plan.get('stages')} stages per run; concurrency 1: {plan.get('c1_rounds')} rounds x "
         f"{plan.get('c1_runs')} runs per side, callback {1000 * float(plan.get('callback_delay', 0)):g} ms after "
         f"the request; saturation: {plan.get('sat_rounds')} rounds x {plan.get('concurrency')} runs at once per "
-        f"side, callback at once. Sides take turns, the order rotating every round.",
+        f"side, callback at once. Sides take turns, the order rotating every round. `vs P0`: the median over "
+        "rounds of the side's advances/s over P0's (same mode, same round); CPU in seconds per 1,000 advances.",
         "",
         "### Saturation: throughput, latency, CPU per 1,000 advances",
         "",
@@ -63,7 +69,7 @@ def markdown_report(results: BenchResults) -> str:
                 _f(total, 2),
             ]
         )
-    head = ["side", "runs done", "advances/s", "vs P0", "p50 ms", "p95 ms", "p99 ms"]
+    head = ["side", "runs done", "advances/s", "vs P0 (round range)", "p50 ms", "p95 ms", "p99 ms"]
     out += _table([*head, *(f"CPU s {p}" for p in procs), "CPU s total"], rows)
     out += ["", "### Concurrency 1: callback-to-advance latency (ms)", ""]
     rows = []

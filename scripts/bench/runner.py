@@ -31,11 +31,11 @@ START_CONCURRENCY = 50  # starts in flight at once; a burst of thousands would o
 class BenchPlan:
     """How much of what: the same stages and concurrency for every side."""
 
-    stages: int = 5
-    c1_runs: int = 4  # runs one after the other, per side per round
-    c1_rounds: int = 3
-    concurrency: int = 100  # runs at once, per side per round, at saturation
-    sat_rounds: int = 3
+    stages: int = 3
+    c1_runs: int = 5  # runs one after the other, per side per round
+    c1_rounds: int = 4
+    concurrency: int = 50  # runs at once, per side per round, at saturation
+    sat_rounds: int = 5
     callback_delay: float = 0.05  # concurrency 1: the gate is surely waiting when the callback comes
     stage_timeout: float = 300.0
     history_samples: int = 5
@@ -161,12 +161,12 @@ def _latencies(
                 if received is not None:
                     latencies.append(1000 * (advanced - received))
                 continue
-            fired = log.fired.get((wid, int(record.stage)))
-            if fired is None:
+            sent_at = log.sent_at.get((wid, int(record.stage)))
+            if sent_at is None:
                 continue
-            latencies.append(1000 * (advanced - fired.sent_at))
+            latencies.append(1000 * (advanced - sent_at))
             if side.via is Via.HTTP and received is not None:
-                hops.append(1000 * (received - fired.sent_at))
+                hops.append(1000 * (received - sent_at))
     return latencies, hops
 
 

@@ -16,7 +16,13 @@ from pathlib import Path
 from scripts.processes import ManagedProcess, find_temporal_cli, free_port, loopback_env, start_process, wait_http_ok
 
 STUB_TASK_QUEUE = "bench-stub"
+# A busy machine (2 cores shared with other work) can take a while to import and start a Python process.
+HEALTH_TIMEOUT = 120.0
 E2E_TASK_QUEUE = "bench-e2e"
+
+
+class StackStartError(RuntimeError):
+    """A process of the benchmark's stack did not start; everything already started has been stopped."""
 
 
 @dataclass(frozen=True)
@@ -115,10 +121,15 @@ async def start_bench_stack(log_dir: Path, options: StackOptions) -> BenchStack:
             }
             processes[name] = start_process(name, ["app.worker"], env=own, log_dir=log_dir)
             health[name] = f"http://127.0.0.1:{metrics}/metrics"
-        await asyncio.gather(*(asyncio.to_thread(wait_http_ok, processes[n], url) for n, url in health.items()))
-    except BaseException:
+        await asyncio.gather(
+            *(asyncio.to_thread(wait_http_ok, processes[n], url, timeout=HEALTH_TIMEOUT) for n, url in health.items())
+        )
+    except BaseException as err:
         for proc in reversed(list(processes.values())):
             proc.stop()
+        if isinstance(err, RuntimeError):
+            first_line = str(err).splitlines()[0]
+            raise StackStartError(f"{first_line} (logs in {log_dir})") from err
         raise
     return BenchStack(
         temporal_address=address,
@@ -129,7 +140,7 @@ async def start_bench_stack(log_dir: Path, options: StackOptions) -> BenchStack:
     )
 
 
-def _wait_port(proc: ManagedProcess, port: int, timeout: float = 60.0) -> None:
+def _wait_port(proc: ManagedProcess, port: int, timeout: float = HEALTH_TIMEOUT) -> None:
     """The dev server is up once its gRPC port accepts connections (it has no HTTP health endpoint here)."""
     import socket
     import time

@@ -52,7 +52,7 @@ def test_quick_bench_writes_json_table_and_plot(tmp_path: Path) -> None:
             assert {"temporal", "worker", "bench"} <= set(s["cpu_s_per_1000_advances"])
             assert s["peak_rss_mb"]["worker"] > 0
             if s["via"] == "http":
-                assert s["hop_ms"]["n"] == s["advances"], s
+                assert s["hop_ms"]["n"] == s["advances"], (s, data["answers"], data["meta"]["log_dir"])
         assert set(data["latencies_ms"][phase]) == sides
     assert {h["side"] for h in data["history"]} == sides
     assert all(h["events_per_stage"] > 0 and h["bytes_per_stage"] > 0 for h in data["history"])
@@ -115,11 +115,11 @@ def test_percentiles_are_nearest_rank() -> None:
     assert math.isnan(Percentiles.of([]).p50)
 
 
-def _batch(side: str, phase: str, *, advances: int, elapsed: float, latency: float, cpu: float) -> Batch:
+def _batch(side: str, phase: str, *, advances: int, elapsed: float, latency: float, cpu: float, rnd: int = 0) -> Batch:
     return Batch(
         side=side,
         phase=phase,
-        round=0,
+        round=rnd,
         runs=advances,
         completed=advances,
         advances=advances,
@@ -134,20 +134,25 @@ def _batch(side: str, phase: str, *, advances: int, elapsed: float, latency: flo
 
 def test_throughput_sums_windows_and_ratios_judge_the_goals() -> None:
     # Two rounds of different length: 300 advances in 3 s is 100/s, not the mean of the rounds' rates.
+    sat = PHASE_SATURATION
     p0 = summarize(
         "p0-signal",
-        PHASE_SATURATION,
+        sat,
         [
-            _batch("p0-signal", PHASE_SATURATION, advances=100, elapsed=2.0, latency=10, cpu=1.0),
-            _batch("p0-signal", PHASE_SATURATION, advances=200, elapsed=1.0, latency=10, cpu=1.0),
+            _batch("p0-signal", sat, advances=200, elapsed=1.0, latency=10, cpu=1.0, rnd=1),
+            _batch("p0-signal", sat, advances=100, elapsed=2.0, latency=10, cpu=1.0, rnd=0),
         ],
     )
     assert p0.advances_per_s == pytest.approx(100.0)
+    assert p0.advances_per_s_rounds == [50.0, 200.0]  # in round order
     assert p0.cpu_s_per_1000_advances["worker"] == pytest.approx(2000 / 300)
     p1 = summarize(
         "p1-signal",
-        PHASE_SATURATION,
-        [_batch("p1-signal", PHASE_SATURATION, advances=85, elapsed=1.0, latency=12, cpu=1)],
+        sat,
+        [
+            _batch("p1-signal", sat, advances=45, elapsed=1.0, latency=12, cpu=1, rnd=0),
+            _batch("p1-signal", sat, advances=170, elapsed=1.0, latency=12, cpu=1, rnd=1),
+        ],
     )
     c1 = [
         summarize("p0-signal", PHASE_C1, [_batch("p0-signal", PHASE_C1, advances=5, elapsed=1, latency=4.0, cpu=1)]),
@@ -156,6 +161,9 @@ def test_throughput_sums_windows_and_ratios_judge_the_goals() -> None:
     results = BenchResults(meta={}, summaries=[p0, p1, *c1])
     ratios_and_goals(results)
     (ratio,) = results.ratios
-    assert ratio.throughput_ratio == pytest.approx(0.85)
+    # Paired by round: 45/50 = 0.90 and 170/200 = 0.85, median 0.875; pooled 215/2 s over 300/3 s = 1.075.
+    assert ratio.throughput_ratio_rounds == pytest.approx([0.9, 0.85])
+    assert ratio.throughput_ratio == pytest.approx(0.875)
+    assert ratio.throughput_ratio_pooled == pytest.approx(1.075)
     assert ratio.added_p50_ms_c1 == pytest.approx(4.5)
     assert [g.met for g in results.goals] == [False, True]
