@@ -38,6 +38,11 @@ def _ratio(results: BenchResults, s: SideSummary) -> str:
     return f"{ratio.throughput_ratio:.2f} ({min(rounds):.2f}-{max(rounds):.2f})" if rounds else "-"
 
 
+def _capacity(results: BenchResults, s: SideSummary) -> str:
+    ratio = next((r for r in results.ratios if r.side == s.side), None)
+    return "1.00 (P0)" if s.via == "sdk" else "-" if ratio is None else _f(ratio.capacity_ratio, 2)
+
+
 def markdown_report(results: BenchResults) -> str:
     """Saturation, concurrency 1, history cost, answers, goals."""
     plan = results.meta.get("plan", {})
@@ -46,8 +51,10 @@ def markdown_report(results: BenchResults) -> str:
         f"Plan: {plan.get('stages')} stages per run; concurrency 1: {plan.get('c1_rounds')} rounds x "
         f"{plan.get('c1_runs')} runs per side, callback {1000 * float(plan.get('callback_delay', 0)):g} ms after "
         f"the request; saturation: {plan.get('sat_rounds')} rounds x {plan.get('concurrency')} runs at once per "
-        f"side, callback at once. Sides take turns, the order rotating every round. `vs P0`: the median over "
-        "rounds of the side's advances/s over P0's (same mode, same round); CPU in seconds per 1,000 advances.",
+        f"side, callback at once. Orders rotate every round. `vs P0`: the median over "
+        "rounds of the side's advances/s over P0's (same mode, same round); `vs P0 by CPU`: P0's CPU seconds per "
+        "advance (all processes) over the side's, what a CPU-bound machine would give; CPU in seconds per 1,000 "
+        "advances. A mode's sides run back to back (at concurrency 1 run by run).",
         "",
         "### Saturation: throughput, latency, CPU per 1,000 advances",
         "",
@@ -62,6 +69,7 @@ def markdown_report(results: BenchResults) -> str:
                 f"{s.completed}/{s.runs}",
                 _f(s.advances_per_s),
                 _ratio(results, s),
+                _capacity(results, s),
                 _f(s.latency_ms.p50),
                 _f(s.latency_ms.p95),
                 _f(s.latency_ms.p99),
@@ -69,7 +77,7 @@ def markdown_report(results: BenchResults) -> str:
                 _f(total, 2),
             ]
         )
-    head = ["side", "runs done", "advances/s", "vs P0 (round range)", "p50 ms", "p95 ms", "p99 ms"]
+    head = ["side", "runs done", "advances/s", "vs P0 (round range)", "vs P0 by CPU", "p50 ms", "p95 ms", "p99 ms"]
     out += _table([*head, *(f"CPU s {p}" for p in procs), "CPU s total"], rows)
     out += ["", "### Concurrency 1: callback-to-advance latency (ms)", ""]
     rows = []

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 
@@ -24,6 +25,7 @@ from scripts.bench.sides import Side, Via
 from scripts.bench.stack import E2E_TASK_QUEUE, STUB_TASK_QUEUE
 from scripts.runs import RunEnd, wait_end
 
+T = TypeVar("T")
 START_CONCURRENCY = 50  # starts in flight at once; a burst of thousands would only queue in the client
 
 
@@ -56,32 +58,79 @@ class BenchContext:
     progress: Progress
 
 
-def rotated(sides: Sequence[Side], turn: int) -> list[Side]:
-    """The sides in this round's order: every side goes first once every len(sides) rounds."""
-    k = turn % len(sides)
-    return [*sides[k:], *sides[:k]]
+def rotated(items: Sequence[T], turn: int) -> list[T]:
+    """This round's order: every item goes first once every len(items) rounds."""
+    k = turn % len(items) if items else 0
+    return [*items[k:], *items[:k]]
+
+
+def mode_groups(sides: Sequence[Side]) -> list[list[Side]]:
+    """The sides of each mode together: a side and its P0 always run next to each other in time."""
+    groups: dict[str, list[Side]] = {}
+    for side in sides:
+        groups.setdefault(side.mode.value, []).append(side)
+    return list(groups.values())
 
 
 async def run_phase(ctx: BenchContext, phase: str, sides: Sequence[Side]) -> list[Batch]:
-    """All rounds of one phase."""
+    """All rounds of one phase, a mode's sides back to back (at concurrency 1 even run by run).
+
+    On a shared machine the load of other work changes within seconds: pairs that run next to each other
+    see the same machine, pairs minutes apart do not. Orders rotate every round so nobody always goes first.
+    """
     c1 = phase == PHASE_C1
     rounds = ctx.plan.c1_rounds if c1 else ctx.plan.sat_rounds
     ctx.firer.delay = ctx.plan.callback_delay if c1 else 0.0
-    batches = []
+    batches: list[Batch] = []
     for rnd in range(rounds):
-        for side in rotated(sides, rnd):
-            ctx.progress(f"{phase} round {rnd + 1}/{rounds}: {side.label}", 0)
-            batches.append(await run_batch(ctx, side, phase, rnd))
+        for group in rotated(mode_groups(sides), rnd):
+            order = rotated(group, rnd)
+            if not c1:
+                for side in order:
+                    ctx.progress(f"{phase} round {rnd + 1}/{rounds}: {side.label}", 0)
+                    batches.append(await run_batch(ctx, side, phase, rnd, ctx.plan.concurrency))
+                continue
+            ctx.progress(f"{phase} round {rnd + 1}/{rounds}: {', '.join(s.label for s in order)}", 0)
+            runs: dict[str, list[Batch]] = {side.key: [] for side in order}
+            for _ in range(ctx.plan.c1_runs):
+                for side in order:
+                    runs[side.key].append(await run_batch(ctx, side, phase, rnd, 1))
+            batches.extend(merge(parts) for parts in runs.values())
     return batches
 
 
-async def run_batch(ctx: BenchContext, side: Side, phase: str, rnd: int) -> Batch:
-    """One side's turn: start its runs, wait for all, measure the window."""
+def merge(parts: Sequence[Batch]) -> Batch:
+    """One side's windows of one round as one batch: times, CPU and samples added up, peaks kept."""
+    first = parts[0]
+    cpu: dict[str, float] = {}
+    peak: dict[str, int] = {}
+    for b in parts:
+        for name, seconds in b.cpu_s.items():
+            cpu[name] = cpu.get(name, 0.0) + seconds
+        for name, rss in b.peak_rss.items():
+            peak[name] = max(peak.get(name, 0), rss)
+    return Batch(
+        side=first.side,
+        phase=first.phase,
+        round=first.round,
+        runs=sum(b.runs for b in parts),
+        completed=sum(b.completed for b in parts),
+        advances=sum(b.advances for b in parts),
+        elapsed_s=sum(b.elapsed_s for b in parts),
+        cpu_s=cpu,
+        peak_rss=peak,
+        latencies_ms=[v for b in parts for v in b.latencies_ms],
+        hop_ms=[v for b in parts for v in b.hop_ms],
+        workflow_ids=[w for b in parts for w in b.workflow_ids],
+    )
+
+
+async def run_batch(ctx: BenchContext, side: Side, phase: str, rnd: int, runs: int) -> Batch:
+    """One side's turn: start `runs` runs (one after the other at concurrency 1), wait for all, measure."""
     plan = ctx.plan
     c1 = phase == PHASE_C1
-    runs = plan.c1_runs if c1 else plan.concurrency
     tag = uuid.uuid4().hex[:6]
-    ids = [f"bench-{side.key}-{phase}-{rnd}-{i}-{tag}" for i in range(runs)]
+    ids = [f"bench-{side.key}-{phase}-{rnd}-{i}-{tag}" for i in range(runs)]  # the tag keeps IDs apart
     e2e = side.via is Via.SERVICE_MOCK
     inp = StagedRunInput(
         mode=side.mode,

@@ -57,7 +57,7 @@ def test_quick_bench_writes_json_table_and_plot(tmp_path: Path) -> None:
     assert {h["side"] for h in data["history"]} == sides
     assert all(h["events_per_stage"] > 0 and h["bytes_per_stage"] > 0 for h in data["history"])
     assert {r["side"] for r in data["ratios"]} == {"p1-signal", "p2-token", "p3-update"}
-    assert len(data["goals"]) == 6
+    assert len(data["goals"]) == 9
     assert all(isinstance(g["met"], bool) for g in data["goals"])
     # Every callback the bench fired was taken (SDK ok, or 2xx from the callback server).
     assert data["answers"]
@@ -166,4 +166,5 @@ def test_throughput_sums_windows_and_ratios_judge_the_goals() -> None:
     assert ratio.throughput_ratio == pytest.approx(0.875)
     assert ratio.throughput_ratio_pooled == pytest.approx(1.075)
     assert ratio.added_p50_ms_c1 == pytest.approx(4.5)
-    assert [g.met for g in results.goals] == [False, True]
+    assert ratio.capacity_ratio == pytest.approx((2000 / 300) / (2000 / 215))  # CPU per advance, P0 over P1
+    assert [g.met for g in results.goals] == [False, False, True]
