@@ -10,6 +10,9 @@ from typing import Any, Literal
 from temporalio.envconfig import ClientConfigProfile
 
 LogFormat = Literal["auto", "json", "console"]
+# The callback server's uvicorn: HTTP parser and event loop ("auto": httptools and uvloop when installed).
+CALLBACK_HTTP_CHOICES = ("auto", "h11", "httptools")
+CALLBACK_LOOP_CHOICES = ("auto", "asyncio", "uvloop")
 
 DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"  # noqa: S105  # local-only default; startup warns
 
@@ -40,6 +43,8 @@ class Settings:
     callback_max_body_bytes: int = 64 * 1024
     # A callback's `result` lands in workflow history (every progress callback's too): keep each one small.
     callback_max_result_bytes: int = 32 * 1024
+    callback_http: str = "auto"
+    callback_loop: str = "auto"
     service_url: str = "http://127.0.0.1:8001"
     service_request_timeout_seconds: float = 60.0
     # First secret signs; all of them verify, so a new secret can be rolled in before an old one is dropped.
@@ -82,6 +87,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         return float(raw)
     except ValueError as exc:
         raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -138,6 +150,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_base_url=env.get("CALLBACK_BASE_URL", f"http://127.0.0.1:{callback_port}").rstrip("/"),
         callback_max_body_bytes=_int(env, "CALLBACK_MAX_BODY_BYTES", 64 * 1024),
         callback_max_result_bytes=_int(env, "CALLBACK_MAX_RESULT_BYTES", 32 * 1024),
+        callback_http=_choice(env, "CALLBACK_HTTP", CALLBACK_HTTP_CHOICES),
+        callback_loop=_choice(env, "CALLBACK_LOOP", CALLBACK_LOOP_CHOICES),
         service_url=env.get("SERVICE_URL", "http://127.0.0.1:8001").rstrip("/"),
         service_request_timeout_seconds=_float(env, "SERVICE_REQUEST_TIMEOUT", 60.0),
         signing_secrets=secrets or (DEV_SIGNING_SECRET,),

@@ -45,6 +45,8 @@ class BenchOptions:
     scale_mode: str
     as_json: bool
     worker_cache: int | None = None
+    callback_env: str = ""
+    ab_callback_env: str | None = None
 
     def worker_env(self) -> dict[str, str]:
         """Worker settings this run overrides (the tuning knobs under test)."""
@@ -63,7 +65,11 @@ def run_bench_command(options: BenchOptions) -> int:
             f"cli bench runs from a source checkout with the dev dependencies (`uv sync`): {err}"
         ) from err
     try:
-        sides = parse_sides(options.sides)
+        sides = parse_sides(options.sides, with_b=options.ab_callback_env is not None)
+        callback_env = parse_env(options.callback_env, "--callback-env")
+        callback_b_env = (
+            None if options.ab_callback_env is None else parse_env(options.ab_callback_env, "--ab-callback-env")
+        )
     except ValueError as err:
         raise BenchOptionError(str(err)) from err
     if options.scale_mode not in {m.value for m in Mode}:
@@ -71,12 +77,32 @@ def run_bench_command(options: BenchOptions) -> int:
     scale_mode = Mode(options.scale_mode)
     console = Console(stderr=True) if options.as_json else Console()
     try:
-        return _run(options, sides, scale_mode, console)
+        return _run(options, sides, scale_mode, console, callback_env, callback_b_env)
     except StackStartError as err:
         raise BenchUnavailableError(f"the benchmark's stack did not start: {err}") from err
 
 
-def _run(options: BenchOptions, sides: list[Side], scale_mode: Mode, console: Console) -> int:
+def parse_env(text: str, option: str) -> dict[str, str]:
+    """`KEY=VALUE,KEY=VALUE` (empty: none) into a dict; anything else is a ValueError naming the option."""
+    env: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{option} takes KEY=VALUE[,KEY=VALUE...], got {item!r}")
+        env[key.strip()] = value.strip()
+    return env
+
+
+def _run(
+    options: BenchOptions,
+    sides: list[Side],
+    scale_mode: Mode,
+    console: Console,
+    callback_env: dict[str, str],
+    callback_b_env: dict[str, str] | None,
+) -> int:
     from scripts.bench.compare import Outputs, run_compare
     from scripts.bench.runner import BenchPlan
     from scripts.bench.scale import ScalePlan, run_scale
@@ -99,7 +125,15 @@ def _run(options: BenchOptions, sides: list[Side], scale_mode: Mode, console: Co
             callback_delay=options.callback_delay,
         )
     results = asyncio.run(
-        run_compare(plan, sides, Outputs.under(options.out, "results"), console, worker_env=options.worker_env())
+        run_compare(
+            plan,
+            sides,
+            Outputs.under(options.out, "results"),
+            console,
+            worker_env=options.worker_env(),
+            callback_env=callback_env,
+            callback_b_env=callback_b_env,
+        )
     )
     if options.as_json:
         print(json.dumps(results.to_json()))

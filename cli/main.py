@@ -615,6 +615,13 @@ def bench(
     worker_cache: Annotated[
         int | None, typer.Option("--worker-cache", min=0, help="Workers' WORKER_MAX_CACHED_WORKFLOWS.")
     ] = None,
+    callback_env: Annotated[
+        str, typer.Option("--callback-env", help="KEY=VALUE,... for the callback server (e.g. CALLBACK_HTTP=h11).")
+    ] = "",
+    ab_callback_env: Annotated[
+        str | None,
+        typer.Option("--ab-callback-env", help="A/B: a second callback server with KEY=VALUE,...; HTTP sides twice."),
+    ] = None,
 ) -> None:
     """P0 (SDK) against P1-P3 (HTTP callbacks) on a stack of its own; results JSON, markdown and PNG under --out."""
     from cli.bench import BenchOptionError, BenchOptions, BenchUnavailableError, run_bench_command

@@ -80,6 +80,8 @@ async def run_compare(
     console: Console,
     *,
     worker_env: Mapping[str, str] | None = None,
+    callback_env: Mapping[str, str] | None = None,
+    callback_b_env: Mapping[str, str] | None = None,
     log_dir: Path | None = None,
 ) -> BenchResults:
     """The whole benchmark; returns what it wrote."""
@@ -100,6 +102,8 @@ async def run_compare(
             StackOptions(
                 stub_service_url=server.url,
                 worker_env=dict(worker_env or {}),
+                callback_env=dict(callback_env or {}),
+                callback_b_env=None if callback_b_env is None else dict(callback_b_env),
                 with_e2e=any(s.via is Via.SERVICE_MOCK for s in sides),
             ),
         )
@@ -109,7 +113,7 @@ async def run_compare(
                 max_connections=plan.concurrency + 10, max_keepalive_connections=plan.concurrency + 10
             )
             async with httpx.AsyncClient(trust_env=False, timeout=30.0, limits=limits) as http:
-                firer = Firer(client, http, FireLog())
+                firer = Firer(client, http, FireLog(), server_b=stack.callback_b_url)
                 results = await _measure(client, firer, stack, plan, sides, console)
                 await stub.drain()
         finally:
@@ -119,6 +123,8 @@ async def run_compare(
         plan=asdict(plan),
         sides=[s.key for s in sides],
         worker_env=dict(worker_env or {}),
+        callback_env=dict(callback_env or {}),
+        callback_b_env=None if callback_b_env is None else dict(callback_b_env),
         command=" ".join(["cli", *sys.argv[1:]]) if sys.argv else "cli bench",
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=round(time.monotonic() - began, 1),

@@ -57,9 +57,10 @@ class FireLog:
 class Firer:
     """Fires callbacks for the stub service's stage requests."""
 
-    def __init__(self, client: Client, http: httpx.AsyncClient, log: FireLog) -> None:
+    def __init__(self, client: Client, http: httpx.AsyncClient, log: FireLog, *, server_b: str | None = None) -> None:
         self._client = client
         self._http = http
+        self._server_b = server_b  # base URL of callback server B (A/B runs)
         self.log = log
         self.delay = 0.0  # seconds between the stub's answer and the callback (set per phase)
 
@@ -74,17 +75,22 @@ class Firer:
             if attempts:
                 await asyncio.sleep(RETRY_PAUSE * attempts)
             attempts += 1
-            outcome = await (self._sdk(side, ask, sent_at) if side.via is Via.SDK else self._post(ask))
+            outcome = await (self._sdk(side, ask, sent_at) if side.via is Via.SDK else self._post(side, ask))
             self.log.answers[f"{side.key} {outcome}"] += 1
             ok = outcome in ("200", "202", "sdk ok")
             if not ok and not _retryable(outcome):
                 break
         self.log.fired[(ask.workflow_id, ask.stage)] = Fired(sent_at, time.time(), attempts, ok)
 
-    async def _post(self, ask: StageAsk) -> str:
+    async def _post(self, side: Side, ask: StageAsk) -> str:
         body = {"callback_id": f"bench-{ask.workflow_id}-{ask.stage}"}
+        url = ask.callback_url
+        if side.server == "b" and self._server_b is not None:
+            # Same path and signed query, other server: the signature covers the parameters, not the host.
+            parts = urlsplit(url)
+            url = f"{self._server_b}{parts.path}?{parts.query}"
         try:
-            response = await self._http.post(ask.callback_url, json=body)
+            response = await self._http.post(url, json=body)
         except httpx.HTTPError as err:
             return f"http error {type(err).__name__}"
         return str(response.status_code)

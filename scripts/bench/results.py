@@ -13,7 +13,7 @@ from scripts.bench.sides import BY_KEY, Via
 PHASE_C1 = "c1"
 PHASE_SATURATION = "saturation"
 # The measured processes, in the order tables show them.
-PROCESSES = ("temporal", "worker", "callback_server", "service_mock", "worker_e2e", "bench")
+PROCESSES = ("temporal", "worker", "callback_server", "callback_server_b", "service_mock", "worker_e2e", "bench")
 
 # The goals.
 GOAL_THROUGHPUT_RATIO = 0.9

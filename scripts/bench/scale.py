@@ -43,7 +43,7 @@ class ScalePlan:
     runs: int = 10_000
     mode: Mode = Mode.SIGNAL
     start_concurrency: int = 50
-    fire_concurrency: int = 100
+    fire_concurrency: int = 32  # one callback server process: more connections only cost the sender CPU
     stage_timeout: float = 3600.0
     phase_timeout: float = 1800.0  # each of: all waiting, all completed
     worker_env: dict[str, str] = field(default_factory=dict)

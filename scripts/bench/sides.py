@@ -24,6 +24,7 @@ class Side:
     label: str
     mode: Mode
     via: Via
+    server: str = "a"  # HTTP sides: callback server A (the stack's own) or B (the A/B variant, when started)
 
     @property
     def baseline_key(self) -> str:
@@ -42,21 +43,31 @@ SIDES: tuple[Side, ...] = (
     Side("e2e-token", "E2E token (service mock)", Mode.TOKEN, Via.SERVICE_MOCK),
     Side("e2e-update", "E2E update (service mock)", Mode.UPDATE, Via.SERVICE_MOCK),
 )
-BY_KEY = {side.key: side for side in SIDES}
+# HTTP sides through callback server B, run only when an A/B comparison starts one (`--ab-callback-env`).
+B_SIDES: tuple[Side, ...] = tuple(
+    Side(f"{s.key}-b", f"{s.label.replace('(HTTP)', '(HTTP, B)')}", s.mode, s.via, server="b")
+    for s in SIDES
+    if s.via is Via.HTTP
+)
+BY_KEY = {side.key: side for side in (*SIDES, *B_SIDES)}
 
 
 def side_of_workflow(workflow_id: str) -> Side | None:
-    """Bench workflow IDs start with their side's key: `bench-<side key>-...`."""
-    for side in SIDES:
-        if workflow_id.startswith(f"bench-{side.key}-"):
-            return side
-    return None
+    """Bench workflow IDs start with their side's key: `bench-<side key>-...` (the longest key that fits wins)."""
+    fits = [side for side in BY_KEY.values() if workflow_id.startswith(f"bench-{side.key}-")]
+    return max(fits, key=lambda side: len(side.key), default=None)
 
 
-def parse_sides(text: str) -> list[Side]:
-    """`all`, or comma-separated side keys (`p0-signal,p1-signal`); unknown keys are a ValueError."""
+def parse_sides(text: str, *, with_b: bool = False) -> list[Side]:
+    """`all`, or comma-separated side keys (`p0-signal,p1-signal`); unknown keys are a ValueError.
+
+    With `with_b` (an A/B run), `all` adds the B twins, each right after its A side.
+    """
     if text.strip() in ("", "all"):
-        return list(SIDES)
+        if not with_b:
+            return list(SIDES)
+        twins = {side.key.removesuffix("-b"): side for side in B_SIDES}
+        return [x for side in SIDES for x in (side, twins[side.key]) if x is side or side.key in twins]
     keys = [k.strip() for k in text.split(",") if k.strip()]
     unknown = [k for k in keys if k not in BY_KEY]
     if unknown:

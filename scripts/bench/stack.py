@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scripts.processes import ManagedProcess, find_temporal_cli, free_port, loopback_env, start_process, wait_http_ok
@@ -33,6 +33,8 @@ class StackOptions:
     worker_env: Mapping[str, str]  # extra variables for both workers (e.g. WORKER_MAX_CACHED_WORKFLOWS)
     log_level: str = "INFO"
     with_e2e: bool = True
+    callback_env: Mapping[str, str] = field(default_factory=dict)  # callback server A's extra variables
+    callback_b_env: Mapping[str, str] | None = None  # when set: start callback server B with these
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class BenchStack:
     temporal_address: str
     callback_base_url: str
     service_url: str
+    callback_b_url: str | None
     signing_secret: str
     processes: dict[str, ManagedProcess]
 
@@ -77,7 +80,7 @@ def dev_server_command(temporal_cli: str, port: int) -> list[str]:
 
 async def start_bench_stack(log_dir: Path, options: StackOptions) -> BenchStack:
     """Start every process and wait until each answers; on any failure stop what already runs."""
-    temporal_port, callback_port, service_port = free_port(), free_port(), free_port()
+    temporal_port, callback_port, callback_b_port, service_port = free_port(), free_port(), free_port(), free_port()
     address = f"127.0.0.1:{temporal_port}"
     secret = secrets.token_hex(32)
     env = loopback_env(address, signing_secret=secret)
@@ -135,6 +138,7 @@ async def start_bench_stack(log_dir: Path, options: StackOptions) -> BenchStack:
         temporal_address=address,
         callback_base_url=f"http://127.0.0.1:{callback_port}",
         service_url=f"http://127.0.0.1:{service_port}",
+        callback_b_url=f"http://127.0.0.1:{callback_b_port}" if options.callback_b_env is not None else None,
         signing_secret=secret,
         processes=processes,
     )
