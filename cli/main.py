@@ -639,6 +639,8 @@ def bench(
         scale_mode,
         as_json,
         worker_cache,
+        callback_env,
+        ab_callback_env,
     )
     try:
         code = run_bench_command(options)

@@ -106,9 +106,15 @@ async def start_bench_stack(log_dir: Path, options: StackOptions) -> BenchStack:
         )
         await asyncio.to_thread(_wait_port, processes["temporal"], temporal_port)
         processes["callback_server"] = start_process(
-            "callback_server", ["app.callback_server"], env=env, log_dir=log_dir
+            "callback_server", ["app.callback_server"], env={**env, **options.callback_env}, log_dir=log_dir
         )
         health["callback_server"] = f"http://127.0.0.1:{callback_port}/healthz"
+        if options.callback_b_env is not None:
+            b_env = {**env, "CALLBACK_PORT": str(callback_b_port), **options.callback_b_env}
+            processes["callback_server_b"] = start_process(
+                "callback_server_b", ["app.callback_server"], env=b_env, log_dir=log_dir
+            )
+            health["callback_server_b"] = f"http://127.0.0.1:{callback_b_port}/healthz"
         workers = {"worker": (STUB_TASK_QUEUE, options.stub_service_url)}
         if options.with_e2e:
             processes["service_mock"] = start_process("service_mock", ["service_mock"], env=env, log_dir=log_dir)
