@@ -67,7 +67,12 @@ def parse_sides(text: str, *, with_b: bool = False) -> list[Side]:
         if not with_b:
             return list(SIDES)
         twins = {side.key.removesuffix("-b"): side for side in B_SIDES}
-        return [x for side in SIDES for x in (side, twins[side.key]) if x is side or side.key in twins]
+        with_twins: list[Side] = []
+        for side in SIDES:
+            with_twins.append(side)
+            if side.key in twins:
+                with_twins.append(twins[side.key])
+        return with_twins
     keys = [k.strip() for k in text.split(",") if k.strip()]
     unknown = [k for k in keys if k not in BY_KEY]
     if unknown:

@@ -22,7 +22,7 @@ from scripts.bench.results import (
     ratios_and_goals,
     summarize,
 )
-from scripts.bench.sides import SIDES, parse_sides, side_of_workflow
+from scripts.bench.sides import BY_KEY, SIDES, parse_sides, side_of_workflow
 from tests.cli.runner import run_cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -104,6 +104,10 @@ def test_bad_bench_options_are_one_line_exit_2(tmp_path: Path, args: list[str], 
 def test_sides_parse_and_workflow_ids_map_back() -> None:
     assert parse_sides("all") == list(SIDES)
     assert [s.key for s in parse_sides("p1-signal, p0-signal")] == ["p1-signal", "p0-signal"]
+    ab = [s.key for s in parse_sides("all", with_b=True)]
+    assert len(ab) == len(SIDES) + 3
+    assert ab[ab.index("p1-signal") + 1] == "p1-signal-b"
+    assert side_of_workflow("bench-p1-signal-b-c1-0-1-abcdef") == BY_KEY["p1-signal-b"]
     for side in SIDES:
         assert side_of_workflow(f"bench-{side.key}-c1-0-1-abcdef") == side
     assert side_of_workflow("stagegate-signal-123") is None
