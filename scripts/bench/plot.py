@@ -32,7 +32,7 @@ def plot_latencies(results: BenchResults, path: Path) -> None:
                 values,
                 fractions,
                 where="post",
-                linestyle=_STYLE[side.via],
+                linestyle="-." if side.server == "b" else _STYLE[side.via],
                 color=_COLOUR[side.mode.value],
                 label=side.label,
             )
@@ -42,7 +42,10 @@ def plot_latencies(results: BenchResults, path: Path) -> None:
         ax.set_title(f"{_TITLES[phase]}")
         ax.grid(visible=True, which="both", alpha=0.3)
         ax.legend(fontsize=7, loc="lower right")
-    fig.suptitle("stagegate: callback-to-advance latency per side (solid: SDK, dashed: HTTP, dotted: service mock)")
+    fig.suptitle(
+        "stagegate: callback-to-advance latency per side\n"
+        "(solid: SDK, dashed: HTTP, dash-dot: HTTP to callback server B, dotted: service mock)"
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
     plt.close(fig)
