@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only: no display on a CI machine
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from scripts.bench.results import PHASE_C1, PHASE_SATURATION, BenchResults
 from scripts.bench.sides import BY_KEY, Via
@@ -37,6 +38,8 @@ def plot_latencies(results: BenchResults, path: Path) -> None:
                 label=side.label,
             )
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())  # log-axis minor labels collide on a narrow range
         ax.set_xlabel("callback -> workflow advanced (ms, log scale)")
         ax.set_ylabel("fraction of stages")
         ax.set_title(f"{_TITLES[phase]}")
