@@ -70,9 +70,21 @@ fmt:
 cli *ARGS:
     uv run cli "$@"
 
-# Run the CLI benchmark, e.g. `just bench --help`
-bench *ARGS:
-    uv run cli bench "$@"
+# Benchmark on a stack of its own: P0 (SDK) vs P1-P3 (HTTP) and end to end; writes docs/bench/results.{json,md,png}
+bench *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run cli bench "$@"
+
+# Scale run: 10,000 runs waiting at their gate at once, then all advanced over HTTP; writes docs/bench/scale.*
+bench-scale *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run cli bench --scale 10000 "$@"
 
 # What one `cli` process costs beside a minimal client (and the seed demo's, with --seed-dir DIR); stack must be up
 bench-cli *ARGS:

@@ -262,6 +262,8 @@ def main() -> None:
             port=settings.callback_port,
             log_config=None,
             access_log=False,
+            http=settings.callback_http,
+            loop=settings.callback_loop,
         )
     finally:
         if tracing is not None:

@@ -19,6 +19,10 @@ _TRACE_EXPORTERS: tuple[TraceExporter, ...] = ("otlp", "console")
 # The OTLP/HTTP default of the OpenTelemetry specification (a collector on this machine).
 DEFAULT_OTLP_TRACES_ENDPOINT = "http://localhost:4318/v1/traces"
 
+# The callback server's uvicorn: HTTP parser and event loop ("auto": httptools and uvloop when installed).
+CALLBACK_HTTP_CHOICES = ("auto", "h11", "httptools")
+CALLBACK_LOOP_CHOICES = ("auto", "asyncio", "uvloop")
+
 DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"  # noqa: S105  # local-only default; startup warns
 
 
@@ -76,6 +80,8 @@ class Settings:
     callback_webhook_tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
     # Worker: the sender name put (signed) into every callback URL, when the services it calls sign bodies.
     callback_webhook_sender: str | None = None
+    callback_http: str = "auto"
+    callback_loop: str = "auto"
     service_url: str = "http://127.0.0.1:8001"
     service_request_timeout_seconds: float = 60.0
     # First secret signs; all of them verify, so a new secret can be rolled in before an old one is dropped.
@@ -155,6 +161,13 @@ def _sender_name(env: Mapping[str, str]) -> str | None:
     if raw and not SENDER_NAME.fullmatch(raw):
         raise SettingsError(f"CALLBACK_WEBHOOK_SENDER must be 1 to 64 of [A-Za-z0-9_-], got {raw[:40]!r}")
     return raw or None
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().lower() or choices[0]
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -277,6 +290,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_webhook_sender=_sender_name(env),
         # Like the callback URL, the service URL follows its port (SERVICE_PORT, as `just up` uses) unless given whole.
         service_url=env.get("SERVICE_URL", f"http://127.0.0.1:{_int(env, 'SERVICE_PORT', 8001)}").rstrip("/"),
+        callback_http=_choice(env, "CALLBACK_HTTP", CALLBACK_HTTP_CHOICES),
+        callback_loop=_choice(env, "CALLBACK_LOOP", CALLBACK_LOOP_CHOICES),
         service_request_timeout_seconds=_float(env, "SERVICE_REQUEST_TIMEOUT", 60.0),
         signing_secrets=secrets or (DEV_SIGNING_SECRET,),
         callback_url_grace_seconds=_int(env, "CALLBACK_URL_GRACE_SECONDS", 3600),

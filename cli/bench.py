@@ -1,131 +1,143 @@
-"""`cli bench`: the same load in every mode at once, with latency and throughput side by side."""
+"""`cli bench`: hands the options to the benchmark in scripts/bench (a source checkout with the dev dependencies).
+
+Imported lazily by the command, so `cli --help` never pays for psutil, matplotlib or the benchmark itself.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import statistics
-import time
+import sys
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.console import Console
-from rich.table import Table
-from temporalio.client import Client, WorkflowHandle
 
-from app.config import Settings
-from app.gate_types import Mode
-from app.payloads import Action, RunResult
-from app.starter import start_staged_run
-from cli.outcomes import wait_for_report
-from cli.render import RunReport, seconds_between
-from cli.run_options import RunOptions
+if TYPE_CHECKING:
+    from app.gate_types import Mode
+    from scripts.bench.sides import Side
+
+DEFAULT_OUT = Path("docs/bench")
+
+
+class BenchUnavailableError(RuntimeError):
+    """The benchmark's modules or dev dependencies are not installed here."""
+
+
+class BenchOptionError(ValueError):
+    """An option value the benchmark cannot use (found before anything starts)."""
 
 
 @dataclass(frozen=True)
-class ModeNumbers:
-    """What one mode measured."""
+class BenchOptions:
+    """The command line of `cli bench`, checked."""
 
-    mode: str
-    runs: int
-    completed: int
     stages: int
-    total_attempts: int
-    wall_p50: float
-    wall_p95: float
-    resume_p50_ms: float
-    resume_p95_ms: float
-    stages_per_second: float
+    runs: int
+    rounds: int
+    concurrency: int
+    callback_delay: float
+    sides: str
+    out: Path
+    quick: bool
+    scale: int
+    scale_mode: str
+    as_json: bool
+    worker_cache: int | None = None
+    callback_env: str = ""
+    ab_callback_env: str | None = None
+
+    def worker_env(self) -> dict[str, str]:
+        """Worker settings this run overrides (the tuning knobs under test)."""
+        return {} if self.worker_cache is None else {"WORKER_MAX_CACHED_WORKFLOWS": str(self.worker_cache)}
 
 
-def _pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def summarize(mode: Mode, reports: list[RunReport], elapsed: float) -> ModeNumbers:
-    """Per-mode numbers: run wall time, and 'resume' = callback received -> workflow advanced."""
-    walls = [r.wall_seconds for r in reports if r.wall_seconds is not None]
-    resume = [
-        d * 1000 for r in reports for s in r.stages if (d := seconds_between(s.callback_at, s.advanced_at)) is not None
-    ]
-    stages_done = sum(1 for r in reports for s in r.stages if s.outcome.value == "completed")
-    return ModeNumbers(
-        mode=mode.value,
-        runs=len(reports),
-        completed=sum(r.status == "completed" for r in reports),
-        stages=stages_done,
-        total_attempts=sum(s.attempts for r in reports for s in r.stages),
-        wall_p50=statistics.median(walls) if walls else float("nan"),
-        wall_p95=_pct(walls, 0.95),
-        resume_p50_ms=statistics.median(resume) if resume else float("nan"),
-        resume_p95_ms=_pct(resume, 0.95),
-        stages_per_second=stages_done / elapsed if elapsed > 0 else float("nan"),
-    )
-
-
-async def run_bench(
-    client: Client,
-    settings: Settings,
-    console: Console,
-    *,
-    runs: int,
-    stages: int,
-    ttr: float,
-    ttc: float,
-    as_json: bool,
-) -> list[ModeNumbers]:
-    """Start `runs` runs per mode interleaved, wait for all, print the numbers side by side."""
-    base = RunOptions(
-        mode=Mode.SIGNAL,
-        stages=stages,
-        actions=[Action.COMPLETE],
-        time_to_request=ttr,
-        time_to_callback=ttc,
-        stage_timeout=120.0,
-    )
-    started = time.monotonic()
-    handles: dict[Mode, list[WorkflowHandle[object, RunResult]]] = {mode: [] for mode in Mode}
-    # Interleave the modes so both see the same machine load.
-    for _ in range(runs):
-        for mode in Mode:
-            handles[mode].append(await start_staged_run(client, settings.task_queue, base.with_mode(mode).to_input()))
-    results = {
-        mode: await asyncio.gather(
-            *(wait_for_report(client, h, ui_url=settings.temporal.ui_url, timeout=600) for h in hs)
+def run_bench_command(options: BenchOptions) -> int:
+    """Run the comparison (or, with --scale N, the scale run); the exit code is 0 when every run completed."""
+    try:
+        from app.gate_types import Mode
+        from scripts.bench.compare import run_compare  # noqa: F401  # fail here, before anything starts
+        from scripts.bench.sides import parse_sides
+        from scripts.bench.stack import StackStartError
+    except ImportError as err:  # the container image ships neither scripts/ nor the dev dependencies
+        raise BenchUnavailableError(
+            f"cli bench runs from a source checkout with the dev dependencies (`uv sync`): {err}"
+        ) from err
+    try:
+        sides = parse_sides(options.sides, with_b=options.ab_callback_env is not None)
+        callback_env = parse_env(options.callback_env, "--callback-env")
+        callback_b_env = (
+            None if options.ab_callback_env is None else parse_env(options.ab_callback_env, "--ab-callback-env")
         )
-        for mode, hs in handles.items()
-    }
-    elapsed = time.monotonic() - started
-    numbers = [summarize(mode, list(reports), elapsed) for mode, reports in results.items()]
-    if as_json:
-        print(json.dumps([n.__dict__ for n in numbers]))
-        return numbers
-    table = Table(title=f"bench: {runs} runs x {stages} stages per mode, ttr={ttr}s ttc={ttc}s, {elapsed:.1f}s total")
-    table.add_column("")
-    for n in numbers:
-        table.add_column(n.mode, justify="right")
-    sig, others = numbers[0], numbers[1:]
-    for n in others:
-        table.add_column(f"{n.mode} / signal", justify="right")
-    rows = [
-        ("completed runs", "completed", False),
-        ("activity attempts", "total_attempts", True),
-        ("run wall p50 (s)", "wall_p50", True),
-        ("run wall p95 (s)", "wall_p95", True),
-        ("resume p50 (ms)", "resume_p50_ms", True),
-        ("resume p95 (ms)", "resume_p95_ms", True),
-    ]
-    for label, attr, ratio in rows:
-        base = getattr(sig, attr)
-        values = [getattr(n, attr) for n in numbers]
-        ratios = [f"{getattr(n, attr) / base:.2f}x" if ratio and base else "" for n in others]
-        table.add_row(label, *(_num(v) for v in values), *ratios)
-    console.print(table)
-    console.print("resume = callback received by the callback server -> workflow advanced past the stage")
-    return numbers
+    except ValueError as err:
+        raise BenchOptionError(str(err)) from err
+    if options.scale_mode not in {m.value for m in Mode}:
+        raise BenchOptionError(f"--scale-mode must be one of {' | '.join(m.value for m in Mode)}")
+    scale_mode = Mode(options.scale_mode)
+    console = Console(stderr=True) if options.as_json else Console()
+    try:
+        return _run(options, sides, scale_mode, console, callback_env, callback_b_env)
+    except StackStartError as err:
+        raise BenchUnavailableError(f"the benchmark's stack did not start: {err}") from err
 
 
-def _num(value: float) -> str:
-    return f"{value:.0f}" if isinstance(value, int) else f"{value:.3f}"
+def parse_env(text: str, option: str) -> dict[str, str]:
+    """`KEY=VALUE,KEY=VALUE` (empty: none) into a dict; anything else is a ValueError naming the option."""
+    env: dict[str, str] = {}
+    for item in (part.strip() for part in text.split(",")):
+        if not item:
+            continue
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"{option} takes KEY=VALUE[,KEY=VALUE...], got {item!r}")
+        env[key.strip()] = value.strip()
+    return env
+
+
+def _run(
+    options: BenchOptions,
+    sides: list[Side],
+    scale_mode: Mode,
+    console: Console,
+    callback_env: dict[str, str],
+    callback_b_env: dict[str, str] | None,
+) -> int:
+    from scripts.bench.compare import Outputs, run_compare
+    from scripts.bench.runner import BenchPlan
+    from scripts.bench.scale import ScalePlan, run_scale
+
+    if options.scale:
+        scale_plan = ScalePlan(runs=options.scale, mode=scale_mode, worker_env=options.worker_env())
+        scale = asyncio.run(run_scale(scale_plan, Outputs.under(options.out, "scale"), console))
+        if options.as_json:
+            print(json.dumps(scale.to_json()))
+        return 0 if scale.all_completed else 1
+    if options.quick:
+        plan = BenchPlan(stages=2, c1_runs=1, c1_rounds=1, concurrency=4, sat_rounds=1, history_samples=1)
+    else:
+        plan = BenchPlan(
+            stages=options.stages,
+            c1_runs=options.runs,
+            c1_rounds=options.rounds,
+            concurrency=options.concurrency,
+            sat_rounds=options.rounds,
+            callback_delay=options.callback_delay,
+        )
+    results = asyncio.run(
+        run_compare(
+            plan,
+            sides,
+            Outputs.under(options.out, "results"),
+            console,
+            worker_env=options.worker_env(),
+            callback_env=callback_env,
+            callback_b_env=callback_b_env,
+        )
+    )
+    if options.as_json:
+        print(json.dumps(results.to_json()))
+    incomplete = [s for s in results.summaries if s.completed != s.runs]
+    for s in incomplete:
+        print(f"error: {s.label} ({s.phase}): {s.completed} of {s.runs} runs completed", file=sys.stderr)
+    return 1 if incomplete else 0

@@ -447,7 +447,7 @@ async def current_stage_number(handle: WorkflowHandle[Any, Any], workflow_type: 
     return demo.current_stage if isinstance(demo.current_stage, int) else None
 
 
-# --- demo / bench ---------------------------------------------------------------------------------
+# --- demo ----------------------------------------------------------------------------------------
 
 
 async def demo(settings: Settings, options: RunOptions) -> list[RunReport]:
@@ -468,14 +468,3 @@ async def demo(settings: Settings, options: RunOptions) -> list[RunReport]:
         print_report(console, r)
     side_by_side(console, list(reports))
     return list(reports)
-
-
-async def bench(settings: Settings, *, runs: int, stages: int, ttr: float, ttc: float, as_json: bool) -> None:
-    """`cli bench`: every mode under the same load."""
-    from cli.bench import run_bench
-
-    problem = await check_services(settings)
-    if problem:
-        raise CliError(problem)
-    client = await connect(settings)
-    await run_bench(client, settings, out(), runs=runs, stages=stages, ttr=ttr, ttc=ttc, as_json=as_json)
