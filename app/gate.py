@@ -237,44 +237,40 @@ class StageGate:
             # Stable across retries and continue-as-new, distinct for a reused workflow ID.
             idempotency_key=f"{info.workflow_id}/{info.first_execution_run_id}/{rules.stage_id(key)}",
         )
-        check = _Reconcile(reconcile, arg if reconcile_arg is None else reconcile_arg)
+        call = _StageCall(
+            activity,
+            arg,
+            ticket,
+            budget,
+            deadline,
+            _Reconcile(reconcile, arg if reconcile_arg is None else reconcile_arg),
+        )
         if mode is Mode.TOKEN:
-            await self._token_stage(record, activity, arg, ticket, budget, deadline, check)
+            await self._token_stage(record, call)
         else:
-            await self._gate_stage(record, activity, arg, ticket, budget, deadline, check)
+            await self._gate_stage(record, call)
         rules.end_stage(self.state, record)
         self.state.waiting_for = WaitingFor.NOTHING
         stage_resumed(record)  # a span when tracing is on; never a command
         return replace(record)
 
-    async def _gate_stage(
-        self,
-        record: StageRecord,
-        activity: StageActivity,
-        arg: Any,
-        ticket: StageTicket,
-        budget: timedelta,
-        deadline: datetime,
-        check: _Reconcile,
-    ) -> None:
+    async def _gate_stage(self, record: StageRecord, call: _StageCall) -> None:
         """Signal and update mode: a short activity makes the request, then the gate waits for the callback."""
         key = record.stage
         self.state.waiting_for = WaitingFor.REQUEST
         heartbeat = self._request_heartbeat_timeout
         try:
             handle = self._start(
-                activity,
-                arg,
-                ticket,
+                call,
                 result_type=StageAccepted,
-                schedule_to_close_timeout=budget,
-                start_to_close_timeout=min(self._request_timeout, budget),
+                schedule_to_close_timeout=call.budget,
+                start_to_close_timeout=min(self._request_timeout, call.budget),
                 # An attribute of the command, not a new one: replays of older runs are unaffected.
-                heartbeat_timeout=min(heartbeat, budget) if heartbeat else None,
+                heartbeat_timeout=min(heartbeat, call.budget) if heartbeat else None,
             )
             accepted = await handle
         except ActivityError as err:
-            if await self._recover_after_request_timeout(record, err, deadline, check):
+            if await self._recover_after_request_timeout(record, err, call):
                 record.attempts = max(record.attempts, 1)
                 self._apply(record)
                 return
@@ -284,42 +280,31 @@ class StageGate:
         record.accepted_at = accepted.accepted_at
         record.request_result = accepted.result if accepted.result is not None else accepted.job_id
         self.state.waiting_for = WaitingFor.CALLBACK
-        remaining = (deadline - workflow.now()).total_seconds()
+        remaining = (call.deadline - workflow.now()).total_seconds()
         try:
             # The stage gate: only a recorded callback for this stage opens it.
             await workflow.wait_condition(
                 lambda: rules.inbox_entry(self.state, key) is not None, timeout=max(remaining, 0.001)
             )
         except builtins.TimeoutError:
-            if not await self._reconcile(record, check):
-                _time_out(record, budget)
+            if not await self._reconcile(record, call.check):
+                _time_out(record, call.budget)
                 return
         self._apply(record)
 
-    async def _token_stage(
-        self,
-        record: StageRecord,
-        activity: StageActivity,
-        arg: Any,
-        ticket: StageTicket,
-        budget: timedelta,
-        deadline: datetime,
-        check: _Reconcile,
-    ) -> None:
+    async def _token_stage(self, record: StageRecord, call: _StageCall) -> None:
         """Token mode: the activity hands its task token to the service and stays open until the callback."""
         key = record.stage
         self.state.waiting_for = WaitingFor.ACTIVITY_COMPLETION
         handle = self._start(
-            activity,
-            arg,
-            ticket,
+            call,
             result_type=StageCompletion,
             # The activity stays open until the callback completes it: its timeout is the stage gate.
-            schedule_to_close_timeout=budget,
-            start_to_close_timeout=budget,
+            schedule_to_close_timeout=call.budget,
+            start_to_close_timeout=call.budget,
         )
-        if self._handoff_check is not None and check.activity is not None:
-            handle = await self._confirm_handoff(record, handle, activity, arg, ticket, deadline, check)
+        if self._handoff_check is not None and call.check.activity is not None:
+            handle = await self._confirm_handoff(record, handle, call)
         # A hand-made advance_stage signal (or update) opens the gate too.
         await workflow.wait_condition(self._settled(handle, key))
         if not handle.done():
@@ -334,7 +319,7 @@ class StageGate:
         try:
             completion = handle.result()
         except ActivityError as err:
-            if self._ran_out_of_time(err) and await self._recover(record, deadline, check):
+            if self._ran_out_of_time(err) and await self._recover(record, call):
                 record.attempts = max(record.attempts, 1 + record.requests_repeated)
                 self._apply(record)
                 return
@@ -353,14 +338,7 @@ class StageGate:
         return lambda: handle.done() or rules.inbox_entry(self.state, key) is not None
 
     async def _confirm_handoff(
-        self,
-        record: StageRecord,
-        handle: workflow.ActivityHandle[Any],
-        activity: StageActivity,
-        arg: Any,
-        ticket: StageTicket,
-        deadline: datetime,
-        check: _Reconcile,
+        self, record: StageRecord, handle: workflow.ActivityHandle[Any], call: _StageCall
     ) -> workflow.ActivityHandle[Any]:
         """Token mode: make sure the service got the request; the handle of the activity to keep waiting for.
 
@@ -375,7 +353,7 @@ class StageGate:
         assert check_after is not None
         first = True
         while True:
-            if deadline - workflow.now() <= check_after:
+            if call.deadline - workflow.now() <= check_after:
                 return handle  # no time for a check: the stage's own timeout (and its reconcile) comes first
             if first and not workflow.patched(PATCH_HANDOFF_CHECK):
                 return handle  # a run from before v5: it waited without the check's timer
@@ -386,14 +364,14 @@ class StageGate:
             except builtins.TimeoutError:
                 pass
             self.state.waiting_for = WaitingFor.RECONCILE
-            answer = await self._ask_service(record, check)
+            answer = await self._ask_service(record, call.check)
             self.state.waiting_for = WaitingFor.ACTIVITY_COMPLETION
             if handle.done() or rules.inbox_entry(self.state, key) is not None or answer is None:
                 return handle
             if answer.callback is not None:  # finished, and its callback got lost: the gate takes the record
                 self.state.inbox.append(InboxEntry(callback=answer.callback, via=AdvancedBy.RECONCILE))
                 return handle
-            remaining = deadline - workflow.now()
+            remaining = call.deadline - workflow.now()
             if answer.job_found or record.requests_repeated >= MAX_HANDOFF_REQUESTS or remaining <= timedelta(0):
                 return handle
             workflow.logger.warning(
@@ -407,27 +385,23 @@ class StageGate:
                 pass
             record.requests_repeated += 1
             handle = self._start(
-                activity,
-                arg,
-                ticket,
+                call,
                 result_type=StageCompletion,
                 schedule_to_close_timeout=remaining,
                 start_to_close_timeout=remaining,
             )
 
-    def _start(
-        self, activity: StageActivity, arg: Any, ticket: StageTicket, **options: Any
-    ) -> workflow.ActivityHandle[Any]:
-        token = PENDING_TICKET.set(ticket)
+    def _start(self, call: _StageCall, **options: Any) -> workflow.ActivityHandle[Any]:
+        token = PENDING_TICKET.set(call.ticket)
         try:
             # Scheduling is synchronous: the outbound interceptor reads the ticket into the activity's header.
-            return workflow.start_activity(activity_name(activity), arg, retry_policy=self._retry_policy, **options)
+            return workflow.start_activity(
+                activity_name(call.activity), call.arg, retry_policy=self._retry_policy, **options
+            )
         finally:
             PENDING_TICKET.reset(token)
 
-    async def _recover_after_request_timeout(
-        self, record: StageRecord, err: ActivityError, deadline: datetime, check: _Reconcile
-    ) -> bool:
+    async def _recover_after_request_timeout(self, record: StageRecord, err: ActivityError, call: _StageCall) -> bool:
         """Signal/update mode: the request activity ran out of time, but the work may still have been done.
 
         The service may have called back before it answered (an early callback), or done the work and lost
@@ -440,9 +414,9 @@ class StageGate:
                 return False
         elif not self._ran_out_of_time(err):
             return False
-        return await self._recover(record, deadline, check)
+        return await self._recover(record, call)
 
-    async def _recover(self, record: StageRecord, deadline: datetime, check: _Reconcile) -> bool:
+    async def _recover(self, record: StageRecord, call: _StageCall) -> bool:
         """A stage activity timed out: the recorded callback, else (v5: once the deadline is reached) the service's.
 
         True when the stage's callback is in the inbox. A request that gave up BEFORE the deadline (its retries
@@ -452,7 +426,7 @@ class StageGate:
         key = record.stage
         if rules.inbox_entry(self.state, key) is not None:
             return True
-        remaining = (deadline - workflow.now()).total_seconds()
+        remaining = (call.deadline - workflow.now()).total_seconds()
         if remaining > 0 and workflow.patched(PATCH_RECONCILE_EVERY_TIMEOUT):
             self.state.waiting_for = WaitingFor.CALLBACK
             try:
@@ -460,7 +434,7 @@ class StageGate:
                 return True
             except builtins.TimeoutError:
                 pass
-        return await self._reconcile(record, check)
+        return await self._reconcile(record, call.check)
 
     async def _reconcile(self, record: StageRecord, check: _Reconcile) -> bool:
         """Before timing a stage out, ask the service whether it finished: webhooks do get lost.
@@ -534,6 +508,18 @@ class _Reconcile:
 
     activity: StageActivity | None
     arg: Any
+
+
+@dataclass(frozen=True)
+class _StageCall:
+    """What one `call_and_wait` fixes for its whole stage: the activity, its header ticket, budget and deadline."""
+
+    activity: StageActivity
+    arg: Any
+    ticket: StageTicket
+    budget: timedelta
+    deadline: datetime
+    check: _Reconcile
 
 
 def activity_name(activity: StageActivity) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -38,9 +38,12 @@ from cli.render import RunReport, print_report, side_by_side, stage_table, statu
 from cli.run_options import RunOptions
 
 if TYPE_CHECKING:
+    from rich.console import RenderableType
+
     from app.tracing import Tracing
 
 T = TypeVar("T")
+S = TypeVar("S")  # the status a run reports while it is followed
 
 # Live progress on a terminal: one status query a second is plenty for stages that take seconds, and costs the
 # worker and the server little (the result itself is one long poll). Piped output changes less often.
@@ -212,61 +215,60 @@ async def _watch_pipeline(
         number = names.index(current) + 1 if isinstance(current, str) and current in names else 0
         return f"stage {current or '-'} ({number}/{len(names)}): waiting for {status.waiting_for.value}"
 
-    console = out()
-    if console.is_terminal:
-        from rich.live import Live
-
-        # Redrawn when a status arrives, not on a timer: an idle wait costs no CPU.
-        with Live(console=console, auto_refresh=False, transient=True) as live:
-            return await wait_for_pipeline_report(
-                client,
-                handle,
-                ui_url=settings.temporal.ui_url,
-                mode=mode,
-                on_status=lambda s: live.update(
-                    stage_table(s.stages, actions=None, title=f"{handle.id}  pipeline {pipeline.name}  {where(s)}"),
-                    refresh=True,
-                ),
-                poll_seconds=_progress_seconds(),
-            )
-    last: list[str] = []
-
-    def show(status: GateStatus) -> None:
-        line = where(status)
-        if not last or last[-1] != line:
-            last.append(line)
-            print(line, flush=True)
-
-    return await wait_for_pipeline_report(
-        client, handle, ui_url=settings.temporal.ui_url, mode=mode, on_status=show, poll_seconds=_progress_seconds()
+    return await _follow(
+        lambda on_status: wait_for_pipeline_report(
+            client,
+            handle,
+            ui_url=settings.temporal.ui_url,
+            mode=mode,
+            on_status=on_status,
+            poll_seconds=_progress_seconds(),
+        ),
+        table=lambda s: stage_table(s.stages, actions=None, title=f"{handle.id}  pipeline {pipeline.name}  {where(s)}"),
+        line=where,
     )
 
 
 async def _watch(client: Client, handle: WorkflowHandle[object, RunResult], settings: Settings) -> RunReport:
-    """Live per-stage progress: a Rich live table on a terminal, a line per change otherwise."""
+    """Live per-stage progress of a demo run."""
+
+    def wait(on_status: Callable[[RunStatus], None]) -> Awaitable[RunReport]:
+        return wait_for_report(
+            client, handle, ui_url=settings.temporal.ui_url, on_status=on_status, poll_seconds=_progress_seconds()
+        )
+
+    def table(status: RunStatus) -> RenderableType:
+        return status_table(handle.id, status)
+
+    def line(status: RunStatus) -> str:
+        return f"stage {status.current_stage or '-'}/{status.stages_total}: waiting for {status.waiting_for.value}"
+
+    return await _follow(wait, table=table, line=line)
+
+
+async def _follow(
+    wait: Callable[[Callable[[S], None]], Awaitable[RunReport]],
+    *,
+    table: Callable[[S], RenderableType],
+    line: Callable[[S], str],
+) -> RunReport:
+    """Wait for a run, showing each status it reports: a Rich live table on a terminal, a line per change
+    otherwise. Redrawn when a status arrives, not on a timer: an idle wait costs no CPU."""
     console = out()
     if console.is_terminal:
         from rich.live import Live
 
         with Live(console=console, auto_refresh=False, transient=True) as live:
-            return await wait_for_report(
-                client,
-                handle,
-                ui_url=settings.temporal.ui_url,
-                on_status=lambda s: live.update(status_table(handle.id, s), refresh=True),
-                poll_seconds=_progress_seconds(),
-            )
+            return await wait(lambda status: live.update(table(status), refresh=True))
     last: list[str] = []
 
-    def show(status: RunStatus) -> None:
-        line = f"stage {status.current_stage or '-'}/{status.stages_total}: waiting for {status.waiting_for.value}"
-        if not last or last[-1] != line:
-            last.append(line)
-            print(line, flush=True)
+    def show(status: S) -> None:
+        text = line(status)
+        if not last or last[-1] != text:
+            last.append(text)
+            print(text, flush=True)
 
-    return await wait_for_report(
-        client, handle, ui_url=settings.temporal.ui_url, on_status=show, poll_seconds=_progress_seconds()
-    )
+    return await wait(show)
 
 
 # --- status / result / signal / list -------------------------------------------------------------

@@ -88,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     row = asyncio.run(run(args.runs, args.stages, args.seed))
     row.emit()
-    bad = row.tally.lost or row.tally.double_advanced or row.five_xx
-    return 1 if bad else 0
+    return 0 if row.ok else 1
 
 
 if __name__ == "__main__":

@@ -136,6 +136,11 @@ class Row:
     notes: str = ""
 
     @property
+    def ok(self) -> bool:
+        """The row's goal: no run lost or double-advanced, no 5xx (the script's exit code says so)."""
+        return not (self.tally.lost or self.tally.double_advanced or self.five_xx)
+
+    @property
     def five_xx(self) -> int:
         """5xx answers other than 503 (503 + Retry-After is the documented "try again" answer)."""
         return sum(n for status, n in self.server_errors.items() if status != 503)

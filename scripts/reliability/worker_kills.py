@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     row = asyncio.run(run(args.mode, args.runs, args.kills, args.seed))
     row.emit()
-    return 0 if row.tally.lost == 0 and row.tally.double_advanced == 0 else 1
+    return 0 if row.ok else 1
 
 
 if __name__ == "__main__":
