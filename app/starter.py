@@ -6,9 +6,9 @@ import uuid
 
 from temporalio.client import Client, WorkflowHandle
 
-from app import search_attributes
-from app.payloads import WORKFLOW_NAME, RunResult, StagedRunInput
-from app.pipeline_types import PIPELINE_WORKFLOW_NAME, PipelineResult, PipelineRunInput
+from app.demo.payloads import WORKFLOW_NAME, RunResult, StagedRunInput
+from app.gate import search_attributes
+from app.pipeline.types import PIPELINE_WORKFLOW_NAME, PipelineResult, PipelineRunInput
 
 
 def new_workflow_id(mode: str) -> str:

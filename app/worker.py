@@ -14,16 +14,16 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.workflow import NondeterminismError
 
-from app.activities import StageActivities
-from app.callback_urls import CallbackSigner
-from app.config import Settings, load_settings
-from app.log import configure_logging
-from app.pipeline_activities import PipelineActivities
-from app.pipeline_workflow import PipelineWorkflow
-from app.stage_activity import StageGateInterceptor
-from app.temporal_client import connect_client
-from app.tracing import start_tracing
-from app.workflow import StagedCallbackWorkflow
+from app.demo.activities import StageActivities
+from app.demo.workflow import StagedCallbackWorkflow
+from app.gate.callback_urls import CallbackSigner
+from app.gate.stage_activity import StageGateInterceptor
+from app.pipeline.activities import PipelineActivities
+from app.pipeline.workflow import PipelineWorkflow
+from app.runtime.client import connect_client
+from app.runtime.config import Settings, load_settings
+from app.runtime.logs import configure_logging
+from app.runtime.tracing import start_tracing
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 if TYPE_CHECKING:
-    from app.gate_types import Mode
+    from app.gate.types import Mode
     from scripts.bench.sides import Side
 
 DEFAULT_OUT = Path("docs/bench")
@@ -56,7 +56,7 @@ class BenchOptions:
 def run_bench_command(options: BenchOptions) -> int:
     """Run the comparison (or, with --scale N, the scale run); the exit code is 0 when every run completed."""
     try:
-        from app.gate_types import Mode
+        from app.gate.types import Mode
         from scripts.bench.compare import run_compare  # noqa: F401  # fail here, before anything starts
         from scripts.bench.sides import parse_sides
         from scripts.bench.stack import StackStartError

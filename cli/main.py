@@ -15,11 +15,11 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from app.gate_rules import InvalidCallbackError, parse_stage_key
-from app.gate_types import CallbackStatus, Mode, StageCallback
-from app.payloads import WORKFLOW_NAME
-from app.pipeline_errors import InputError, PipelineError
-from app.pipeline_types import PIPELINE_WORKFLOW_NAME, PipelineRunInput
+from app.demo.payloads import WORKFLOW_NAME
+from app.gate.rules import InvalidCallbackError, parse_stage_key
+from app.gate.types import CallbackStatus, Mode, StageCallback
+from app.pipeline.errors import InputError, PipelineError
+from app.pipeline.types import PIPELINE_WORKFLOW_NAME, PipelineRunInput
 from cli.errors import CliError
 from cli.pipeline_cmd import parse_input, pipeline_app
 from cli.run_options import OptionError, RunOptions, parse_actions, parse_mode, parse_stage_modes
@@ -113,7 +113,7 @@ def start(
         given = [flag for name, flag in DEMO_ONLY_OPTIONS.items() if _given(ctx, name)]
         if given:
             raise OptionError(f"{given[0]} does not apply to --pipeline runs: the pipeline file defines its stages")
-        from app.pipeline_file import load_pipeline  # YAML + JSON Schema: only for pipeline runs
+        from app.pipeline.file import load_pipeline  # YAML + JSON Schema: only for pipeline runs
 
         pipeline = load_pipeline(pipeline_file)  # PipelineError: one line, exit 2, nothing started
         run_input = PipelineRunInput(pipeline=pipeline, input=parse_input(input_, pipeline), mode=parse_mode(mode))

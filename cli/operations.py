@@ -16,11 +16,10 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from app import search_attributes
-from app.config import Settings, SettingsError, load_settings
-from app.gate_types import SIGNAL_ADVANCE_STAGE, GateStatus, Mode, StageCallback
-from app.payloads import QUERY_STATUS, RunResult, RunStatus
-from app.pipeline_types import (
+from app.demo.payloads import QUERY_STATUS, RunResult, RunStatus
+from app.gate import search_attributes
+from app.gate.types import SIGNAL_ADVANCE_STAGE, GateStatus, Mode, StageCallback
+from app.pipeline.types import (
     PIPELINE_WORKFLOW_NAME,
     QUERY_PIPELINE_STATUS,
     Pipeline,
@@ -28,8 +27,9 @@ from app.pipeline_types import (
     PipelineRunInput,
     PipelineStatus,
 )
+from app.runtime.client import connect_client
+from app.runtime.config import Settings, SettingsError, load_settings
 from app.starter import start_pipeline_run, start_staged_run
-from app.temporal_client import connect_client
 from cli.consoles import out
 from cli.errors import CliError
 from cli.outcomes import query_status, ui_link, wait_for_pipeline_report, wait_for_report
@@ -40,7 +40,7 @@ from cli.run_options import RunOptions
 if TYPE_CHECKING:
     from rich.console import RenderableType
 
-    from app.tracing import Tracing
+    from app.runtime.tracing import Tracing
 
 T = TypeVar("T")
 S = TypeVar("S")  # the status a run reports while it is followed
@@ -61,11 +61,11 @@ _open_tracing: list[Tracing] = []
 def _for_starting(client: Client, settings: Settings) -> Client:
     """With tracing on (OTEL_*), the start call opens the run's trace; polling afterwards stays untraced.
 
-    app.tracing (OpenTelemetry's SDK and exporters) is imported only when tracing is on: start-up stays light.
+    app.runtime.tracing (OpenTelemetry's SDK and exporters) is imported only when tracing is on: start-up stays light.
     """
     if not settings.tracing.enabled:
         return client
-    from app.tracing import start_tracing, traced_client
+    from app.runtime.tracing import start_tracing, traced_client
 
     tracing = start_tracing(settings.tracing, component="stagegate-cli")
     if tracing is None:

@@ -14,9 +14,9 @@ from temporalio.exceptions import ApplicationError, CancelledError, TerminatedEr
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 from temporalio.service import RPCError
 
-from app.gate_types import QUERY_GATE_STATUS, GateStatus, WaitingFor
-from app.payloads import QUERY_STATUS, RunResult, RunStatus
-from app.pipeline_types import PipelineResult
+from app.demo.payloads import QUERY_STATUS, RunResult, RunStatus
+from app.gate.types import QUERY_GATE_STATUS, GateStatus, WaitingFor
+from app.pipeline.types import PipelineResult
 from cli.render import RunReport, report_from_result, seconds_between
 
 StatusCallback = Callable[[RunStatus], None]

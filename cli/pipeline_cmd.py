@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.pipeline_types import Pipeline
+from app.pipeline.types import Pipeline
 from cli.consoles import out
 from cli.run_options import OptionError
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-# The YAML and JSON Schema parsers (app.pipeline_file) are imported by the commands that read a file, not here:
+# The YAML and JSON Schema parsers (app.pipeline.file) are imported by the commands that read a file, not here:
 # `cli --help` loads this module too.
 pipeline_app = typer.Typer(
     help="Check and show pipeline files (YAML stages of HTTP calls with callbacks).", rich_markup_mode=None
@@ -42,7 +42,7 @@ def parse_input(text: str | None, pipeline: Pipeline) -> dict[str, Any]:
             value = json.loads(raw)
         except json.JSONDecodeError as exc:
             raise OptionError(f"--input is not valid JSON: {exc}") from None
-    from app.pipeline_file import check_input
+    from app.pipeline.file import check_input
 
     check_input(pipeline, value)  # InputError: the input does not fit
     result: dict[str, Any] = value
@@ -57,7 +57,7 @@ def validate(
     ] = None,
 ) -> None:
     """Check a pipeline file (and optionally a run input); one line naming file, line, stage and field if not."""
-    from app.pipeline_file import load_pipeline
+    from app.pipeline.file import load_pipeline
 
     pipeline = load_pipeline(file)
     if input_ is not None:
@@ -79,7 +79,7 @@ def show(
     ] = False,
 ) -> None:
     """Show a pipeline's stages as a table: request, mode, timeout, on failure, answer id, status URL, uses."""
-    from app.pipeline_file import load_pipeline
+    from app.pipeline.file import load_pipeline
 
     pipeline = load_pipeline(file)
     if as_json:

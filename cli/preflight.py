@@ -10,7 +10,7 @@ import asyncio
 import http.client
 from urllib.parse import urlsplit
 
-from app.config import Settings
+from app.runtime.config import Settings
 
 TIMEOUT_SECONDS = 3.0
 

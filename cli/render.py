@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from app.gate_types import Outcome, StageRecord
-from app.payloads import RunResult, RunStatus
+from app.demo.payloads import RunResult, RunStatus
+from app.gate.types import Outcome, StageRecord
 
 if TYPE_CHECKING:
     # Rich is imported where a table is drawn: `--json` output and `--no-wait` never pay for it.

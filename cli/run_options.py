@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from app.gate_types import Mode
-from app.payloads import Action, ServiceFaults, StagedRunInput
+from app.demo.payloads import Action, ServiceFaults, StagedRunInput
+from app.gate.types import Mode
 
 
 class OptionError(Exception):

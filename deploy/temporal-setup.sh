@@ -2,7 +2,7 @@
 # One-shot job run by compose (service `temporal-setup`, image temporalio/admin-tools):
 # wait until the Temporal server answers, create the namespace if it does not exist
 # yet (the temporalio/server image creates none), then register the custom search
-# attributes the stagegate workflow sets (see app/search_attributes.py).
+# attributes the stagegate workflow sets (see app/gate/search_attributes.py).
 #
 # Idempotent: an existing namespace is left alone (the dev server has `default`),
 # and so is an attribute that already exists with the right type (the dev server

@@ -34,7 +34,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from app.config import Settings, load_settings
+from app.runtime.config import Settings, load_settings
 from scripts import seed_client
 
 ROOT = Path(__file__).resolve().parent.parent

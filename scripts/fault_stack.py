@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from app.config import Settings, load_settings
+from app.runtime.config import Settings, load_settings
 from scripts.processes import ManagedProcess, free_port, loopback_env, start_process, wait_http_ok
 
 # Where each kind of process answers when it is healthy.

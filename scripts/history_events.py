@@ -23,11 +23,11 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 
-from app.config import load_settings
-from app.gate_types import Mode
-from app.payloads import ACTIVITY_AWAIT_STAGE_CALLBACK, ACTIVITY_REQUEST_STAGE, Action, StagedRunInput
+from app.demo.payloads import ACTIVITY_AWAIT_STAGE_CALLBACK, ACTIVITY_REQUEST_STAGE, Action, StagedRunInput
+from app.gate.types import Mode
+from app.runtime.client import connect_client
+from app.runtime.config import load_settings
 from app.starter import start_staged_run
-from app.temporal_client import connect_client
 from scripts.runs import wait_end
 
 RUN_TIMEOUT_SECONDS = 120.0

@@ -17,7 +17,7 @@ import uuid
 
 from temporalio.client import Client
 
-WORKFLOW_NAME = "StagedCallbackWorkflow"  # app.payloads.WORKFLOW_NAME, not imported on purpose
+WORKFLOW_NAME = "StagedCallbackWorkflow"  # app.demo.payloads.WORKFLOW_NAME, not imported on purpose
 
 
 async def run(address: str, namespace: str, task_queue: str, *, wait: bool) -> str:

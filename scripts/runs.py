@@ -10,7 +10,7 @@ from temporalio.api.enums.v1 import PendingActivityState
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
-from app.payloads import QUERY_STATUS, RunResult, RunStatus
+from app.demo.payloads import QUERY_STATUS, RunResult, RunStatus
 
 
 @dataclass(frozen=True)

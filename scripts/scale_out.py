@@ -19,7 +19,7 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from app import search_attributes
+from app.gate import search_attributes
 from scripts.processes import ROOT, find_temporal_cli
 from scripts.scale.harness import attribute, format_report, run_load, scale_out, scrape_metrics, temporal_metric_lines
 

@@ -14,8 +14,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from app import search_attributes
-from app.config import Settings, load_settings
+from app.gate import search_attributes
+from app.runtime.config import Settings, load_settings
 from scripts.processes import find_temporal_cli
 from tests.stack import Stack, base_env, start_stack
 

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from app.config import Settings, load_settings
+from app.runtime.config import Settings, load_settings
 from scripts.processes import ManagedProcess, free_port, loopback_env, start_process, wait_http_ok
 
 # One secret per test session; tests that sign callback URLs themselves get it through the `settings` fixture.

@@ -18,8 +18,8 @@ import httpx
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
-from app.callback_urls import decode_token
-from app.gate_types import (
+from app.gate.callback_urls import decode_token
+from app.gate.types import (
     SIGNAL_ADVANCE_STAGE,
     UPDATE_ADVANCE_STAGE,
     AdvanceAnswer,

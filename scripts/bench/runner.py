@@ -16,7 +16,7 @@ from typing import TypeVar
 
 from temporalio.client import Client, WorkflowHandle
 
-from app.payloads import RunResult, StagedRunInput
+from app.demo.payloads import RunResult, StagedRunInput
 from app.starter import start_staged_run
 from scripts.bench.firing import FireLog, Firer
 from scripts.bench.results import PHASE_C1, Batch, HistoryCost

@@ -25,8 +25,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from temporalio.client import Client
 
-from app.gate_types import Mode
-from app.payloads import WORKFLOW_NAME, StagedRunInput
+from app.demo.payloads import WORKFLOW_NAME, StagedRunInput
+from app.gate.types import Mode
 from app.starter import start_staged_run
 from scripts.bench.compare import Outputs, connect, machine
 from scripts.bench.results import finite

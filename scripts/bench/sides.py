@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from app.gate_types import Mode
+from app.gate.types import Mode
 
 
 class Via(StrEnum):

@@ -20,8 +20,8 @@ from collections import Counter
 import httpx
 import msgspec
 
-from app.gate_types import Mode
-from app.payloads import ServiceFaults, StagedRunInput
+from app.demo.payloads import ServiceFaults, StagedRunInput
+from app.gate.types import Mode
 from scripts.reliability.lab import lab
 from scripts.reliability.tally import Handle, Row, server_errors, start_runs, tally, wait_all
 

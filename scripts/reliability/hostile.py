@@ -34,10 +34,10 @@ import httpx
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
-from app import search_attributes
-from app.config import load_settings
-from app.gate_types import Mode, Outcome
-from app.payloads import RunResult, StagedRunInput
+from app.demo.payloads import RunResult, StagedRunInput
+from app.gate import search_attributes
+from app.gate.types import Mode, Outcome
+from app.runtime.config import load_settings
 from app.starter import start_staged_run
 from scripts.processes import (
     ROOT,

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
-from app.body_signatures import parse_key, signature_headers
-from app.callback_urls import sign_query
-from app.gate_types import Mode
+from app.callbacks.signatures.standard_webhooks import parse_key, signature_headers
+from app.gate.callback_urls import sign_query
+from app.gate.types import Mode
 
 T = TypeVar("T")
 JSON = {"content-type": "application/json"}

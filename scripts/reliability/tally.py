@@ -13,8 +13,8 @@ from pathlib import Path
 
 from temporalio.client import Client, WorkflowHandle
 
-from app.gate_types import AdvancedBy, Outcome
-from app.payloads import RunResult, StagedRunInput
+from app.demo.payloads import RunResult, StagedRunInput
+from app.gate.types import AdvancedBy, Outcome
 from app.starter import start_staged_run
 from scripts.runs import RunEnd, wait_end
 

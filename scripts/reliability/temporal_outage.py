@@ -14,8 +14,8 @@ import asyncio
 import random
 import sys
 
-from app.gate_types import Mode
-from app.payloads import StagedRunInput
+from app.demo.payloads import StagedRunInput
+from app.gate.types import Mode
 from scripts.reliability.lab import connect, lab
 from scripts.reliability.tally import Row, exhausted_callbacks, server_errors, start_runs, tally, wait_all
 

@@ -23,8 +23,8 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 
-from app.gate_types import Mode, Outcome
-from app.payloads import RunResult, StagedRunInput
+from app.demo.payloads import RunResult, StagedRunInput
+from app.gate.types import Mode, Outcome
 from app.starter import start_staged_run
 from scripts.processes import ManagedProcess, free_port, loopback_env, start_process, wait_http_ok
 from scripts.runs import RunEnd, wait_end

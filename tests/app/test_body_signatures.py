@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from app.body_signatures import BodySignatureError, parse_key, sign, signature_headers, verify
+from app.callbacks.signatures.standard_webhooks import BodySignatureError, parse_key, sign, signature_headers, verify
 
 # The specification's published test vector (Standard Webhooks reference libraries).
 VECTOR_KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

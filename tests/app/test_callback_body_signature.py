@@ -18,12 +18,12 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from app.body_signatures import parse_key, signature_headers
-from app.callback_server import create_app
-from app.callback_urls import CallbackTarget, build_callback_url
-from app.config import Settings
-from app.gate_types import Mode
-from app.payloads import StagedRunInput
+from app.callbacks.server import create_app
+from app.callbacks.signatures.standard_webhooks import parse_key, signature_headers
+from app.demo.payloads import StagedRunInput
+from app.gate.callback_urls import CallbackTarget, build_callback_url
+from app.gate.types import Mode
+from app.runtime.config import Settings
 from app.starter import start_staged_run
 from tests.asgi import asgi_client
 

@@ -23,10 +23,10 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from app.callback_server import create_app
-from app.callback_urls import sign_query
-from app.config import load_settings
-from app.gate_types import Mode
+from app.callbacks.server import create_app
+from app.gate.callback_urls import sign_query
+from app.gate.types import Mode
+from app.runtime.config import load_settings
 from tests.stack import FUZZ_SENDER, SIGNING_SECRET, Stack
 
 EXAMPLES_PER_ROUTE = 30

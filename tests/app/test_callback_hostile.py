@@ -20,12 +20,12 @@ import pytest
 import structlog
 from temporalio.client import Client
 
-from app.callback_forwarding import Forwarded
-from app.callback_server import create_app
-from app.callback_urls import CallbackTarget, build_callback_url
-from app.config import Settings
-from app.gate_types import Mode
-from app.mode_specs import SPECS
+from app.callbacks.forwarding import Forwarded
+from app.callbacks.modes.registry import SPECS
+from app.callbacks.server import create_app
+from app.gate.callback_urls import CallbackTarget, build_callback_url
+from app.gate.types import Mode
+from app.runtime.config import Settings
 from tests.asgi import asgi_client
 
 ERROR_CODES_OK = {"invalid_json", "invalid_body", "workflow_not_found", "activity_not_open", "rejected_by_temporal"}
@@ -54,7 +54,7 @@ def _forged_path(settings: Settings, target: CallbackTarget) -> str:
 
     It stands for a URL signed by another signer that holds our secret (an older release, another language).
     """
-    from app.callback_urls import _sign, callback_path, encode_token
+    from app.gate.callback_urls import _sign, callback_path, encode_token
 
     params = {"wf": target.workflow_id, "stage": str(target.stage), "attempt": str(target.attempt)}
     if target.task_token is not None:

@@ -11,11 +11,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 
-from app.callback_server import create_app
-from app.callback_urls import CallbackTarget, build_callback_url
-from app.config import Settings
-from app.gate_types import Mode
-from app.payloads import StagedRunInput
+from app.callbacks.server import create_app
+from app.demo.payloads import StagedRunInput
+from app.gate.callback_urls import CallbackTarget, build_callback_url
+from app.gate.types import Mode
+from app.runtime.config import Settings
 from app.starter import start_staged_run
 from tests.asgi import serving
 

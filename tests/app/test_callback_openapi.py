@@ -7,10 +7,10 @@ from typing import Any
 import msgspec
 import pytest
 
-from app.callback_server import create_app
-from app.callback_wire import CallbackBody
-from app.config import load_settings
-from app.gate_types import Mode
+from app.callbacks.server import create_app
+from app.callbacks.wire import CallbackBody
+from app.gate.types import Mode
+from app.runtime.config import load_settings
 
 QUERY = {"wf", "stage", "attempt", "exp", "snd", "sig"}
 HEADERS = {"webhook-id", "webhook-timestamp", "webhook-signature"}

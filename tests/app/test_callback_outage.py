@@ -16,10 +16,10 @@ from urllib.parse import urlsplit
 import httpx
 from temporalio.client import Client
 
-from app.callback_server import create_app
-from app.callback_urls import CallbackTarget, build_callback_url
-from app.config import Settings
-from app.gate_types import Mode
+from app.callbacks.server import create_app
+from app.gate.callback_urls import CallbackTarget, build_callback_url
+from app.gate.types import Mode
+from app.runtime.config import Settings
 from scripts.processes import free_port
 from service_mock.config import Settings as SenderSettings
 from tests.asgi import serving

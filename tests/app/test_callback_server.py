@@ -12,11 +12,11 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from app.callback_server import create_app
-from app.callback_urls import CallbackTarget, build_callback_url
-from app.config import Settings
-from app.gate_types import Mode
-from app.payloads import StagedRunInput
+from app.callbacks.server import create_app
+from app.demo.payloads import StagedRunInput
+from app.gate.callback_urls import CallbackTarget, build_callback_url
+from app.gate.types import Mode
+from app.runtime.config import Settings
 from app.starter import start_staged_run
 from scripts.processes import free_port
 from tests.asgi import asgi_client

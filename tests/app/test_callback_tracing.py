@@ -7,7 +7,7 @@ from typing import cast
 import pytest
 from litestar.types import Scope
 
-from app.callback_tracing import url_traceparent, with_url_trace_context
+from app.callbacks.tracing import url_traceparent, with_url_trace_context
 
 FROM_URL = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 SAME_TRACE = "00-0af7651916cd43dd8448eb211c80319c-00f067aa0ba902b7-01"

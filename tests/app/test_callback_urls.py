@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from app.callback_urls import (
+from app.gate.callback_urls import (
     CallbackTarget,
     CallbackUrlError,
     build_callback_url,
@@ -15,7 +15,7 @@ from app.callback_urls import (
     encode_token,
     verify_callback_params,
 )
-from app.gate_types import Mode
+from app.gate.types import Mode
 
 # Bytes whose standard base64 holds '+', '/' and '=' (the seed demo's URLs broke on these).
 AWKWARD_TOKEN = bytes([0xFB, 0xFF, 0xBF, 0xFE, 0x3E, 0x3F]) + b"\x00tok"

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from app.config import DEV_SIGNING_SECRET, SettingsError, load_settings
+from app.runtime.config import DEV_SIGNING_SECRET, SettingsError, load_settings
 
 
 def test_defaults_work_locally() -> None:

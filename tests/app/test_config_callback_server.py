@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.config import SettingsError, load_settings
+from app.runtime.config import SettingsError, load_settings
 
 
 def test_defaults_are_auto() -> None:

@@ -6,9 +6,9 @@ from dataclasses import replace
 
 import pytest
 
-from app.gate_types import Mode
-from app.payloads import Action, StagedRunInput
-from app.workflow import validate_input
+from app.demo.payloads import Action, StagedRunInput
+from app.demo.workflow import validate_input
+from app.gate.types import Mode
 
 GOOD = StagedRunInput(stages=3, actions=[Action.COMPLETE], stage_timeout_seconds=30.0)
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from app.gate_rules import (
+from app.gate.rules import (
     KEEP_REJECTIONS,
     MAX_STAGE_NUMBER,
     InvalidCallbackError,
@@ -27,7 +27,7 @@ from app.gate_rules import (
     status_of,
     take_callback,
 )
-from app.gate_types import (
+from app.gate.types import (
     AdvancedBy,
     CallbackStatus,
     GateState,

@@ -1,6 +1,6 @@
 """Property test (hypothesis) for the gate's dedupe rules: whatever the order and duplication of deliveries,
 and wherever continue-as-new carries the state, every callback ID is applied at most once and every stage
-ends exactly once, with its own callback. Plain functions, no server (app/gate_rules.py).
+ends exactly once, with its own callback. Plain functions, no server (app/gate/rules.py).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from collections import Counter, deque
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.gate_rules import (
+from app.gate.rules import (
     admit,
     apply_callback,
     begin_stage,
@@ -20,7 +20,7 @@ from app.gate_rules import (
     record_for,
     take_callback,
 )
-from app.gate_types import AdvancedBy, CallbackStatus, GateState, Mode, Outcome, StageCallback, Verdict
+from app.gate.types import AdvancedBy, CallbackStatus, GateState, Mode, Outcome, StageCallback, Verdict
 
 AT = "2026-01-01T00:00:00+00:00"
 APPLIED = {Verdict.ACCEPTED, Verdict.PROGRESS}

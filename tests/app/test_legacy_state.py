@@ -6,10 +6,10 @@ from typing import Any
 
 import pytest
 
-from app.gate_rules import classify
-from app.gate_types import AdvancedBy, CallbackStatus, InboxEntry, Outcome, StageCallback, Verdict
-from app.legacy_state import gate_state_from_carried
-from app.payloads import CarriedState
+from app.demo.legacy_state import gate_state_from_carried
+from app.demo.payloads import CarriedState
+from app.gate.rules import classify
+from app.gate.types import AdvancedBy, CallbackStatus, InboxEntry, Outcome, StageCallback, Verdict
 
 
 def _old_record(stage: int, advanced_by: str | None, **extra: Any) -> dict[str, Any]:

@@ -22,15 +22,15 @@ from temporalio.client import Client
 from temporalio.worker import Interceptor, Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
-from app.callback_server import create_app
-from app.config import Settings
-from app.gate_types import Mode, Outcome
-from app.payloads import StagedRunInput
+from app.callbacks.server import create_app
+from app.demo.payloads import StagedRunInput
+from app.demo.workflow import StagedCallbackWorkflow
+from app.gate.trace_context import current_traceparent
+from app.gate.types import Mode, Outcome
+from app.runtime.config import Settings
+from app.runtime.tracing import Tracing, traced_client
 from app.starter import start_staged_run
-from app.trace_context import current_traceparent
-from app.tracing import Tracing, traced_client
 from app.worker import SANDBOX_RESTRICTIONS, build_worker
-from app.workflow import StagedCallbackWorkflow
 from service_mock.config import Settings as ServiceSettings
 from service_mock.server import create_app as create_service
 from tests.asgi import serving

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from temporalio.common import SearchAttributeIndexedValueType
 
-from app import search_attributes
+from app.gate import search_attributes
 from tests import temporal_bin as tb
 from tests.deploy import compose_checks as cc
 
@@ -149,7 +149,7 @@ def test_temporal_images_follow_the_pinned_dev_server(compose: cc.Doc) -> None:
 
 
 def test_search_attributes_match_the_app(compose: cc.Doc) -> None:
-    """The dev server flags and the setup script register exactly what app/search_attributes.py uses."""
+    """The dev server flags and the setup script register exactly what app/gate/search_attributes.py uses."""
     type_names = {SearchAttributeIndexedValueType.INT: "Int", SearchAttributeIndexedValueType.KEYWORD: "Keyword"}
     wanted = {f"{key.name}={type_names[key.indexed_value_type]}" for key in search_attributes.ALL}
     command: list[str] = _services(compose)["temporal-dev"]["command"]

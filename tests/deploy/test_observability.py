@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from ruamel.yaml import YAML
 
-from app.config import load_settings
+from app.runtime.config import load_settings
 from service_mock.config import load_settings as load_service_settings
 from tests.deploy import compose_checks as cc
 

@@ -13,11 +13,11 @@ from dataclasses import replace
 import httpx
 from temporalio.client import Client
 
-from app.body_signatures import parse_key
-from app.callback_server import create_app
-from app.config import Settings
-from app.gate_types import AdvancedBy, Mode, Outcome
-from app.payloads import Action, ServiceFaults, StagedRunInput
+from app.callbacks.server import create_app
+from app.callbacks.signatures.standard_webhooks import parse_key
+from app.demo.payloads import Action, ServiceFaults, StagedRunInput
+from app.gate.types import AdvancedBy, Mode, Outcome
+from app.runtime.config import Settings
 from app.starter import start_staged_run
 from app.worker import build_worker
 from scripts.runs import wait_end

@@ -13,9 +13,9 @@ from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from app.callback_urls import decode_token
-from app.gate_types import AdvancedBy, Mode, Outcome, WaitingFor
-from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
+from app.demo.payloads import Action, RunResult, ServiceFaults, StagedRunInput
+from app.gate.callback_urls import decode_token
+from app.gate.types import AdvancedBy, Mode, Outcome, WaitingFor
 from app.starter import start_staged_run
 from scripts.runs import wait_end, wait_status
 from tests.signals import temporal_signal

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from temporalio.client import Client
 
-from app.gate_types import Mode, Outcome, WaitingFor
-from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
+from app.demo.payloads import Action, RunResult, ServiceFaults, StagedRunInput
+from app.gate.types import Mode, Outcome, WaitingFor
 from app.starter import start_staged_run
 from scripts.runs import wait_end, wait_status
 from tests.stack import Stack

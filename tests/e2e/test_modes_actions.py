@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from app.gate_types import Mode, Outcome
-from app.payloads import Action, StagedRunInput
+from app.demo.payloads import Action, StagedRunInput
+from app.gate.types import Mode, Outcome
 from app.starter import start_staged_run
 from scripts.runs import wait_end
 from tests.stack import Stack
@@ -48,7 +48,7 @@ async def test_mode_action_outcome(client: Client, stack: Stack, mode: Mode, act
     else:
         assert end.error_type == error_type, end
         # The first stage ends the run; the query still shows the per-stage record.
-        from app.payloads import RunStatus
+        from app.demo.payloads import RunStatus
 
         status_now = await handle.query("status", result_type=RunStatus)
         assert [s.outcome for s in status_now.stages] == [stage_outcome]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from temporalio.client import Client
 
-from app.gate_types import AdvancedBy, Mode, Outcome
-from app.payloads import Action, ServiceFaults, StagedRunInput
+from app.demo.payloads import Action, ServiceFaults, StagedRunInput
+from app.gate.types import AdvancedBy, Mode, Outcome
 from app.starter import start_staged_run
 from scripts.runs import wait_end
 from tests.stack import Stack

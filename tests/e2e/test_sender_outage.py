@@ -14,10 +14,10 @@ from dataclasses import replace
 import httpx
 from temporalio.client import Client, WorkflowHandle
 
-from app.callback_server import create_app
-from app.config import Settings
-from app.gate_types import AdvancedBy, Mode, Outcome
-from app.payloads import RunResult, StagedRunInput
+from app.callbacks.server import create_app
+from app.demo.payloads import RunResult, StagedRunInput
+from app.gate.types import AdvancedBy, Mode, Outcome
+from app.runtime.config import Settings
 from app.starter import start_staged_run
 from app.worker import build_worker
 from scripts.processes import free_port

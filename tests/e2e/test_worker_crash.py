@@ -19,8 +19,8 @@ import httpx
 import pytest
 from temporalio.client import Client
 
-from app.gate_types import AdvancedBy, Mode, Outcome
-from app.payloads import ServiceFaults, StagedRunInput
+from app.demo.payloads import ServiceFaults, StagedRunInput
+from app.gate.types import AdvancedBy, Mode, Outcome
 from app.starter import start_staged_run
 from scripts.fault_stack import FaultStack, start_fault_stack
 from scripts.runs import wait_activity_started, wait_end

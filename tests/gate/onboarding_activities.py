@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import httpx
 from temporalio import activity
 
-from app.gate_types import GateState, Mode, StageRecord
-from app.stage_activity import current_stage
+from app.gate.stage_activity import current_stage
+from app.gate.types import GateState, Mode, StageRecord
 
 
 @dataclass(frozen=True)

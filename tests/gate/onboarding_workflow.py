@@ -10,7 +10,7 @@ from datetime import timedelta
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from app.gate import StageGate, stage_failure
+    from app.gate.stage_gate import StageGate, stage_failure
     from tests.gate.onboarding_activities import (
         KycRequest,
         OnboardingActivities,

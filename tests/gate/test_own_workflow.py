@@ -17,10 +17,10 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from app.callback_server import create_app
-from app.config import Settings
-from app.gate_types import QUERY_GATE_STATUS, AdvancedBy, GateStatus, Mode, Outcome, WaitingFor
-from app.stage_activity import StageGateInterceptor
+from app.callbacks.server import create_app
+from app.gate.stage_activity import StageGateInterceptor
+from app.gate.types import QUERY_GATE_STATUS, AdvancedBy, GateStatus, Mode, Outcome, WaitingFor
+from app.runtime.config import Settings
 from app.worker import callback_signer
 from tests.asgi import serving
 from tests.gate.kyc_esign_service import ServiceLog, create_service

@@ -21,14 +21,14 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import Worker
 
-from app.callback_server import create_app
-from app.config import Settings
-from app.gate_types import Mode
-from app.pipeline_activities import PipelineActivities
-from app.pipeline_file import parse_pipeline
-from app.pipeline_types import Pipeline, PipelineResult, PipelineRunInput
-from app.pipeline_workflow import PipelineWorkflow
-from app.stage_activity import StageGateInterceptor
+from app.callbacks.server import create_app
+from app.gate.stage_activity import StageGateInterceptor
+from app.gate.types import Mode
+from app.pipeline.activities import PipelineActivities
+from app.pipeline.file import parse_pipeline
+from app.pipeline.types import Pipeline, PipelineResult, PipelineRunInput
+from app.pipeline.workflow import PipelineWorkflow
+from app.runtime.config import Settings
 from app.starter import start_pipeline_run
 from app.worker import callback_signer
 from scripts.processes import ROOT

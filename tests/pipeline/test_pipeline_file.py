@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from app.gate_types import Mode
-from app.pipeline_errors import InputError, PipelineError
-from app.pipeline_file import check_input, load_pipeline, parse_pipeline
-from app.pipeline_types import OnFailure
+from app.gate.types import Mode
+from app.pipeline.errors import InputError, PipelineError
+from app.pipeline.file import check_input, load_pipeline, parse_pipeline
+from app.pipeline.types import OnFailure
 from tests.pipeline.harness import EXAMPLES
 
 GOOD = """\

@@ -13,10 +13,10 @@ import pytest
 import temporalio.converter
 from temporalio.client import Client
 
-from app.config import Settings
-from app.gate_types import AdvancedBy, Mode, Outcome
-from app.pipeline_file import load_pipeline
-from app.pipeline_types import PipelineResult
+from app.gate.types import AdvancedBy, Mode, Outcome
+from app.pipeline.file import load_pipeline
+from app.pipeline.types import PipelineResult
+from app.runtime.config import Settings
 from tests.pipeline.harness import EXAMPLES, ended, pipeline_from, readable_history, rig
 
 ADVANCED_BY = {Mode.SIGNAL: AdvancedBy.SIGNAL, Mode.TOKEN: AdvancedBy.ACTIVITY, Mode.UPDATE: AdvancedBy.UPDATE}

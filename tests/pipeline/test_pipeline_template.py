@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from app.config import load_settings, pipeline_env_from
-from app.pipeline_template import Context, Place, Ref, TemplateError, parse, render_json, render_text
-from app.pipeline_types import StageOutput
+from app.pipeline.template import Context, Place, Ref, TemplateError, parse, render_json, render_text
+from app.pipeline.types import StageOutput
+from app.runtime.config import load_settings, pipeline_env_from
 
 CTX = Context(
     input={"video": "a b/c.mov", "size": 3, "tags": ["x", "y"], "meta": {"k": None}},

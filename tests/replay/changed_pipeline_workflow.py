@@ -9,9 +9,9 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from app.gate_types import StageRecord
-    from app.pipeline_types import PIPELINE_WORKFLOW_NAME, PipelineResult, PipelineRunInput, StageSpec
-    from app.pipeline_workflow import PipelineWorkflow
+    from app.gate.types import StageRecord
+    from app.pipeline.types import PIPELINE_WORKFLOW_NAME, PipelineResult, PipelineRunInput, StageSpec
+    from app.pipeline.workflow import PipelineWorkflow
 
 EXTRA_TIMER_SECONDS = 0.01
 

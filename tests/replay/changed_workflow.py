@@ -13,9 +13,9 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from app.gate_types import StageRecord
-    from app.payloads import WORKFLOW_NAME, RunResult, StagedRunInput
-    from app.workflow import StagedCallbackWorkflow
+    from app.demo.payloads import WORKFLOW_NAME, RunResult, StagedRunInput
+    from app.demo.workflow import StagedCallbackWorkflow
+    from app.gate.types import StageRecord
 
 EXTRA_TIMER_SECONDS = 0.01
 

@@ -29,9 +29,9 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from app import search_attributes
-from app.gate_types import SIGNAL_ADVANCE_STAGE, AdvancedBy, Mode, Outcome, WaitingFor
-from app.payloads import Action, RunResult, ServiceFaults, StagedRunInput
+from app.demo.payloads import Action, RunResult, ServiceFaults, StagedRunInput
+from app.gate import search_attributes
+from app.gate.types import SIGNAL_ADVANCE_STAGE, AdvancedBy, Mode, Outcome, WaitingFor
 from app.starter import start_staged_run
 from scripts.fault_stack import kill
 from scripts.processes import find_temporal_cli, start_process, wait_http_ok

@@ -22,10 +22,10 @@ from typing import Any
 from temporalio.client import WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
-from app import search_attributes
-from app.gate_types import AdvancedBy, Mode, Outcome
-from app.pipeline_file import load_pipeline, parse_pipeline
-from app.pipeline_types import Pipeline, PipelineRunInput
+from app.gate import search_attributes
+from app.gate.types import AdvancedBy, Mode, Outcome
+from app.pipeline.file import load_pipeline, parse_pipeline
+from app.pipeline.types import Pipeline, PipelineRunInput
 from app.starter import start_pipeline_run
 from scripts.processes import ROOT, find_temporal_cli
 from tests.replay.layout import PIPELINE_HISTORY_DIR, history_file_name, workflow_id_for

@@ -9,15 +9,15 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from app import search_attributes
-from app.gate import (
+from app.demo.workflow import PATCH_RECONCILE_BEFORE_TIMEOUT, StagedCallbackWorkflow
+from app.gate import search_attributes
+from app.gate.run_attributes import PATCH_NO_STAGE_UPSERTS
+from app.gate.stage_gate import (
     PATCH_HANDOFF_CHECK,
     PATCH_RECONCILE_EVERY_TIMEOUT,
     PATCH_RECOVER_AFTER_REQUEST_TIMEOUT,
     StageGate,
 )
-from app.run_attributes import PATCH_NO_STAGE_UPSERTS
-from app.workflow import PATCH_RECONCILE_BEFORE_TIMEOUT, StagedCallbackWorkflow
 from tests.replay.changed_workflow import UnpatchedV2Workflow
 from tests.replay.layout import HISTORY_DIR, workflow_id_from_file
 

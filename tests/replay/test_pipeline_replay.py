@@ -14,7 +14,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
-from app.pipeline_workflow import PipelineWorkflow
+from app.pipeline.workflow import PipelineWorkflow
 from tests.replay.changed_pipeline_workflow import ChangedPipelineWorkflow
 from tests.replay.layout import PIPELINE_HISTORY_DIR, committed_histories, workflow_id_from_file
 

@@ -22,10 +22,10 @@ from temporalio.worker import Interceptor, Replayer
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
-from app import search_attributes
-from app.tracing import Tracing
+from app.demo.workflow import StagedCallbackWorkflow
+from app.gate import search_attributes
+from app.runtime.tracing import Tracing
 from app.worker import SANDBOX_RESTRICTIONS
-from app.workflow import StagedCallbackWorkflow
 from tests.replay.changed_workflow import ChangedStagedCallbackWorkflow
 from tests.replay.layout import HISTORY_DIR, REPLAYED_OK, committed_histories, workflow_id_from_file
 

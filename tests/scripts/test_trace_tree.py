@@ -9,7 +9,7 @@ import pytest
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
 from opentelemetry.trace import Link
 
-from app.tracing import Tracing, one_span_per_line
+from app.runtime.tracing import Tracing, one_span_per_line
 from scripts import trace_tree
 
 

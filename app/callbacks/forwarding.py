@@ -1,0 +1,130 @@
+"""What every mode's forwarding shares: the Temporal call wrapper and the one map from Temporal errors to HTTP.
+
+Errors are told apart by type and RPC status, never by message text; "closed" and "absent" by a describe call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+import structlog
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError, RPCStatusCode
+
+from app.gate.callback_urls import CallbackTarget
+
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+
+# A callback must not hang on a slow Temporal: past this budget the sender gets a 503 and retries. Well
+# inside the per-attempt timeout of typical senders (the service mock's is 5 s); settings may change it.
+DEFAULT_TEMPORAL_TIMEOUT = 3.0
+UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+
+
+class CallbackError(Exception):
+    """A callback we answer with a 4xx/5xx; `code` is stable for machines, `message` is for people."""
+
+    def __init__(self, status_code: int, code: str, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+        # For metrics: `code` unless finer (an expired URL answers `bad_signature`, its reason is `expired`).
+        self.reason = reason or code
+
+
+def temporal_unavailable(detail: str) -> CallbackError:
+    """503: the sender should retry later."""
+    return CallbackError(503, "temporal_unavailable", f"Temporal cannot be reached: {detail}")
+
+
+@dataclass(frozen=True)
+class Forwarded:
+    """How a mode handed a callback to Temporal: the call made, the HTTP status, and the gate's verdict if any."""
+
+    temporal_call: str
+    status_code: int = 202
+    verdict: str | None = None
+    early: bool = False
+
+
+class Temporal:
+    """The callback server's one Temporal client, with the error mapping every mode uses.
+
+    Every call has one time budget (`timeout_seconds`), the error mapping's own describe call included: the
+    RPC deadline alone does not cover a lazy client's first connection, which waits up to 30 s on a
+    Temporal that accepts TCP but does not answer.
+    """
+
+    def __init__(self, client: Client, *, timeout_seconds: float = DEFAULT_TEMPORAL_TIMEOUT) -> None:
+        self.client = client
+        self.timeout_seconds = timeout_seconds
+
+    @property
+    def rpc_timeout(self) -> timedelta:
+        """The deadline to put on each RPC (the same budget, so the server stops working when we stop waiting)."""
+        return timedelta(seconds=self.timeout_seconds)
+
+    async def call(self, call: Awaitable[T], target: CallbackTarget, *, what: str) -> T:
+        """Await a Temporal call; its failure becomes the CallbackError that says what went wrong."""
+        try:
+            async with asyncio.timeout(self.timeout_seconds):
+                try:
+                    return await call
+                except RPCError as err:
+                    raise await self.map_rpc_error(err, target, what=what) from err
+        except TimeoutError as err:
+            log.warning("Temporal did not answer in time", timeout_seconds=self.timeout_seconds)
+            raise temporal_unavailable(f"no answer within {self.timeout_seconds:g}s") from err
+        except RuntimeError as err:
+            # The SDK's lazy client raises a bare RuntimeError when its first connection attempt fails. Its
+            # subclasses (RecursionError from the payload converter, ...) are bugs, not an outage: no 503.
+            if type(err) is not RuntimeError:
+                raise
+            log.warning("Temporal call failed before reaching the server", error=str(err)[:300])
+            raise temporal_unavailable(type(err).__name__) from err
+
+    async def map_rpc_error(self, err: RPCError, target: CallbackTarget, *, what: str) -> CallbackError:
+        """The HTTP answer for a Temporal RPC error."""
+        if err.status in UNREACHABLE:
+            return temporal_unavailable(err.message)
+        if err.status is RPCStatusCode.NOT_FOUND:
+            if what == "workflow":
+                return await self.workflow_gone(target)
+            return CallbackError(
+                409,
+                "activity_not_open",
+                f"the stage {target.stage!r} activity is no longer open (already completed, failed, "
+                f"timed out, or its workflow closed): {err.message}",
+            )
+        if err.status is RPCStatusCode.INVALID_ARGUMENT:
+            return CallbackError(400, "rejected_by_temporal", f"Temporal rejected the callback: {err.message}")
+        if err.status is RPCStatusCode.FAILED_PRECONDITION:
+            return CallbackError(409, "rejected_by_temporal", f"Temporal rejected the callback: {err.message}")
+        if err.status is RPCStatusCode.RESOURCE_EXHAUSTED:
+            return CallbackError(503, "temporal_busy", f"Temporal is rate limiting: {err.message}")
+        return CallbackError(502, "temporal_error", f"Temporal answered {err.status.name}: {err.message}")
+
+    async def workflow_gone(self, target: CallbackTarget) -> CallbackError:
+        """404 when no workflow has the ID, 409 when it exists but has closed (told apart by describe)."""
+        handle = self.client.get_workflow_handle(target.workflow_id)
+        try:
+            described = await handle.describe(rpc_timeout=self.rpc_timeout)
+        except RPCError as err:
+            if err.status is RPCStatusCode.NOT_FOUND:
+                return CallbackError(404, "workflow_not_found", f"no workflow with ID {target.workflow_id!r}")
+            if err.status in UNREACHABLE:
+                return temporal_unavailable(err.message)
+            return CallbackError(502, "temporal_error", f"Temporal answered {err.status.name}: {err.message}")
+        status = described.status
+        if status is not None and status is not WorkflowExecutionStatus.RUNNING:
+            return CallbackError(
+                409, "workflow_closed", f"workflow {target.workflow_id!r} has already closed ({status.name.lower()})"
+            )
+        # Running now (it was absent a moment ago: a race with its start): the sender may simply retry.
+        return CallbackError(503, "workflow_not_ready", f"workflow {target.workflow_id!r} was not ready; retry")

@@ -1,0 +1,243 @@
+"""The callback server (Litestar): verifies signed callbacks and forwards them to Temporal, one route per mode."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+
+import msgspec
+import structlog
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import NamedDependency, Provide
+from litestar.exceptions import HTTPException
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi import OpenAPIConfig
+from temporalio.client import Client
+
+from app.callbacks.body_check import check_body_signature
+from app.callbacks.forwarding import CallbackError, Forwarded, Temporal
+from app.callbacks.metrics import CallbackMetrics
+from app.callbacks.modes.registry import SPECS, ModeSpec
+from app.callbacks.openapi import error_responses, operation_class
+from app.callbacks.tracing import annotate_request_span, tracing_middleware
+from app.callbacks.wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
+from app.gate.callback_urls import CallbackTarget, CallbackUrlError, verify_callback_params
+from app.runtime.config import Settings
+from app.runtime.tracing import Tracing
+
+log = structlog.get_logger(__name__)
+
+
+def _verified(request: Request[object, object, State], settings: Settings, spec: ModeSpec) -> CallbackTarget:
+    try:
+        target = verify_callback_params(
+            spec.mode, request.query_params.multi_items(), settings.signing_secrets, now=time.time()
+        )
+    except CallbackUrlError as err:
+        raise CallbackError(err.status_code, err.code, err.message, reason=err.reason) from err
+    structlog.contextvars.bind_contextvars(
+        workflow_id=target.workflow_id, stage=str(target.stage), mode=spec.mode.value, attempt=target.attempt
+    )
+    annotate_request_span(target)
+    return target
+
+
+async def _body(request: Request[object, object, State], settings: Settings, target: CallbackTarget) -> CallbackBody:
+    raw = await request.body()
+    # Before parsing: a tampered or replayed body is refused as such, whatever it holds.
+    signed = check_body_signature(settings, target, request.scope["headers"], raw)
+    try:
+        body = decode_callback_body(raw, max_result_bytes=settings.callback_max_result_bytes)
+    except msgspec.ValidationError as err:
+        raise CallbackError(400, "invalid_body", f"callback body is invalid: {err}") from err
+    except msgspec.DecodeError as err:
+        raise CallbackError(400, "invalid_json", f"callback body is not valid JSON: {err}") from err
+    # A signed body's webhook-id is the dedupe key: the sender keeps it across retries, and it is signed.
+    return body if signed is None else msgspec.structs.replace(body, callback_id=signed.webhook_id)
+
+
+def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
+    """The route of one mode: verify the signed URL, parse the body, hand it to the mode's forwarding."""
+
+    async def handler(
+        request: Request[object, object, State],
+        settings: NamedDependency[Settings],
+        temporal: NamedDependency[Temporal],
+    ) -> Response[Accepted]:
+        target = _verified(request, settings, spec)
+        body = await _body(request, settings, target)
+        metrics = _metrics(request)
+        with metrics.forwarding(spec.mode.value):
+            forwarded: Forwarded = await spec.forward(temporal, target, body, received_at=_utc_now())
+        metrics.accepted(spec.path, status_code=forwarded.status_code, temporal_call=forwarded.temporal_call)
+        log.info(
+            "callback forwarded",
+            status=body.status,
+            callback_id=body.callback_id,
+            temporal_call=forwarded.temporal_call,
+            verdict=forwarded.verdict,
+        )
+        answer = Accepted(
+            True,
+            spec.mode.value,
+            target.workflow_id,
+            target.stage,
+            body.status,
+            forwarded.temporal_call,
+            verdict=forwarded.verdict,
+            early=forwarded.early,
+        )
+        return Response(answer, status_code=forwarded.status_code)
+
+    handler.__doc__ = (
+        f"Signed query: wf, stage, attempt, exp, sig{', token' if spec.mode.value == 'token' else ''}. "
+        "Body: CallbackBody (empty = completed)."
+    )
+    return post(
+        spec.path,
+        name=f"{spec.mode.value}_callback",
+        summary=spec.summary,
+        operation_id=f"{spec.mode.value}_callback",
+        status_code=200 if spec.mode.value == "update" else 202,
+        responses=error_responses(),
+        operation_class=operation_class(spec.mode),
+    )(handler)
+
+
+@get("/healthz", summary="The process is up")
+async def healthz() -> dict[str, str]:
+    """Liveness: answers as long as the process serves HTTP."""
+    return {"status": "ok"}
+
+
+@get("/readyz", summary="Temporal is reachable")
+async def readyz(client: NamedDependency[Client]) -> Response[dict[str, str]]:
+    """Readiness: 200 when Temporal answers a health check, else 503."""
+    try:
+        # The outer bound also covers a lazy client's first connection (up to 30 s on a Temporal that hangs).
+        async with asyncio.timeout(2.5):
+            await client.service_client.check_health(timeout=timedelta(seconds=2))
+    except Exception as err:  # noqa: BLE001  # any failure means "not ready"; the reason goes in the body
+        return Response({"status": "unavailable", "reason": str(err)[:300]}, status_code=503)
+    return Response({"status": "ok", "temporal": "reachable"}, status_code=200)
+
+
+def _callback_error_handler(
+    retry_after_seconds: int,
+) -> Callable[[Request[object, object, State], CallbackError], Response[ErrorBody]]:
+    """Answers a CallbackError; every 503 says when to retry (the sender's cue that nothing is lost yet)."""
+
+    def handle(request: Request[object, object, State], err: CallbackError) -> Response[ErrorBody]:
+        log.warning("callback rejected", status_code=err.status_code, error=err.code, reason=err.message)
+        _metrics(request).refused(request.url.path, status_code=err.status_code, reason=err.reason)
+        headers = {"Retry-After": str(retry_after_seconds)} if err.status_code == 503 else None
+        return Response(ErrorBody(err.code, err.message, err.status_code), status_code=err.status_code, headers=headers)
+
+    return handle
+
+
+@get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics_route(request: Request[object, object, State]) -> Response[bytes]:
+    """The callback server's metrics (Prometheus text format)."""
+    content, content_type = _metrics(request).render()
+    return Response(content, media_type=content_type)
+
+
+def _metrics(request: Request[object, object, State]) -> CallbackMetrics:
+    metrics: CallbackMetrics = request.app.state.metrics
+    return metrics
+
+
+def _http_error(request: Request[object, object, State], err: HTTPException) -> Response[ErrorBody]:
+    code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "bad_request")
+    _metrics(request).refused(request.url.path, status_code=err.status_code, reason=code)
+    message = str(err.detail)
+    if err.status_code == 413:
+        message = "callback body is larger than the server accepts"
+    return Response(ErrorBody(code, message, err.status_code), status_code=err.status_code)
+
+
+def _unexpected_error(request: Request[object, object, State], err: Exception) -> Response[ErrorBody]:
+    """A bug (no input is meant to get here): log it with its traceback, answer with the usual JSON error."""
+    log.error(
+        "unexpected error in the callback server",
+        method=request.method,
+        path=request.url.path,
+        error_type=type(err).__name__,
+        exc_info=err,
+    )
+    message = "the callback server hit an unexpected error; it has been logged"
+    _metrics(request).refused(request.url.path, status_code=500, reason="internal_error")
+    return Response(ErrorBody("internal_error", message, 500), status_code=500)
+
+
+def _provide_client(state: State) -> Client:
+    client: Client = state.client
+    return client
+
+
+def _provide_temporal(state: State) -> Temporal:
+    temporal: Temporal = state.temporal
+    return temporal
+
+
+def _utc_now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def create_app(settings: Settings, *, client: Client | None = None, tracing: Tracing | None = None) -> Litestar:
+    """App factory. Pass `client` to reuse one (tests do, on their own loop); else one is made lazily.
+
+    With `tracing`, requests get spans (Litestar's OpenTelemetry middleware) and the client made here traces
+    its Temporal calls; a client handed in brings its own interceptors.
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if client is None:
+            # Lazy: the server starts (and /healthz answers) while Temporal is still down; callbacks get 503.
+            own = await Client.connect(
+                settings.temporal.address,
+                namespace=settings.temporal.namespace,
+                lazy=True,
+                interceptors=tracing.temporal_interceptors() if tracing is not None else [],
+                **dict(settings.temporal.connect_kwargs),
+            )
+            app.state.client = own
+            app.state.temporal = Temporal(own, timeout_seconds=settings.callback_temporal_timeout_seconds)
+        yield
+
+    # A client handed in (tests: bound to the test's loop) is usable without running the lifespan.
+    timeout = settings.callback_temporal_timeout_seconds
+    initial = State(
+        {"client": client, "temporal": Temporal(client, timeout_seconds=timeout)} if client is not None else {}
+    )
+    initial.metrics = CallbackMetrics.create({spec.path: spec.mode.value for spec in SPECS.values()})
+    return Litestar(
+        route_handlers=[*(_callback_route(spec) for spec in SPECS.values()), healthz, readyz, metrics_route],
+        middleware=[tracing_middleware(tracing)] if tracing is not None else [],
+        lifespan=[lifespan],
+        state=initial,
+        dependencies={
+            "settings": Provide(lambda: settings, use_cache=True, sync_to_thread=False),
+            "client": Provide(_provide_client, sync_to_thread=False),
+            "temporal": Provide(_provide_temporal, sync_to_thread=False),
+        },
+        exception_handlers={
+            CallbackError: _callback_error_handler(settings.callback_retry_after_seconds),
+            HTTPException: _http_error,
+            Exception: _unexpected_error,
+        },
+        request_max_body_size=settings.callback_max_body_bytes,
+        openapi_config=OpenAPIConfig(title="stagegate callback server", version="0.1.0", path="/schema"),
+        before_request=_clear_log_context,
+        logging_config=None,  # app.runtime.logs configures logging; Litestar must not replace our handlers
+    )
+
+
+def _clear_log_context(_: Request[object, object, State]) -> None:
+    structlog.contextvars.clear_contextvars()

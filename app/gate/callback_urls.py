@@ -1,0 +1,252 @@
+"""Signed callback URLs: built for stage activities, verified by the callback server before Temporal is touched.
+
+The signature covers the exact text of every parameter as sent (no re-parsing before the check), and only
+canonical forms verify: `stage=01`, a padded token or a repeated parameter is refused, not normalised.
+
+With tracing on, the URL also carries the stage's W3C `traceparent`, so a service that forwards no trace headers
+still brings the callback back into the stage's trace. It is signed when present; URLs without it sign exactly
+the bytes they always did, so URLs handed out before keep verifying.
+
+An optional signed `snd` names the sender whose callbacks must also carry a Standard Webhooks body signature
+(`app/callbacks/signatures/standard_webhooks.py`): a URL seen in a proxy log is then no use without that sender's key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import ClassVar
+from urllib.parse import urlencode
+
+from app.gate.rules import InvalidCallbackError, parse_stage_key, stage_id
+from app.gate.trace_context import is_traceparent
+from app.gate.types import Mode, StageKey
+
+CALLBACK_PATH_PREFIX = "/callbacks/"
+_SIGNED = ("wf", "stage", "attempt", "token", "exp")
+# Signed only when present (appended to the canonical bytes, each under its name), so URLs without them verify
+# as before.
+_TRACEPARENT = "traceparent"
+_SENDER = "snd"  # optional and signed; absent from older URLs, whose signed bytes stay what they were
+_ALLOWED = frozenset((*_SIGNED, _TRACEPARENT, _SENDER, "sig"))  # every other parameter is ignored
+SENDER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# Temporal's default `limit.maxIDLength`: the server counts a workflow ID's UTF-8 bytes (Go's `len`).
+MAX_WORKFLOW_ID_BYTES = 1000
+# Ours are five or six; the rest is room for what proxies and trackers append (all of them are counted).
+MAX_QUERY_PARAMS = 20
+
+
+def callback_path(mode: Mode) -> str:
+    """The callback server's route for a mode: `/callbacks/<mode>`."""
+    return f"{CALLBACK_PATH_PREFIX}{mode.value}"
+
+
+class CallbackUrlError(Exception):
+    """A callback URL is over a limit, missing parameters, badly signed or expired; `code` says which."""
+
+    STATUS: ClassVar[dict[str, int]] = {
+        "too_many_parameters": 400,
+        "workflow_id_too_long": 400,
+        "missing_parameter": 401,
+        "bad_signature": 403,
+    }
+
+    def __init__(
+        self, message: str, *, missing: bool = False, code: str | None = None, reason: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.missing = missing
+        self.code = code or ("missing_parameter" if missing else "bad_signature")
+        # Finer than `code` for metrics (an expired URL answers `bad_signature` like a forged one).
+        self.reason = reason or self.code
+
+    @property
+    def status_code(self) -> int:
+        """The HTTP status the callback server answers with."""
+        return self.STATUS[self.code]
+
+
+@dataclass(frozen=True)
+class CallbackTarget:
+    """What a callback URL points at. `task_token` is set in token mode only."""
+
+    mode: Mode
+    workflow_id: str
+    stage: StageKey
+    attempt: int
+    expires_at: int
+    task_token: bytes | None = None
+    # The W3C traceparent of the span that built the URL (tracing on), else None.
+    traceparent: str | None = None
+    # The sender whose body signature this URL demands (None: the URL alone authenticates the callback).
+    sender: str | None = None
+
+
+def encode_token(token: bytes) -> str:
+    """URL-safe base64 without padding: raw tokens hold bytes that plain base64 turns into `+`, `/`, `=`."""
+    return base64.urlsafe_b64encode(token).rstrip(b"=").decode("ascii")
+
+
+def decode_token(text: str) -> bytes:
+    """Inverse of `encode_token` for canonical text only; raises CallbackUrlError on anything else."""
+    try:
+        token = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise CallbackUrlError("token is not URL-safe base64") from exc
+    if not token or encode_token(token) != text:
+        raise CallbackUrlError("token is not canonical URL-safe base64 (no padding, no other characters)")
+    return token
+
+
+def _check_workflow_id(workflow_id: str) -> str | None:
+    """Why this workflow ID cannot be in a callback URL, or None."""
+    size = len(workflow_id.encode("utf-8", errors="surrogatepass"))
+    if size > MAX_WORKFLOW_ID_BYTES:
+        return f"workflow ID is {size} bytes long; Temporal's limit (and ours) is {MAX_WORKFLOW_ID_BYTES} bytes"
+    return None
+
+
+def _params(target: CallbackTarget) -> dict[str, str]:
+    problem = _check_workflow_id(target.workflow_id)
+    if problem is not None:
+        raise ValueError(f"cannot sign a callback URL: {problem}")
+    params = {"wf": target.workflow_id, "stage": stage_id(target.stage), "attempt": str(target.attempt)}
+    if target.task_token is not None:
+        params["token"] = encode_token(target.task_token)
+    params["exp"] = str(target.expires_at)
+    if target.traceparent is not None:
+        if not is_traceparent(target.traceparent):
+            raise ValueError(f"cannot sign a callback URL: {target.traceparent!r} is not a W3C traceparent")
+        params[_TRACEPARENT] = target.traceparent
+    if target.sender is not None:
+        if not SENDER_NAME.fullmatch(target.sender):
+            raise ValueError(f"cannot sign a callback URL: sender name {target.sender!r} is not [A-Za-z0-9_-]{{1,64}}")
+        params[_SENDER] = target.sender
+    return params
+
+
+def _canonical(mode: Mode, params: dict[str, str]) -> bytes:
+    # Length-prefixed fields: no value can shift bytes into its neighbour.
+    parts = ["v2", mode.value, *(params.get(name, "") for name in _SIGNED)]
+    if params.get(_TRACEPARENT):
+        # Named, and only when present: a URL without it signs the same bytes as before it existed.
+        parts += [_TRACEPARENT, params[_TRACEPARENT]]
+    if _SENDER in params:
+        parts += [_SENDER, params[_SENDER]]  # appended only when present: a URL without it signs as before
+    return b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
+
+
+def _sign(secret: str, mode: Mode, params: dict[str, str]) -> bytes:
+    return hmac.new(secret.encode(), _canonical(mode, params), hashlib.sha256).digest()
+
+
+def sign_query(secret: str, mode: Mode, params: Mapping[str, str]) -> str:
+    """The `sig` for these parameter texts exactly as given (tools that probe the verifier sign odd forms too)."""
+    return encode_token(_sign(secret, mode, dict(params)))
+
+
+@dataclass(frozen=True)
+class CallbackSigner:
+    """Builds signed callback URLs: the base URL the services reach us at, and the signing secret."""
+
+    base_url: str
+    secret: str
+    grace_seconds: int = 3600
+    # Set when the services this worker's stages call sign their callback bodies as this sender.
+    sender: str | None = None
+
+    def url_for(self, target: CallbackTarget) -> str:
+        """The URL handed to the external service."""
+        if target.sender is None and self.sender is not None:
+            target = replace(target, sender=self.sender)
+        params = _params(target)
+        params["sig"] = encode_token(_sign(self.secret, target.mode, params))
+        return f"{self.base_url.rstrip('/')}{callback_path(target.mode)}?{urlencode(params)}"
+
+
+def build_callback_url(base_url: str, secret: str, target: CallbackTarget) -> str:
+    """The URL handed to the external service, signed with `secret`."""
+    return CallbackSigner(base_url, secret).url_for(target)
+
+
+def _single(items: Iterable[tuple[str, str]]) -> dict[str, str]:
+    params: dict[str, str] = {}
+    for name, value in items:
+        if name not in _ALLOWED:
+            continue  # not ours (a proxy's or a tracker's): never signed, never read
+        if name in params:
+            raise CallbackUrlError(f"query parameter {name!r} is repeated")
+        params[name] = value
+    return params
+
+
+def _required(params: dict[str, str], name: str) -> str:
+    value = params.get(name)
+    if not value:
+        raise CallbackUrlError(f"query parameter {name!r} is missing", missing=True)
+    return value
+
+
+def _canonical_int(params: dict[str, str], name: str) -> int:
+    raw = params[name]
+    if not (raw.isascii() and raw.isdigit()) or (raw != "0" and raw.startswith("0")):
+        raise CallbackUrlError(f"query parameter {name!r} must be a plain decimal number")
+    return int(raw)
+
+
+def verify_callback_params(
+    mode: Mode, items: Iterable[tuple[str, str]], secrets: Sequence[str], *, now: float
+) -> CallbackTarget:
+    """Check limits, signature and expiry of a callback's query parameters (name, value pairs); return the target."""
+    pairs = list(items)
+    if len(pairs) > MAX_QUERY_PARAMS:
+        raise CallbackUrlError(
+            f"{len(pairs)} query parameters; at most {MAX_QUERY_PARAMS} are accepted", code="too_many_parameters"
+        )
+    params = _single(pairs)
+    for name in ("wf", "stage", "attempt", "exp", "sig"):
+        _required(params, name)
+    problem = _check_workflow_id(params["wf"])
+    if problem is not None:
+        raise CallbackUrlError(f"query parameter 'wf': {problem}", code="workflow_id_too_long")
+    if mode is Mode.TOKEN:
+        _required(params, "token")
+    elif "token" in params:
+        raise CallbackUrlError("query parameter 'token' only belongs in token-mode URLs")
+    try:
+        sig = params["sig"].encode("ascii")
+    except UnicodeEncodeError:
+        raise CallbackUrlError("signature does not match") from None
+    signed = {name: params[name] for name in (*_SIGNED, _TRACEPARENT, _SENDER) if name in params}
+    if not any(hmac.compare_digest(sig, encode_token(_sign(s, mode, signed)).encode()) for s in secrets):
+        raise CallbackUrlError("signature does not match")
+    # Signed, so these were made by us; still, refuse anything that is not in our own canonical form.
+    if _SENDER in params and not SENDER_NAME.fullmatch(params[_SENDER]):
+        raise CallbackUrlError("query parameter 'snd' is not a sender name")
+    try:
+        stage = parse_stage_key(params["stage"])
+    except InvalidCallbackError as exc:
+        raise CallbackUrlError(f"query parameter 'stage': {exc}") from exc
+    target = CallbackTarget(
+        mode=mode,
+        workflow_id=params["wf"],
+        stage=stage,
+        attempt=_canonical_int(params, "attempt"),
+        expires_at=_canonical_int(params, "exp"),
+        task_token=decode_token(params["token"]) if mode is Mode.TOKEN else None,
+        traceparent=params.get(_TRACEPARENT) or None,
+        sender=params.get(_SENDER),
+    )
+    if stage_id(stage) != params["stage"]:
+        raise CallbackUrlError("query parameter 'stage' is not in canonical form")
+    if target.traceparent is not None and not is_traceparent(target.traceparent):
+        raise CallbackUrlError("query parameter 'traceparent' is not a W3C traceparent")
+    if target.expires_at < now:
+        raise CallbackUrlError("callback URL has expired", reason="expired")
+    return target
