@@ -16,9 +16,9 @@ from typing import Annotated, Any, NoReturn
 import typer
 
 from app.demo.payloads import WORKFLOW_NAME
-from app.gate.rules import InvalidCallbackError, parse_stage_key
+from app.errors import InputError, InvalidCallbackError, PipelineError
+from app.gate.rules import parse_stage_key
 from app.gate.types import CallbackStatus, Mode, StageCallback
-from app.pipeline.errors import InputError, PipelineError
 from app.pipeline.types import PIPELINE_WORKFLOW_NAME, PipelineRunInput
 from cli.errors import CliError
 from cli.pipeline_cmd import parse_input, pipeline_app

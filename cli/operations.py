@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.demo.payloads import QUERY_STATUS, RunResult, RunStatus
+from app.errors import SettingsError
 from app.gate import search_attributes
 from app.gate.types import SIGNAL_ADVANCE_STAGE, GateStatus, Mode, StageCallback
 from app.pipeline.types import (
@@ -28,7 +29,7 @@ from app.pipeline.types import (
     PipelineStatus,
 )
 from app.runtime.client import connect_client
-from app.runtime.config import Settings, SettingsError, load_settings
+from app.runtime.config import Settings, load_settings
 from app.starter import start_pipeline_run, start_staged_run
 from cli.consoles import out
 from cli.errors import CliError

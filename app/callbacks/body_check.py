@@ -3,48 +3,55 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
-from app.callbacks.forwarding import CallbackError
-from app.callbacks.signatures.standard_webhooks import BodySignatureError, SignedBody, verify
+from app.callbacks.signatures.registry import DEFAULT_SCHEME, SignatureScheme, parse_keys, scheme
+from app.callbacks.signatures.types import SignedBody
+from app.errors import ForbiddenCallbackError, MalformedBodySignatureError
 from app.gate.callback_urls import CallbackTarget
 from app.runtime.config import Settings
 
-_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 
-
-def signature_headers_of(raw_headers: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    """The three Standard Webhooks headers from an ASGI header list; a repeated one is refused, not picked."""
+def signature_headers_of(raw_headers: Iterable[tuple[bytes, bytes]], wanted: tuple[str, ...]) -> dict[str, str]:
+    """The scheme's headers from an ASGI header list; a repeated one is refused, not picked."""
     found: dict[str, str] = {}
     for raw_name, raw_value in raw_headers:
         name = raw_name.decode("latin-1").lower()
-        if name not in _HEADERS:
+        if name not in wanted:
             continue
         if name in found:
-            raise CallbackError(400, "malformed_body_signature", f"header {name!r} is repeated")
+            raise MalformedBodySignatureError(f"header {name!r} is repeated")
         found[name] = raw_value.decode("latin-1")
     return found
 
 
+@dataclass(frozen=True)
+class BodyCheck:
+    """The senders whose callback URLs demand a body signature: their scheme, parsed keys and time window."""
+
+    scheme: SignatureScheme
+    sender_keys: Mapping[str, tuple[bytes, ...]] = field(repr=False)
+    tolerance_seconds: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BodyCheck:
+        """Parse the configured keys once, at start-up: a bad key stops the server with a SettingsError."""
+        keys = parse_keys(settings.callback_webhook_senders, setting="CALLBACK_WEBHOOK_SENDERS")
+        return cls(scheme(DEFAULT_SCHEME), keys, settings.callback_webhook_tolerance_seconds)
+
+
 def check_body_signature(
-    settings: Settings, target: CallbackTarget, raw_headers: Iterable[tuple[bytes, bytes]], body: bytes
+    check: BodyCheck, target: CallbackTarget, raw_headers: Iterable[tuple[bytes, bytes]], body: bytes
 ) -> SignedBody | None:
-    """None when the URL names no sender; else the verified `webhook-id` (or the CallbackError to answer)."""
+    """None when the URL names no sender; else the verified body (or the refusal to answer)."""
     if target.sender is None:
         return None
-    keys = settings.callback_webhook_senders.get(target.sender)
+    keys = check.sender_keys.get(target.sender)
     if not keys:
         # Our own signed URL names a sender this server has no keys for: a configuration gap, not the sender's.
-        raise CallbackError(
-            403, "unknown_sender", f"the callback URL names sender {target.sender!r}, which has no keys configured"
+        raise ForbiddenCallbackError(
+            f"the callback URL names sender {target.sender!r}, which has no keys configured", code="unknown_sender"
         )
-    try:
-        return verify(
-            signature_headers_of(raw_headers),
-            body,
-            keys,
-            now=time.time(),
-            tolerance_seconds=settings.callback_webhook_tolerance_seconds,
-        )
-    except BodySignatureError as err:
-        raise CallbackError(err.status_code, err.code, err.message) from err
+    headers = signature_headers_of(raw_headers, check.scheme.headers)
+    return check.scheme.verify(headers, body, keys, time.time(), check.tolerance_seconds)

@@ -15,6 +15,14 @@ import structlog
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
+from app.errors import (
+    BadCallbackError,
+    CallbackConflictError,
+    CallbackRefusedError,
+    TemporalAnswerError,
+    TemporalUnavailableError,
+    UnknownTargetError,
+)
 from app.gate.callback_urls import CallbackTarget
 
 log = structlog.get_logger(__name__)
@@ -26,21 +34,9 @@ DEFAULT_TEMPORAL_TIMEOUT = 3.0
 UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
 
 
-class CallbackError(Exception):
-    """A callback we answer with a 4xx/5xx; `code` is stable for machines, `message` is for people."""
-
-    def __init__(self, status_code: int, code: str, message: str, *, reason: str | None = None) -> None:
-        super().__init__(message)
-        self.status_code = status_code
-        self.code = code
-        self.message = message
-        # For metrics: `code` unless finer (an expired URL answers `bad_signature`, its reason is `expired`).
-        self.reason = reason or code
-
-
-def temporal_unavailable(detail: str) -> CallbackError:
+def temporal_unavailable(detail: str) -> TemporalUnavailableError:
     """503: the sender should retry later."""
-    return CallbackError(503, "temporal_unavailable", f"Temporal cannot be reached: {detail}")
+    return TemporalUnavailableError(f"Temporal cannot be reached: {detail}")
 
 
 @dataclass(frozen=True)
@@ -71,7 +67,7 @@ class Temporal:
         return timedelta(seconds=self.timeout_seconds)
 
     async def call(self, call: Awaitable[T], target: CallbackTarget, *, what: str) -> T:
-        """Await a Temporal call; its failure becomes the CallbackError that says what went wrong."""
+        """Await a Temporal call; its failure becomes the CallbackRefusedError that says what went wrong."""
         try:
             async with asyncio.timeout(self.timeout_seconds):
                 try:
@@ -89,42 +85,43 @@ class Temporal:
             log.warning("Temporal call failed before reaching the server", error=str(err)[:300])
             raise temporal_unavailable(type(err).__name__) from err
 
-    async def map_rpc_error(self, err: RPCError, target: CallbackTarget, *, what: str) -> CallbackError:
+    async def map_rpc_error(self, err: RPCError, target: CallbackTarget, *, what: str) -> CallbackRefusedError:
         """The HTTP answer for a Temporal RPC error."""
         if err.status in UNREACHABLE:
             return temporal_unavailable(err.message)
         if err.status is RPCStatusCode.NOT_FOUND:
             if what == "workflow":
                 return await self.workflow_gone(target)
-            return CallbackError(
-                409,
-                "activity_not_open",
-                f"the stage {target.stage!r} activity is no longer open (already completed, failed, "
+            return CallbackConflictError(
+                code="activity_not_open",
+                message=f"the stage {target.stage!r} activity is no longer open (already completed, failed, "
                 f"timed out, or its workflow closed): {err.message}",
             )
         if err.status is RPCStatusCode.INVALID_ARGUMENT:
-            return CallbackError(400, "rejected_by_temporal", f"Temporal rejected the callback: {err.message}")
+            return BadCallbackError(f"Temporal rejected the callback: {err.message}", code="rejected_by_temporal")
         if err.status is RPCStatusCode.FAILED_PRECONDITION:
-            return CallbackError(409, "rejected_by_temporal", f"Temporal rejected the callback: {err.message}")
+            return CallbackConflictError(f"Temporal rejected the callback: {err.message}", code="rejected_by_temporal")
         if err.status is RPCStatusCode.RESOURCE_EXHAUSTED:
-            return CallbackError(503, "temporal_busy", f"Temporal is rate limiting: {err.message}")
-        return CallbackError(502, "temporal_error", f"Temporal answered {err.status.name}: {err.message}")
+            return TemporalUnavailableError(f"Temporal is rate limiting: {err.message}", code="temporal_busy")
+        return TemporalAnswerError(f"Temporal answered {err.status.name}: {err.message}")
 
-    async def workflow_gone(self, target: CallbackTarget) -> CallbackError:
+    async def workflow_gone(self, target: CallbackTarget) -> CallbackRefusedError:
         """404 when no workflow has the ID, 409 when it exists but has closed (told apart by describe)."""
         handle = self.client.get_workflow_handle(target.workflow_id)
         try:
             described = await handle.describe(rpc_timeout=self.rpc_timeout)
         except RPCError as err:
             if err.status is RPCStatusCode.NOT_FOUND:
-                return CallbackError(404, "workflow_not_found", f"no workflow with ID {target.workflow_id!r}")
+                return UnknownTargetError(f"no workflow with ID {target.workflow_id!r}", code="workflow_not_found")
             if err.status in UNREACHABLE:
                 return temporal_unavailable(err.message)
-            return CallbackError(502, "temporal_error", f"Temporal answered {err.status.name}: {err.message}")
+            return TemporalAnswerError(f"Temporal answered {err.status.name}: {err.message}")
         status = described.status
         if status is not None and status is not WorkflowExecutionStatus.RUNNING:
-            return CallbackError(
-                409, "workflow_closed", f"workflow {target.workflow_id!r} has already closed ({status.name.lower()})"
+            return CallbackConflictError(
+                f"workflow {target.workflow_id!r} has already closed ({status.name.lower()})", code="workflow_closed"
             )
         # Running now (it was absent a moment ago: a race with its start): the sender may simply retry.
-        return CallbackError(503, "workflow_not_ready", f"workflow {target.workflow_id!r} was not ready; retry")
+        return TemporalUnavailableError(
+            f"workflow {target.workflow_id!r} was not ready; retry", code="workflow_not_ready"
+        )

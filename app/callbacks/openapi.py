@@ -25,9 +25,9 @@ from litestar.openapi.spec import (
 
 from app.callbacks.signatures.standard_webhooks import MAX_SIGNATURES, MAX_TIMESTAMP_DIGITS, MAX_WEBHOOK_ID_CHARS
 from app.callbacks.wire import CallbackBody, ErrorBody
-from app.gate.callback_urls import MAX_WORKFLOW_ID_BYTES, SENDER_NAME
+from app.gate.callback_urls import MAX_WORKFLOW_ID_BYTES
 from app.gate.rules import MAX_STAGE_NUMBER, STAGE_NAME
-from app.gate.types import Mode
+from app.runtime.config import SENDER_NAME
 
 _DECIMAL = r"^(0|[1-9][0-9]*)$"
 _KEYWORDS = {
@@ -90,7 +90,7 @@ def _header(name: str, description: str, schema: Schema) -> Parameter:
     return Parameter(name=name, param_in="header", schema=schema, description=description, required=False)
 
 
-def parameters(mode: Mode) -> list[Parameter]:
+def parameters(*, carries_token: bool) -> list[Parameter]:
     """The signed query of a mode's callback URL and the optional Standard Webhooks headers."""
     stage = rf"^([1-9][0-9]{{0,{len(str(MAX_STAGE_NUMBER)) - 1}}}|{STAGE_NAME.pattern})$"
     found = [
@@ -103,7 +103,7 @@ def parameters(mode: Mode) -> list[Parameter]:
         _query("attempt", "activity attempt, plain decimal", Schema(type=OpenAPIType.STRING, pattern=_DECIMAL)),
         _query("exp", "expiry, Unix seconds, plain decimal", Schema(type=OpenAPIType.STRING, pattern=_DECIMAL)),
     ]
-    if mode is Mode.TOKEN:
+    if carries_token:
         found.append(
             _query(
                 "token",
@@ -150,9 +150,9 @@ def error_responses() -> dict[int, ResponseSpec]:
     }
 
 
-def operation_class(mode: Mode) -> type[Operation]:
+def operation_class(*, carries_token: bool) -> type[Operation]:
     """An Operation that adds the mode's parameters, the optional body and the 503's Retry-After header."""
-    mode_parameters = parameters(mode)
+    mode_parameters = parameters(carries_token=carries_token)
     body_schema = callback_body_schema()
 
     @dataclass

@@ -18,14 +18,16 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from temporalio.client import Client
 
-from app.callbacks.body_check import check_body_signature
-from app.callbacks.forwarding import CallbackError, Forwarded, Temporal
+from app.callbacks.body_check import BodyCheck, check_body_signature
+from app.callbacks.forwarding import Forwarded, Temporal
 from app.callbacks.metrics import CallbackMetrics
-from app.callbacks.modes.registry import SPECS, ModeSpec
+from app.callbacks.modes.registry import SPECS
+from app.callbacks.modes.spec import ModeSpec
 from app.callbacks.openapi import error_responses, operation_class
 from app.callbacks.tracing import annotate_request_span, tracing_middleware
 from app.callbacks.wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
-from app.gate.callback_urls import CallbackTarget, CallbackUrlError, verify_callback_params
+from app.errors import BadCallbackError, CallbackRefusedError
+from app.gate.callback_urls import CallbackTarget, verify_callback_params
 from app.runtime.config import Settings
 from app.runtime.tracing import Tracing
 
@@ -33,12 +35,9 @@ log = structlog.get_logger(__name__)
 
 
 def _verified(request: Request[object, object, State], settings: Settings, spec: ModeSpec) -> CallbackTarget:
-    try:
-        target = verify_callback_params(
-            spec.mode, request.query_params.multi_items(), settings.signing_secrets, now=time.time()
-        )
-    except CallbackUrlError as err:
-        raise CallbackError(err.status_code, err.code, err.message, reason=err.reason) from err
+    target = verify_callback_params(
+        spec.mode, request.query_params.multi_items(), settings.signing_secrets, now=time.time()
+    )
     structlog.contextvars.bind_contextvars(
         workflow_id=target.workflow_id, stage=str(target.stage), mode=spec.mode.value, attempt=target.attempt
     )
@@ -49,13 +48,14 @@ def _verified(request: Request[object, object, State], settings: Settings, spec:
 async def _body(request: Request[object, object, State], settings: Settings, target: CallbackTarget) -> CallbackBody:
     raw = await request.body()
     # Before parsing: a tampered or replayed body is refused as such, whatever it holds.
-    signed = check_body_signature(settings, target, request.scope["headers"], raw)
+    body_check: BodyCheck = request.app.state.body_check
+    signed = check_body_signature(body_check, target, request.scope["headers"], raw)
     try:
         body = decode_callback_body(raw, max_result_bytes=settings.callback_max_result_bytes)
     except msgspec.ValidationError as err:
-        raise CallbackError(400, "invalid_body", f"callback body is invalid: {err}") from err
+        raise BadCallbackError(f"callback body is invalid: {err}", code="invalid_body") from err
     except msgspec.DecodeError as err:
-        raise CallbackError(400, "invalid_json", f"callback body is not valid JSON: {err}") from err
+        raise BadCallbackError(f"callback body is not valid JSON: {err}", code="invalid_json") from err
     # A signed body's webhook-id is the dedupe key: the sender keeps it across retries, and it is signed.
     return body if signed is None else msgspec.structs.replace(body, callback_id=signed.webhook_id)
 
@@ -94,7 +94,7 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
         return Response(answer, status_code=forwarded.status_code)
 
     handler.__doc__ = (
-        f"Signed query: wf, stage, attempt, exp, sig{', token' if spec.mode.value == 'token' else ''}. "
+        f"Signed query: wf, stage, attempt, exp, sig{', token' if spec.carries_token else ''}. "
         "Body: CallbackBody (empty = completed)."
     )
     return post(
@@ -102,9 +102,9 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
         name=f"{spec.mode.value}_callback",
         summary=spec.summary,
         operation_id=f"{spec.mode.value}_callback",
-        status_code=200 if spec.mode.value == "update" else 202,
+        status_code=spec.accepted_status,
         responses=error_responses(),
-        operation_class=operation_class(spec.mode),
+        operation_class=operation_class(carries_token=spec.carries_token),
     )(handler)
 
 
@@ -128,10 +128,10 @@ async def readyz(client: NamedDependency[Client]) -> Response[dict[str, str]]:
 
 def _callback_error_handler(
     retry_after_seconds: int,
-) -> Callable[[Request[object, object, State], CallbackError], Response[ErrorBody]]:
-    """Answers a CallbackError; every 503 says when to retry (the sender's cue that nothing is lost yet)."""
+) -> Callable[[Request[object, object, State], CallbackRefusedError], Response[ErrorBody]]:
+    """Answers a refused callback with its type's status (app.errors.HTTP_STATUS); every 503 says when to retry."""
 
-    def handle(request: Request[object, object, State], err: CallbackError) -> Response[ErrorBody]:
+    def handle(request: Request[object, object, State], err: CallbackRefusedError) -> Response[ErrorBody]:
         log.warning("callback rejected", status_code=err.status_code, error=err.code, reason=err.message)
         _metrics(request).refused(request.url.path, status_code=err.status_code, reason=err.reason)
         headers = {"Retry-After": str(retry_after_seconds)} if err.status_code == 503 else None
@@ -216,6 +216,7 @@ def create_app(settings: Settings, *, client: Client | None = None, tracing: Tra
     initial = State(
         {"client": client, "temporal": Temporal(client, timeout_seconds=timeout)} if client is not None else {}
     )
+    initial.body_check = BodyCheck.from_settings(settings)
     initial.metrics = CallbackMetrics.create({spec.path: spec.mode.value for spec in SPECS.values()})
     return Litestar(
         route_handlers=[*(_callback_route(spec) for spec in SPECS.values()), healthz, readyz, metrics_route],
@@ -228,7 +229,7 @@ def create_app(settings: Settings, *, client: Client | None = None, tracing: Tra
             "temporal": Provide(_provide_temporal, sync_to_thread=False),
         },
         exception_handlers={
-            CallbackError: _callback_error_handler(settings.callback_retry_after_seconds),
+            CallbackRefusedError: _callback_error_handler(settings.callback_retry_after_seconds),
             HTTPException: _http_error,
             Exception: _unexpected_error,
         },

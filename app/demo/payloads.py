@@ -17,7 +17,6 @@ QUERY_STATUS = "status"
 ACTIVITY_REQUEST_STAGE = "request_stage"
 ACTIVITY_AWAIT_STAGE_CALLBACK = "await_stage_callback"
 ACTIVITY_CHECK_STAGE = "check_stage"
-ERR_INVALID_INPUT = "InvalidInput"
 
 
 class Action(StrEnum):

@@ -14,7 +14,6 @@ with workflow.unsafe.imports_passed_through():
         ACTIVITY_AWAIT_STAGE_CALLBACK,
         ACTIVITY_CHECK_STAGE,
         ACTIVITY_REQUEST_STAGE,
-        ERR_INVALID_INPUT,
         QUERY_STATUS,
         WORKFLOW_NAME,
         RunResult,
@@ -25,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from app.gate import run_attributes
     from app.gate.rules import records_with_progress, status_of
     from app.gate.stage_gate import StageGate, stage_failure
-    from app.gate.types import GateState, Mode, StageRecord
+    from app.gate.types import ERR_INVALID_INPUT, GateState, Mode, StageRecord
 
 # Patch IDs: each marks a change to the commands the workflow issues. Running executions that started
 # before a change replay the old branch; see "Changing a workflow that has running executions" in the README.

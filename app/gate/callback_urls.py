@@ -17,15 +17,20 @@ import base64
 import binascii
 import hashlib
 import hmac
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import ClassVar
 from urllib.parse import urlencode
 
-from app.gate.rules import InvalidCallbackError, parse_stage_key, stage_id
+from app.errors import (
+    CallbackUrlError,
+    CallbackUrlMissingParameterError,
+    CallbackUrlOverLimitError,
+    InvalidCallbackError,
+)
+from app.gate.rules import parse_stage_key, stage_id
 from app.gate.trace_context import is_traceparent
 from app.gate.types import Mode, StageKey
+from app.runtime.config import SENDER_NAME
 
 CALLBACK_PATH_PREFIX = "/callbacks/"
 _SIGNED = ("wf", "stage", "attempt", "token", "exp")
@@ -33,9 +38,9 @@ _SIGNED = ("wf", "stage", "attempt", "token", "exp")
 # as before.
 _TRACEPARENT = "traceparent"
 _SENDER = "snd"  # optional and signed; absent from older URLs, whose signed bytes stay what they were
-_ALLOWED = frozenset((*_SIGNED, _TRACEPARENT, _SENDER, "sig"))  # every other parameter is ignored
-SENDER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
-# Temporal's default `limit.maxIDLength`: the server counts a workflow ID's UTF-8 bytes (Go's `len`).
+_ALLOWED = frozenset(
+    (*_SIGNED, _TRACEPARENT, _SENDER, "sig")
+)  # Temporal's default `limit.maxIDLength`: the server counts a workflow ID's UTF-8 bytes (Go's `len`).
 MAX_WORKFLOW_ID_BYTES = 1000
 # Ours are five or six; the rest is room for what proxies and trackers append (all of them are counted).
 MAX_QUERY_PARAMS = 20
@@ -44,32 +49,6 @@ MAX_QUERY_PARAMS = 20
 def callback_path(mode: Mode) -> str:
     """The callback server's route for a mode: `/callbacks/<mode>`."""
     return f"{CALLBACK_PATH_PREFIX}{mode.value}"
-
-
-class CallbackUrlError(Exception):
-    """A callback URL is over a limit, missing parameters, badly signed or expired; `code` says which."""
-
-    STATUS: ClassVar[dict[str, int]] = {
-        "too_many_parameters": 400,
-        "workflow_id_too_long": 400,
-        "missing_parameter": 401,
-        "bad_signature": 403,
-    }
-
-    def __init__(
-        self, message: str, *, missing: bool = False, code: str | None = None, reason: str | None = None
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.missing = missing
-        self.code = code or ("missing_parameter" if missing else "bad_signature")
-        # Finer than `code` for metrics (an expired URL answers `bad_signature` like a forged one).
-        self.reason = reason or self.code
-
-    @property
-    def status_code(self) -> int:
-        """The HTTP status the callback server answers with."""
-        return self.STATUS[self.code]
 
 
 @dataclass(frozen=True)
@@ -189,7 +168,7 @@ def _single(items: Iterable[tuple[str, str]]) -> dict[str, str]:
 def _required(params: dict[str, str], name: str) -> str:
     value = params.get(name)
     if not value:
-        raise CallbackUrlError(f"query parameter {name!r} is missing", missing=True)
+        raise CallbackUrlMissingParameterError(f"query parameter {name!r} is missing")
     return value
 
 
@@ -206,15 +185,13 @@ def verify_callback_params(
     """Check limits, signature and expiry of a callback's query parameters (name, value pairs); return the target."""
     pairs = list(items)
     if len(pairs) > MAX_QUERY_PARAMS:
-        raise CallbackUrlError(
-            f"{len(pairs)} query parameters; at most {MAX_QUERY_PARAMS} are accepted", code="too_many_parameters"
-        )
+        raise CallbackUrlOverLimitError(f"{len(pairs)} query parameters; at most {MAX_QUERY_PARAMS} are accepted")
     params = _single(pairs)
     for name in ("wf", "stage", "attempt", "exp", "sig"):
         _required(params, name)
     problem = _check_workflow_id(params["wf"])
     if problem is not None:
-        raise CallbackUrlError(f"query parameter 'wf': {problem}", code="workflow_id_too_long")
+        raise CallbackUrlOverLimitError(f"query parameter 'wf': {problem}", code="workflow_id_too_long")
     if mode is Mode.TOKEN:
         _required(params, "token")
     elif "token" in params:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import fields, replace
 from typing import Any
 
+from app.errors import InvalidCallbackError
 from app.gate.types import (
     AdvancedBy,
     CallbackStatus,
@@ -32,10 +33,6 @@ MAX_STAGE_NUMBER = 1_000_000
 KEEP_REJECTIONS = 10
 _RECEIVED_CHARS = 200
 _CALLBACK_FIELDS = {f.name for f in fields(StageCallback)}
-
-
-class InvalidCallbackError(ValueError):
-    """An advance_stage message that cannot be understood; the message says why."""
 
 
 def stage_id(key: StageKey) -> str:

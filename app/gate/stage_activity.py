@@ -38,6 +38,7 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
+from app.errors import NotAStageActivityError
 from app.gate.callback_urls import CallbackSigner, CallbackTarget
 from app.gate.context import PENDING_TICKET
 from app.gate.rules import stage_id
@@ -56,10 +57,6 @@ class StageContext:
     callback_url: str
     idempotency_key: str
     deadline_epoch: float
-
-
-class NotAStageActivityError(RuntimeError):
-    """`current_stage()` was called outside a stage activity, or the worker lacks the interceptor."""
 
 
 _CURRENT: ContextVar[StageContext | None] = ContextVar("stagegate_current_stage", default=None)

@@ -23,7 +23,9 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
+from app.errors import InvalidCallbackError
 from app.gate import rules
+from app.gate.sdk_private import registered_activity_name
 from app.gate.types import (
     ERR_DUPLICATE_CALLBACK,
     ERR_INVALID_CALLBACK,
@@ -162,7 +164,7 @@ class StageGate:
         raw = args[0] if len(args) == 1 else list(args) if args else None
         try:
             callback = rules.parse_advance(raw, received_at=_now())
-        except rules.InvalidCallbackError as err:
+        except InvalidCallbackError as err:
             self._refuse(Verdict.INVALID, str(err), raw)
             return
         verdict = rules.admit(self.state, callback, AdvancedBy.SIGNAL)
@@ -176,7 +178,7 @@ class StageGate:
         raw = args[0] if len(args) == 1 else None
         try:
             callback = rules.parse_advance(raw, received_at=_now())
-        except rules.InvalidCallbackError as err:
+        except InvalidCallbackError as err:
             raise ApplicationError(str(err), type=ERR_INVALID_CALLBACK, non_retryable=True) from None
         verdict, reason = rules.classify(self.state, callback)
         if verdict in _REFUSAL_TYPES:
@@ -530,9 +532,7 @@ def activity_name(activity: StageActivity) -> str:
     """
     if isinstance(activity, str):
         return activity
-    from temporalio.activity import _Definition  # the SDK's own lookup of @activity.defn metadata
-
-    return _Definition.must_from_callable(activity).name or activity.__name__
+    return registered_activity_name(activity)
 
 
 def stage_failure(record: StageRecord, *details: Any) -> ApplicationError:

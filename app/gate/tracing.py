@@ -7,10 +7,10 @@ this worker and the run has a trace, never while replaying. It adds no workflow 
 
 from __future__ import annotations
 
-from temporalio.contrib.opentelemetry import TracingWorkflowInboundInterceptor
 from temporalio.contrib.opentelemetry.workflow import completed_span
 
 from app.gate.rules import stage_id
+from app.gate.sdk_private import tracing_interceptor_active
 from app.gate.types import StageRecord
 
 
@@ -18,7 +18,7 @@ def stage_resumed(record: StageRecord) -> None:
     """Record that the workflow resumed after `record`'s stage ended (no-op when tracing is off)."""
     # The interceptor puts itself on the workflow's context; without it `completed_span` would fall back to the
     # global tracer (and warn), so with tracing off there is nothing to do. The SDK's own check, reused.
-    if TracingWorkflowInboundInterceptor._from_context() is None:
+    if not tracing_interceptor_active():
         return
     completed_span(
         f"StageResumed:{stage_id(record.stage)}",

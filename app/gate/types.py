@@ -26,6 +26,7 @@ ERR_SERVICE_REPORTED_FAILURE = "ServiceReportedFailure"
 ERR_SERVICE_REPORTED_CANCELLATION = "ServiceReportedCancellation"
 ERR_SERVICE_REJECTED_REQUEST = "ServiceRejectedRequest"
 ERR_SERVICE_UNAVAILABLE = "ServiceUnavailable"
+ERR_INVALID_INPUT = "InvalidInput"  # a run input the workflow refuses before any stage (demo and pipelines)
 ERR_INVALID_CALLBACK_TARGET = "InvalidCallbackTarget"  # no valid callback URL can be made (e.g. ID too long)
 # Update validator rejections (update mode): the callback server maps each to its HTTP answer.
 ERR_DUPLICATE_CALLBACK = "DuplicateCallback"

@@ -16,6 +16,7 @@ import httpx
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from app.errors import TemplateError
 from app.gate.stage_activity import current_stage
 from app.gate.types import (
     ERR_SERVICE_REJECTED_REQUEST,
@@ -24,7 +25,7 @@ from app.gate.types import (
     StageCallback,
     StageCheck,
 )
-from app.pipeline.template import Context, Place, TemplateError, lookup, render_json, render_text
+from app.pipeline.template import Context, Place, lookup, render_json, render_text
 from app.pipeline.types import (
     ACTIVITY_PIPELINE_REQUEST,
     ACTIVITY_PIPELINE_STATUS,

@@ -22,9 +22,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from app.errors import InputError, PipelineError, TemplateError
+from app.gate.rules import STAGE_NAME
 from app.gate.types import Mode
-from app.pipeline.errors import InputError, PipelineError
-from app.pipeline.template import Place, Ref, TemplateError, check, lookup, parse, refs_in
+from app.pipeline.template import Place, Ref, check, lookup, parse, refs_in
 from app.pipeline.types import (
     DEFAULT_STAGE_TIMEOUT_SECONDS,
     PIPELINE_VERSION,
@@ -35,8 +36,13 @@ from app.pipeline.types import (
     StatusSpec,
 )
 
-# Stage names are gate stage keys and `${stages.NAME...}` path segments: a letter or '_' first, no dots.
-STAGE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
+
+def is_stage_name(name: str) -> bool:
+    """A pipeline stage name: a gate stage name (`app.gate.rules.STAGE_NAME`) without dots, because it is also
+    a segment of `${stages.NAME...}` paths, where dots separate."""
+    return STAGE_NAME.fullmatch(name) is not None and "." not in name
+
+
 # Pipeline names go into workflow IDs.
 PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -113,7 +119,7 @@ def definition_problems(pipeline: Pipeline) -> list[str]:
         problems.append("the pipeline has no stages")
     seen: list[str] = []
     for spec in pipeline.stages:
-        if not STAGE_NAME.fullmatch(spec.name):
+        if not is_stage_name(spec.name):
             problems.append(f"{spec.name!r} is not a stage name")
         if spec.name in seen:
             problems.append(f"duplicate stage name {spec.name!r}")
@@ -255,7 +261,7 @@ class _Reader:
                 raise self.fail("must be a mapping (name, request, ...)", node=stages, key=index, stage=stage)
             name = self.text(node, "name", stage, "", required=True)
             stage = _Stage(f"{name!r} (#{index + 1})")
-            if not STAGE_NAME.fullmatch(name):
+            if not is_stage_name(name):
                 raise self.fail(
                     f"{name!r} is not a stage name: a letter or '_' first, then letters, digits, '_' or '-' "
                     "(at most 64)",

@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any
 from urllib.parse import quote
 
+from app.errors import TemplateError
 from app.pipeline.types import StageOutput
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -36,10 +37,6 @@ KNOWN = (
     "${callback_url}, ${idempotency_key}, ${workflow_id}, ${stage}, ${input[.path]}, "
     "${stages.NAME.result[.path]|answer_id|outcome|error}, ${env.NAME[:-default]}"
 )
-
-
-class TemplateError(ValueError):
-    """A placeholder that cannot be read (when a file is checked) or filled in (inside an activity)."""
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,10 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from app.demo.payloads import ERR_INVALID_INPUT
     from app.gate import run_attributes
     from app.gate.rules import record_for, records_with_progress, stage_id, status_of
     from app.gate.stage_gate import StageGate, stage_failure
-    from app.gate.types import Outcome, StageRecord
+    from app.gate.types import ERR_INVALID_INPUT, Outcome, StageRecord
     from app.pipeline.file import definition_problems
     from app.pipeline.types import (
         ACTIVITY_PIPELINE_REQUEST,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -10,8 +11,7 @@ from urllib.parse import unquote
 
 from temporalio.envconfig import ClientConfigProfile
 
-from app.callbacks.signatures.standard_webhooks import DEFAULT_TOLERANCE_SECONDS, parse_key
-from app.gate.callback_urls import SENDER_NAME
+from app.errors import SettingsError
 
 LogFormat = Literal["auto", "json", "console"]
 TraceExporter = Literal["otlp", "console"]
@@ -23,11 +23,12 @@ DEFAULT_OTLP_TRACES_ENDPOINT = "http://localhost:4318/v1/traces"
 CALLBACK_HTTP_CHOICES = ("auto", "h11", "httptools")
 CALLBACK_LOOP_CHOICES = ("auto", "asyncio", "uvloop")
 
+# Names of body-signing senders (they go into signed callback URLs as `snd`).
+SENDER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+# How far a signed body's timestamp may be from now, either way (Standard Webhooks' own default).
+DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300
+
 DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"  # noqa: S105  # local-only default; startup warns
-
-
-class SettingsError(ValueError):
-    """An environment variable holds a value we cannot use."""
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,11 @@ class Settings:
     callback_temporal_timeout_seconds: float = 3.0
     # Retry-After (seconds) on every 503: when to try again while Temporal is slow or down.
     callback_retry_after_seconds: int = 5
-    # Callback server: senders that sign callback bodies the Standard Webhooks way, name -> their keys
-    # (several during a rotation; any may match). A URL naming one of them demands a valid body signature.
-    callback_webhook_senders: Mapping[str, tuple[bytes, ...]] = field(default_factory=dict, repr=False)
-    callback_webhook_tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS
+    # Callback server: senders that sign callback bodies the Standard Webhooks way, name -> their keys as
+    # written (several during a rotation; any may match; the scheme parses them when the server starts).
+    # A URL naming one of them demands a valid body signature.
+    callback_webhook_senders: Mapping[str, tuple[str, ...]] = field(default_factory=dict, repr=False)
+    callback_webhook_tolerance_seconds: int = DEFAULT_WEBHOOK_TOLERANCE_SECONDS
     # Worker: the sender name put (signed) into every callback URL, when the services it calls sign bodies.
     callback_webhook_sender: str | None = None
     callback_http: str = "auto"
@@ -133,9 +135,9 @@ def _positive(value: float, name: str) -> float:
     return value
 
 
-def webhook_senders_from(raw: str) -> dict[str, tuple[bytes, ...]]:
+def webhook_senders_from(raw: str) -> dict[str, tuple[str, ...]]:
     """`CALLBACK_WEBHOOK_SENDERS`: `name=whsec_k1 whsec_k2;other=whsec_k3` (senders by `;`, keys by spaces)."""
-    senders: dict[str, tuple[bytes, ...]] = {}
+    senders: dict[str, tuple[str, ...]] = {}
     for entry in (e.strip() for e in raw.split(";")):
         if not entry:
             continue
@@ -146,10 +148,7 @@ def webhook_senders_from(raw: str) -> dict[str, tuple[bytes, ...]]:
                 "CALLBACK_WEBHOOK_SENDERS entries must be name=whsec_... with names of [A-Za-z0-9_-]; "
                 f"got {name[:40]!r}"
             )
-        try:
-            parsed = tuple(parse_key(key) for key in keys.split())
-        except ValueError as exc:
-            raise SettingsError(f"CALLBACK_WEBHOOK_SENDERS, sender {name!r}: {exc}") from exc
+        parsed = tuple(keys.split())
         if not parsed:
             raise SettingsError(f"CALLBACK_WEBHOOK_SENDERS, sender {name!r}: no key")
         senders[name] = parsed
@@ -285,7 +284,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_retry_after_seconds=int(_positive(_int(env, "CALLBACK_RETRY_AFTER", 5), "CALLBACK_RETRY_AFTER")),
         callback_webhook_senders=webhook_senders_from(env.get("CALLBACK_WEBHOOK_SENDERS", "")),
         callback_webhook_tolerance_seconds=int(
-            _positive(_int(env, "CALLBACK_WEBHOOK_TOLERANCE", DEFAULT_TOLERANCE_SECONDS), "CALLBACK_WEBHOOK_TOLERANCE")
+            _positive(
+                _int(env, "CALLBACK_WEBHOOK_TOLERANCE", DEFAULT_WEBHOOK_TOLERANCE_SECONDS), "CALLBACK_WEBHOOK_TOLERANCE"
+            )
         ),
         callback_webhook_sender=_sender_name(env),
         # Like the callback URL, the service URL follows its port (SERVICE_PORT, as `just up` uses) unless given whole.

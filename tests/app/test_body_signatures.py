@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from app.callbacks.signatures.standard_webhooks import BodySignatureError, parse_key, sign, signature_headers, verify
+from app.callbacks.signatures.standard_webhooks import parse_key, sign, signature_headers, verify
+from app.errors import BodySignatureError
 
 # The specification's published test vector (Standard Webhooks reference libraries).
 VECTOR_KEY = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"

@@ -60,7 +60,7 @@ def _signed(
 @pytest.fixture
 async def http(settings: Settings, client: Client) -> AsyncIterator[httpx.AsyncClient]:
     # The sender is mid-rotation: both keys are configured, either may sign.
-    configured = replace(settings, callback_webhook_senders={"svc": (KEY, NEW_KEY)})
+    configured = replace(settings, callback_webhook_senders={"svc": (KEY_TEXT, NEW_KEY_TEXT)})
     async with asgi_client(create_app(configured, client=client)) as c:
         yield c
 

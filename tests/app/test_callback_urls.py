@@ -7,9 +7,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
+from app.errors import CallbackUrlError
 from app.gate.callback_urls import (
     CallbackTarget,
-    CallbackUrlError,
     build_callback_url,
     decode_token,
     encode_token,
@@ -95,7 +95,7 @@ def test_missing_and_malformed() -> None:
         broken = {k: v for k, v in params.items() if k != name}
         with pytest.raises(CallbackUrlError) as info:
             verify_callback_params(Mode.TOKEN, broken.items(), ["s"], now=time.time())
-        assert info.value.missing
+        assert (info.value.code, info.value.status_code) == ("missing_parameter", 401)
     with pytest.raises(CallbackUrlError, match="signature does not match"):
         verify_callback_params(Mode.TOKEN, {**params, "stage": "two"}.items(), ["s"], now=time.time())
 

@@ -6,7 +6,9 @@ import base64
 
 import pytest
 
-from app.runtime.config import DEV_SIGNING_SECRET, SettingsError, load_settings
+from app.callbacks.server import create_app
+from app.errors import SettingsError
+from app.runtime.config import DEV_SIGNING_SECRET, load_settings
 
 
 def test_defaults_work_locally() -> None:
@@ -53,18 +55,25 @@ def test_temporal_budget_and_retry_after() -> None:
             load_settings({name: value})
 
 
+def test_webhook_keys_are_parsed_by_their_scheme_when_the_callback_server_starts() -> None:
+    # Settings keep keys as written; the Standard Webhooks scheme parses them once, in create_app.
+    settings = load_settings({"CALLBACK_WEBHOOK_SENDERS": "kyc=nope"})
+    assert settings.callback_webhook_senders == {"kyc": ("nope",)}
+    with pytest.raises(SettingsError, match="CALLBACK_WEBHOOK_SENDERS, sender 'kyc': a webhook key must start"):
+        create_app(settings)
+
+
 def test_webhook_senders_and_sender_name() -> None:
     key_a, key_b = "whsec_" + base64.b64encode(b"a").decode(), "whsec_" + base64.b64encode(b"bb").decode()
     s = load_settings(
         {"CALLBACK_WEBHOOK_SENDERS": f"kyc={key_a} {key_b}; esign={key_b}", "CALLBACK_WEBHOOK_SENDER": "kyc"}
     )
-    assert s.callback_webhook_senders == {"kyc": (b"a", b"bb"), "esign": (b"bb",)}
+    assert s.callback_webhook_senders == {"kyc": (key_a, key_b), "esign": (key_b,)}
     assert (s.callback_webhook_sender, s.callback_webhook_tolerance_seconds) == ("kyc", 300)
     assert "callback_webhook_senders" not in repr(s)  # keys stay out of logs and reprs
     assert load_settings({}).callback_webhook_senders == {}
     for name, value in [
         ("CALLBACK_WEBHOOK_SENDERS", f"kyc {key_a}"),
-        ("CALLBACK_WEBHOOK_SENDERS", "kyc=nope"),
         ("CALLBACK_WEBHOOK_SENDERS", "kyc="),
         ("CALLBACK_WEBHOOK_SENDERS", f"k y c={key_a}"),
         ("CALLBACK_WEBHOOK_SENDER", "not a name"),

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from app.runtime.config import SettingsError, load_settings
+from app.errors import SettingsError
+from app.runtime.config import load_settings
 
 
 def test_defaults_are_auto() -> None:

@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
+from app.errors import InvalidCallbackError
 from app.gate.rules import (
     KEEP_REJECTIONS,
     MAX_STAGE_NUMBER,
-    InvalidCallbackError,
     admit,
     apply_callback,
     begin_stage,

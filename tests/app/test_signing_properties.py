@@ -11,16 +11,16 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from standardwebhooks.webhooks import Webhook
 
-from app.callbacks.signatures.standard_webhooks import BodySignatureError, signature_headers, verify
+from app.callbacks.signatures.standard_webhooks import signature_headers, verify
+from app.errors import BodySignatureError, CallbackUrlError
 from app.gate.callback_urls import (
-    SENDER_NAME,
     CallbackTarget,
-    CallbackUrlError,
     build_callback_url,
     verify_callback_params,
 )
 from app.gate.rules import MAX_STAGE_NUMBER, STAGE_NAME
 from app.gate.types import Mode
+from app.runtime.config import SENDER_NAME
 
 SECRET = "property-secret"
 NOW = 1_800_000_000

@@ -14,7 +14,6 @@ import httpx
 from temporalio.client import Client
 
 from app.callbacks.server import create_app
-from app.callbacks.signatures.standard_webhooks import parse_key
 from app.demo.payloads import Action, ServiceFaults, StagedRunInput
 from app.gate.types import AdvancedBy, Mode, Outcome
 from app.runtime.config import Settings
@@ -34,7 +33,7 @@ async def test_signed_callbacks_in_every_mode(client: Client, settings: Settings
     mock = MockSettings(
         callback_backoff_initial=0.05, callback_backoff_max=0.5, heartbeat_interval=0.2, webhook_keys=(OLD_KEY, NEW_KEY)
     )
-    server = replace(settings, callback_webhook_senders={"mock": (parse_key(NEW_KEY),)})
+    server = replace(settings, callback_webhook_senders={"mock": (NEW_KEY,)})
     async with (
         serving(create_mock(mock)) as service_url,
         serving(create_app(server, client=client)) as callback_url,

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 import httpx
 from temporalio import activity
 
-from app.gate.stage_activity import current_stage
-from app.gate.types import GateState, Mode, StageRecord
+from app import GateState, Mode, StageRecord, current_stage
 
 
 @dataclass(frozen=True)

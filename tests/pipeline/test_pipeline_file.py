@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from app.errors import InputError, PipelineError
 from app.gate.types import Mode
-from app.pipeline.errors import InputError, PipelineError
 from app.pipeline.file import check_input, load_pipeline, parse_pipeline
 from app.pipeline.types import OnFailure
 from tests.pipeline.harness import EXAMPLES

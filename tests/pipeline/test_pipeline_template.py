@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from app.pipeline.template import Context, Place, Ref, TemplateError, parse, render_json, render_text
+from app.errors import TemplateError
+from app.pipeline.template import Context, Place, Ref, parse, render_json, render_text
 from app.pipeline.types import StageOutput
 from app.runtime.config import load_settings, pipeline_env_from
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from app.callbacks.forwarding import Forwarded, Temporal
+from app.callbacks.modes.spec import ModeSpec
 from app.callbacks.wire import CallbackBody, to_stage_callback
 from app.gate.callback_urls import CallbackTarget
 from app.gate.types import SIGNAL_ADVANCE_STAGE, Mode
@@ -19,3 +20,6 @@ async def forward(temporal: Temporal, target: CallbackTarget, body: CallbackBody
         handle.signal(SIGNAL_ADVANCE_STAGE, payload, rpc_timeout=temporal.rpc_timeout), target, what="workflow"
     )
     return Forwarded("signal advance_stage")
+
+
+SPEC = ModeSpec(MODE, SUMMARY, forward)

@@ -7,6 +7,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.callbacks.forwarding import Forwarded, Temporal
+from app.callbacks.modes.spec import ModeSpec
 from app.callbacks.wire import CallbackBody, to_stage_completion
 from app.gate.callback_urls import CallbackTarget
 from app.gate.types import ERR_SERVICE_REPORTED_CANCELLATION, ERR_SERVICE_REPORTED_FAILURE, Mode
@@ -59,3 +60,6 @@ async def forward(temporal: Temporal, target: CallbackTarget, body: CallbackBody
     )
     await temporal.call(handle.fail(error, rpc_timeout=temporal.rpc_timeout), target, what="activity")
     return Forwarded("fail as cancelled")
+
+
+SPEC = ModeSpec(MODE, SUMMARY, forward, carries_token=True)

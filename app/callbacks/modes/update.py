@@ -10,8 +10,15 @@ from __future__ import annotations
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.exceptions import ApplicationError
 
-from app.callbacks.forwarding import CallbackError, Forwarded, Temporal
+from app.callbacks.forwarding import Forwarded, Temporal
+from app.callbacks.modes.spec import ModeSpec
 from app.callbacks.wire import CallbackBody, to_stage_callback
+from app.errors import (
+    BadCallbackError,
+    CallbackConflictError,
+    TemporalUnavailableError,
+    UnknownTargetError,
+)
 from app.gate.callback_urls import CallbackTarget
 from app.gate.types import (
     ERR_DUPLICATE_CALLBACK,
@@ -26,12 +33,12 @@ from app.gate.types import (
 MODE = Mode.UPDATE
 SUMMARY = "Callback for an update-mode stage: sends the advance_stage update and answers with the gate's verdict"
 
-# Validator refusal type -> (HTTP status, error code).
+# Validator refusal type -> (error type, error code); the type decides the HTTP status (app.errors.HTTP_STATUS).
 REFUSALS = {
-    ERR_DUPLICATE_CALLBACK: (409, "duplicate_callback"),
-    ERR_STALE_STAGE: (409, "stale_stage"),
-    ERR_UNKNOWN_STAGE: (404, "unknown_stage"),
-    ERR_INVALID_CALLBACK: (400, "invalid_callback"),
+    ERR_DUPLICATE_CALLBACK: (CallbackConflictError, "duplicate_callback"),
+    ERR_STALE_STAGE: (CallbackConflictError, "stale_stage"),
+    ERR_UNKNOWN_STAGE: (UnknownTargetError, "unknown_stage"),
+    ERR_INVALID_CALLBACK: (BadCallbackError, "invalid_callback"),
 }
 
 
@@ -50,14 +57,16 @@ async def forward(temporal: Temporal, target: CallbackTarget, body: CallbackBody
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in REFUSALS:
-            status, code = REFUSALS[cause.type]
-            raise CallbackError(status, code, cause.message) from err
-        raise CallbackError(409, "update_failed", f"the workflow refused the callback: {cause}") from err
+            kind, code = REFUSALS[cause.type]
+            raise kind(cause.message, code=code) from err
+        raise CallbackConflictError(f"the workflow refused the callback: {cause}", code="update_failed") from err
     except WorkflowUpdateRPCTimeoutOrCancelledError as err:
-        raise CallbackError(
-            503,
-            "no_worker",
+        raise TemporalUnavailableError(
             f"the update was not taken within {temporal.timeout_seconds:g}s (no worker took it, or Temporal is "
             "slow); retry",
+            code="no_worker",
         ) from err
     return Forwarded("update advance_stage", status_code=200, verdict=answer.verdict.value, early=answer.early)
+
+
+SPEC = ModeSpec(MODE, SUMMARY, forward, accepted_status=200)

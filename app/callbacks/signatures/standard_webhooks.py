@@ -16,37 +16,20 @@ import binascii
 import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import ClassVar
 
+from app.callbacks.signatures.types import SignedBody
+from app.errors import BodySignatureError, MalformedBodySignatureError, MissingBodySignatureError
+from app.runtime.config import DEFAULT_WEBHOOK_TOLERANCE_SECONDS
+
+NAME = "standard-webhooks"
+# The headers this scheme reads (lower-case).
+HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
 KEY_PREFIX = "whsec_"
 SIGNATURE_VERSION = "v1"
-DEFAULT_TOLERANCE_SECONDS = 300
 # Bounds on what a sender can make us parse: more signatures than any rotation needs is an attack.
 MAX_SIGNATURES = 10
 MAX_WEBHOOK_ID_CHARS = 255  # it becomes the callback ID, which has this limit too
 MAX_TIMESTAMP_DIGITS = 12
-
-
-class BodySignatureError(Exception):
-    """A body signature is missing, malformed, wrong or outside the time window; `code` says which."""
-
-    STATUS: ClassVar[dict[str, int]] = {
-        "missing_body_signature": 401,
-        "malformed_body_signature": 400,
-        "bad_body_signature": 403,
-        "stale_body_signature": 403,
-    }
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-    @property
-    def status_code(self) -> int:
-        """The HTTP status the callback server answers with."""
-        return self.STATUS[self.code]
 
 
 def _canonical_b64decode(text: str) -> bytes | None:
@@ -88,25 +71,16 @@ def signature_headers(secrets: Sequence[bytes], webhook_id: str, timestamp: int,
     }
 
 
-@dataclass(frozen=True)
-class SignedBody:
-    """A verified body: its `webhook-id` (the dedupe key) and the timestamp it was signed at."""
-
-    webhook_id: str
-    timestamp: int
-
-
 def _header(headers: Mapping[str, str], name: str) -> str:
     value = headers.get(name)
     if not value:
-        raise BodySignatureError("missing_body_signature", f"header {name!r} is missing")
+        raise MissingBodySignatureError(f"header {name!r} is missing")
     return value
 
 
 def _webhook_id(value: str) -> str:
     if len(value) > MAX_WEBHOOK_ID_CHARS or not all("!" <= ch <= "~" for ch in value):
-        raise BodySignatureError(
-            "malformed_body_signature",
+        raise MalformedBodySignatureError(
             f"header 'webhook-id' must be 1 to {MAX_WEBHOOK_ID_CHARS} printable ASCII characters without spaces",
         )
     return value
@@ -115,32 +89,24 @@ def _webhook_id(value: str) -> str:
 def _timestamp(value: str) -> int:
     canonical = value.isascii() and value.isdigit() and (value == "0" or not value.startswith("0"))
     if not canonical or len(value) > MAX_TIMESTAMP_DIGITS:
-        raise BodySignatureError(
-            "malformed_body_signature", "header 'webhook-timestamp' must be Unix seconds as plain decimal digits"
-        )
+        raise MalformedBodySignatureError("header 'webhook-timestamp' must be Unix seconds as plain decimal digits")
     return int(value)
 
 
 def _signatures(value: str) -> list[bytes]:
     entries = value.split(" ")
     if len(entries) > MAX_SIGNATURES:
-        raise BodySignatureError(
-            "malformed_body_signature", f"header 'webhook-signature' holds more than {MAX_SIGNATURES} signatures"
-        )
+        raise MalformedBodySignatureError(f"header 'webhook-signature' holds more than {MAX_SIGNATURES} signatures")
     found: list[bytes] = []
     for entry in entries:
         version, sep, encoded = entry.partition(",")
         if not sep:
-            raise BodySignatureError(
-                "malformed_body_signature", "header 'webhook-signature' entries must look like 'v1,<base64>'"
-            )
+            raise MalformedBodySignatureError("header 'webhook-signature' entries must look like 'v1,<base64>'")
         if version != SIGNATURE_VERSION:
             continue  # another scheme (e.g. v1a): not ours to check, and not a match either
         raw = _canonical_b64decode(encoded)
         if raw is None or len(raw) != hashlib.sha256().digest_size:
-            raise BodySignatureError(
-                "malformed_body_signature", "a 'v1' signature must be canonical base64 of 32 bytes"
-            )
+            raise MalformedBodySignatureError("a 'v1' signature must be canonical base64 of 32 bytes")
         found.append(raw)
     return found
 
@@ -151,7 +117,7 @@ def verify(
     secrets: Sequence[bytes],
     *,
     now: float,
-    tolerance_seconds: int = DEFAULT_TOLERANCE_SECONDS,
+    tolerance_seconds: int = DEFAULT_WEBHOOK_TOLERANCE_SECONDS,
 ) -> SignedBody:
     """Check the three headers (lower-case names) against the exact body bytes; any key may match.
 
@@ -170,10 +136,15 @@ def verify(
         for wanted in expected:
             matched |= hmac.compare_digest(given, wanted)
     if not matched:
-        raise BodySignatureError("bad_body_signature", "no 'webhook-signature' matches the body with a configured key")
+        raise BodySignatureError("no 'webhook-signature' matches the body with a configured key")
     if abs(now - timestamp) > tolerance_seconds:
         raise BodySignatureError(
-            "stale_body_signature",
             f"'webhook-timestamp' is {int(now - timestamp)} s from now; at most {tolerance_seconds} s either way",
+            code="stale_body_signature",
         )
     return SignedBody(webhook_id=webhook_id, timestamp=timestamp)
+
+
+def check(headers: Mapping[str, str], body: bytes, secrets: Sequence[bytes], now: float, tolerance: int) -> SignedBody:
+    """`verify` in the registry's positional shape."""
+    return verify(headers, body, secrets, now=now, tolerance_seconds=tolerance)
