@@ -1,4 +1,4 @@
-"""The `cli` command line: start runs in either mode, watch them, signal them, list them, benchmark them.
+"""The `cli` command line: start runs in signal, token or update mode, watch them, signal them, list them.
 
 Start-up stays light: this module imports typer and our small option/value modules only, so `cli --help` and a
 bad option answer in a fraction of a second. Commands import `cli.operations` (Temporal client, Rich, settings)
@@ -193,7 +193,7 @@ def signal(
     error: Annotated[str | None, typer.Option("--error", help="Error message (for failed/cancelled).")] = None,
     callback_id: Annotated[str | None, typer.Option("--callback-id", help="Dedupe key; repeats are ignored.")] = None,
 ) -> None:
-    """Send advance_stage by hand (what the callback server does in signal mode)."""
+    """Send advance_stage by hand (what the callback server does in signal mode); runs in any mode take it."""
     try:
         cb_status = CallbackStatus(status_)
     except ValueError:

@@ -43,7 +43,7 @@ _KEYWORDS = {
     "required": "required",
 }
 
-# Every refusal the callback routes can give, by status (see the README's answer table).
+# Every refusal the callback routes can give, by status (see the answer table in docs/callback-server.md).
 _ERRORS: dict[int, str] = {
     400: "invalid_json, invalid_body, too_many_parameters, workflow_id_too_long, malformed_body_signature, "
     "invalid_callback, rejected_by_temporal: the input is wrong; the message says what",

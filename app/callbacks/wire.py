@@ -9,7 +9,7 @@ import msgspec
 from app.gate.callback_urls import CallbackTarget
 from app.gate.types import CallbackStatus, StageCallback, StageCompletion
 
-# Limits on what a callback body may carry into workflow history (see the README's callback server section).
+# Limits on what a callback body may carry into workflow history (see docs/callback-server.md, Limits).
 MAX_RESULT_DEPTH = 32  # `{"a": 1}` is 1 level deep
 MAX_CALLBACK_ID_CHARS = 255
 MAX_PROGRESS = 2**31 - 1

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from app.gate.types import ERR_INVALID_INPUT, GateState, Mode, StageRecord
 
 # Patch IDs: each marks a change to the commands the workflow issues. Running executions that started
-# before a change replay the old branch; see "Changing a workflow that has running executions" in the README.
+# before a change replay the old branch; see docs/versioning.md.
 PATCH_RECONCILE_BEFORE_TIMEOUT = "reconcile-before-timeout"
 REQUEST_MARGIN_SECONDS = 10.0
 

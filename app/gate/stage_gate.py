@@ -93,7 +93,7 @@ RECONCILE_RETRY = RetryPolicy(
     maximum_attempts=5,
 )  # fmt: skip
 
-# Patch IDs of the gate's own command changes (see "Changing a workflow that has running executions").
+# Patch IDs of the gate's own command changes (see docs/versioning.md).
 PATCH_RECOVER_AFTER_REQUEST_TIMEOUT = "stagegate-recover-after-request-timeout"
 # v5: token-mode hand-off check (a timer per token stage with a reconcile activity, and a fresh request when
 # the service never got it).

@@ -1,7 +1,7 @@
 """Read a pipeline file (YAML, schema version 1) into a validated `Pipeline`, or one error naming where it is wrong.
 
 Every check happens here, before a run starts: a `PipelineError` names the file, the line (where the YAML
-parser knows it), the stage and the field. See "Pipelines" in the README for the schema.
+parser knows it), the stage and the field. See docs/pipelines.md for the schema.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ from app.starter import start_staged_run
 from scripts.runs import wait_end
 from tests.stack import Stack
 
-# The README's outcome table, as data: (Temporal run status, ApplicationError type, stage outcome).
+# The outcome table of docs/demo.md, as data: (Temporal run status, ApplicationError type, stage outcome).
 EXPECTED = {
     Action.COMPLETE: ("completed", None, Outcome.COMPLETED),
     Action.FAIL: ("failed", "StageFailed", Outcome.FAILED),

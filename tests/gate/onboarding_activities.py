@@ -1,4 +1,4 @@
-"""The README's "Use it in your own workflow" example, part 1: the user's payloads and activities.
+"""A larger own-workflow example, part 1: the user's payloads and activities.
 
 Nothing here is stagegate's own code: the activities call two different endpoints of the user's service
 (`tests/gate/kyc_esign_service.py`); the gate only hands them the callback URL and the idempotency key.

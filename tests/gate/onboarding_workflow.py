@@ -1,4 +1,4 @@
-"""The README's "Use it in your own workflow" example, part 2: the user's workflow with two named stages.
+"""A larger own-workflow example, part 2: the user's workflow with two named stages.
 
 Stage "esign" uses stage "kyc"'s result. `test_own_workflow.py` runs it in every mode on the real dev server.
 """

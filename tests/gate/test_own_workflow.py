@@ -1,4 +1,4 @@
-"""The README's own-workflow example, for real: the user's workflow and service, the gate, every mode.
+"""A larger own-workflow example, for real: the user's workflow and service, the gate, every mode.
 
 Real parts only: the session's Temporal dev server, an in-process worker with the gate's interceptor, the
 callback server and the user's service both on loopback HTTP (uvicorn, on the test's loop).
