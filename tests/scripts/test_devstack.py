@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.processes import ROOT, free_port
+from tests.stack import ROOT, free_port
 
 DEVSTACK = ROOT / "scripts" / "devstack.py"
 PYTHON_SERVICES = {"worker": "app.worker", "callback_server": "app.callback_server", "service_mock": "service_mock"}
