@@ -15,6 +15,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 
@@ -53,8 +54,15 @@ def _at_least(minimum: int) -> Callable[[str], int]:
     return check
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        """A bad option is one line on stderr and exit 2 (not argparse's usage block), before anything starts."""
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(EXIT_USAGE)
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m scripts.bench", description=(__doc__ or "").split("\n\n")[0])
+    parser = _Parser(prog="python -m scripts.bench", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="folder for the JSON, markdown and PNG")
     parser.add_argument("--stages", "-n", type=_at_least(1), default=3, help="stages per run (default 3)")
     parser.add_argument("--runs", type=_at_least(1), default=5, help="concurrency 1: runs per side per round")

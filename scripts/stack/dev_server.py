@@ -42,9 +42,11 @@ def dev_server_args(
 
     In memory unless `db_file` is given; headless unless `ui_port` is given.
     """
-    args = [temporal_cli, "server", "start-dev", "--ip", "127.0.0.1", "--port", str(port)]
+    args = [temporal_cli, "server", "start-dev"]
+    # Right after start-dev: `scripts/devstack.py` recognises its server by these contiguous tokens.
     if db_file is not None:
         args += ["--db-filename", str(db_file)]
+    args += ["--ip", "127.0.0.1", "--port", str(port)]
     args += ["--headless"] if ui_port is None else ["--ui-port", str(ui_port)]
     for key in search_attributes.ALL:
         args += ["--search-attribute", f"{key.name}={_CLI_TYPES[key.indexed_value_type]}"]
