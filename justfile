@@ -71,8 +71,7 @@ fmt:
 cli *ARGS:
     uv run cli "$@"
 
-# Benchmark on a stack of its own: P0 (SDK) vs P1-P3 (HTTP) and end to end; writes docs/bench/results.{json,md,png}
-# (`uv run python -m scripts.bench --help` for the options; --out DIR writes elsewhere)
+# Benchmark (python -m scripts.bench) on a stack of its own: P0 (SDK) vs P1-P3 (HTTP), end to end; writes docs/bench/results.*
 bench *ARGS: setup
     #!/usr/bin/env bash
     set -euo pipefail
