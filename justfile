@@ -24,20 +24,20 @@ setup:
 
 # Start the local stack (Temporal dev server, worker, callback server, service mock), then run the demo
 up: setup
-    uv run python scripts/devstack.py up
+    uv run python -m scripts.devstack up
     uv run cli demo
 
 # Stop everything `just up` started
 down:
-    uv run python scripts/devstack.py down
+    uv run python -m scripts.devstack down
 
 # Show each stack process: pid, alive/dead, health
 ps:
-    uv run python scripts/devstack.py ps
+    uv run python -m scripts.devstack ps
 
 # Print the last 50 log lines of one process (temporal, worker, callback_server, service_mock) or of all
 logs *NAME:
-    uv run python scripts/devstack.py logs "$@"
+    uv run python -m scripts.devstack logs "$@"
 
 # Run the test suite (slow tests excluded by the pytest config); extra args go to pytest
 test *ARGS: setup
@@ -55,11 +55,12 @@ test-slow *ARGS: setup
     export TEMPORAL_CLI
     exec uv run pytest -m slow "$@"
 
-# Lint, check formatting and type-check (ruff + mypy)
+# Lint, check formatting, type-check and check who may import whom (ruff + mypy + import-linter)
 lint:
     uv run ruff check .
     uv run ruff format --check .
     uv run mypy
+    uv run lint-imports
 
 # Reformat the code and apply ruff's automatic fixes
 fmt:
@@ -70,13 +71,13 @@ fmt:
 cli *ARGS:
     uv run cli "$@"
 
-# Benchmark on a stack of its own: P0 (SDK) vs P1-P3 (HTTP) and end to end; writes docs/bench/results.{json,md,png}
+# Benchmark (python -m scripts.bench) on a stack of its own: P0 (SDK) vs P1-P3 (HTTP), end to end; writes docs/bench/results.*
 bench *ARGS: setup
     #!/usr/bin/env bash
     set -euo pipefail
     TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
     export TEMPORAL_CLI
-    exec uv run cli bench "$@"
+    exec uv run python -m scripts.bench --out docs/bench "$@"
 
 # Scale run: 10,000 runs waiting at their gate at once, then all advanced over HTTP; writes docs/bench/scale.*
 bench-scale *ARGS: setup
@@ -84,7 +85,7 @@ bench-scale *ARGS: setup
     set -euo pipefail
     TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
     export TEMPORAL_CLI
-    exec uv run cli bench --scale 10000 "$@"
+    exec uv run python -m scripts.bench --scale 10000 --out docs/bench "$@"
 
 # What one `cli` process costs beside a minimal client (and the seed demo's, with --seed-dir DIR); stack must be up
 bench-cli *ARGS:
@@ -116,7 +117,7 @@ scale-out *ARGS: setup
     set -euo pipefail
     TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
     export TEMPORAL_CLI
-    exec uv run python scripts/scale_out.py "$@"
+    exec uv run python -m scripts.scale_out "$@"
 
 # Every reliability row of docs/RELIABILITY.md, one after another (slow: about 25 minutes; outside `just test`)
 reliability: setup

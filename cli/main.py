@@ -245,7 +245,7 @@ def list_runs(
     )
 
 
-# --- demo / bench ---------------------------------------------------------------------------------
+# --- demo ---------------------------------------------------------------------------------
 
 
 @app.command()
@@ -269,60 +269,6 @@ def demo(
     reports = operations.run(operations.demo(operations.settings(), options))
     if any(r.status != "completed" for r in reports):
         raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
-
-
-@app.command()
-def bench(
-    stages: Annotated[int, typer.Option("--stages", "-n", min=1, help="Stages per run.")] = 3,
-    runs: Annotated[int, typer.Option("--runs", min=1, help="Concurrency 1: runs per side per round.")] = 5,
-    rounds: Annotated[int, typer.Option("--rounds", min=1, help="Rounds of each phase (sides take turns).")] = 5,
-    concurrency: Annotated[int, typer.Option("--concurrency", "-c", min=2, help="Saturation: runs at once.")] = 50,
-    callback_delay: Annotated[
-        float, typer.Option("--callback-delay", min=0, help="Concurrency 1: seconds from request to callback.")
-    ] = 0.05,
-    sides: Annotated[str, typer.Option("--sides", help="all, or side keys: p0-signal,p1-signal,...")] = "all",
-    out_dir: Annotated[Path, typer.Option("--out", help="Folder for the JSON, markdown and PNG.")] = Path("docs/bench"),
-    quick: Annotated[bool, typer.Option("--quick", help="A tiny plan that only checks everything works.")] = False,
-    scale: Annotated[int, typer.Option("--scale", min=0, help="Instead: N runs waiting at once, then advanced.")] = 0,
-    scale_mode: Annotated[str, typer.Option("--scale-mode", help="Mode of the scale run's runs.")] = "signal",
-    as_json: Annotated[bool, typer.Option("--json", help="Print the results JSON on stdout.")] = False,
-    worker_cache: Annotated[
-        int | None, typer.Option("--worker-cache", min=0, help="Workers' WORKER_MAX_CACHED_WORKFLOWS.")
-    ] = None,
-    callback_env: Annotated[
-        str, typer.Option("--callback-env", help="KEY=VALUE,... for the callback server (e.g. CALLBACK_HTTP=h11).")
-    ] = "",
-    ab_callback_env: Annotated[
-        str | None,
-        typer.Option("--ab-callback-env", help="A/B: a second callback server with KEY=VALUE,...; HTTP sides twice."),
-    ] = None,
-) -> None:
-    """P0 (SDK) against P1-P3 (HTTP callbacks) on a stack of its own; results JSON, markdown and PNG under --out."""
-    from cli.bench import BenchOptionError, BenchOptions, BenchUnavailableError, run_bench_command
-
-    options = BenchOptions(
-        stages,
-        runs,
-        rounds,
-        concurrency,
-        callback_delay,
-        sides,
-        out_dir,
-        quick,
-        scale,
-        scale_mode,
-        as_json,
-        worker_cache,
-        callback_env,
-        ab_callback_env,
-    )
-    try:
-        code = run_bench_command(options)
-    except BenchUnavailableError as exc:
-        raise CliError(str(exc)) from exc
-    except BenchOptionError as exc:  # a bad --sides or --scale-mode, found before anything starts
-        raise CliError(str(exc), code=2) from exc
-    raise typer.Exit(code)
 
 
 def _fail(message: str, code: int) -> NoReturn:

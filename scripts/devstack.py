@@ -24,7 +24,10 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from scripts.stack.dev_server import dev_server_args
+from scripts.stack.processes import ROOT, python_command, start_process
+from scripts.stack.services import CALLBACK_SERVER, SERVICE_MOCK, WORKER
+
 DEFAULT_STATE_DIR = ROOT / ".state"
 SETUP_TEMPORAL = ROOT / "scripts" / "setup_temporal.sh"
 # Set in every process `up` starts: /proc/<pid>/environ then tells our processes from look-alikes.
@@ -159,7 +162,7 @@ def _services(state: StateDir) -> list[Service]:
         Service(
             state=state,
             name="worker",
-            marker=("-m", "app.worker"),
+            marker=("-m", WORKER),
             port=metrics_port,
             health=http_ok(metrics_url),
             start_timeout_s=30.0,
@@ -168,7 +171,7 @@ def _services(state: StateDir) -> list[Service]:
         Service(
             state=state,
             name="callback_server",
-            marker=("-m", "app.callback_server"),
+            marker=("-m", CALLBACK_SERVER),
             port=callback_port,
             health=http_ok(callback_url),
             start_timeout_s=30.0,
@@ -177,7 +180,7 @@ def _services(state: StateDir) -> list[Service]:
         Service(
             state=state,
             name="service_mock",
-            marker=("-m", "service_mock"),
+            marker=("-m", SERVICE_MOCK),
             port=service_port,
             health=http_ok(service_url),
             start_timeout_s=30.0,
@@ -187,30 +190,14 @@ def _services(state: StateDir) -> list[Service]:
 
 
 def _command(service: Service, temporal_bin: str) -> list[str]:
+    """The process's argv, from the stack starter (the dev server's arguments are built in one place)."""
     if service.name == "temporal":
-        return [
-            temporal_bin,
-            "server",
-            "start-dev",
-            "--db-filename",
-            str(service.state.temporal_db),
-            "--ip",
-            LOCALHOST,
-            "--port",
-            str(service.port),
-            "--ui-port",
-            str(_port_from_env("TEMPORAL_UI_PORT", 8233)),
-            "--search-attribute",
-            "StagegateStage=Int",
-            "--search-attribute",
-            "StagegateMode=Keyword",
-            "--log-level",
-            "warn",
-        ]
-    # This interpreter (the project's environment: `just` runs devstack through `uv run`), not `uv run`:
-    # a wrapper would be the recorded pid while its child holds the port.
-    module = service.marker[-1]
-    return [sys.executable, "-m", module]
+        ui_port = _port_from_env("TEMPORAL_UI_PORT", 8233)
+        return dev_server_args(
+            temporal_bin, service.port, db_file=service.state.temporal_db, ui_port=ui_port, log_level="warn"
+        )
+    # This interpreter (the project's environment: `just` runs devstack through `uv run`), not `uv run`.
+    return python_command(service.marker[-1])
 
 
 # --- process bookkeeping ------------------------------------------------------------
@@ -460,22 +447,16 @@ def _start(service: Service, temporal_bin: str) -> None:
             "process this stack did not start; stop it (or change the port) and retry"
         )
     argv = _command(service, temporal_bin)
-    with service.log_file.open("ab") as log:
-        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        header = f"\n=== devstack: {stamp} starting {service.name}: {' '.join(argv)}\n"
-        log.write(header.encode())
-        log.flush()
-        # S603: argv is one of the fixed stack commands from _command().
-        proc = subprocess.Popen(  # noqa: S603
-            argv,
-            cwd=ROOT,
-            env=_child_env(service.state, service.name),
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    service.pid_file.write_text(f"{proc.pid}\n")
+    # Detached: the process outlives this command; `down` finds it again through its pid file (and its tag).
+    proc = start_process(
+        service.name,
+        argv,
+        env=_child_env(service.state, service.name),
+        log_dir=service.state.logs,
+        python_module=False,
+        append_log=True,
+        pid_file=service.pid_file,
+    ).popen
     print(f"{service.name}: started (pid {proc.pid}), waiting for it to become healthy...")
     failure = _wait_healthy(service, proc.pid, proc)
     if failure is None:

@@ -28,7 +28,7 @@ from app.gate.types import Mode
 from app.runtime.client import connect_client
 from app.runtime.config import load_settings
 from app.starter import start_staged_run
-from scripts.runs import wait_end
+from scripts.stack.runs import wait_end
 
 RUN_TIMEOUT_SECONDS = 120.0
 # How the SDK records `workflow.patched`: a marker of this name, and the patch IDs in this search attribute.

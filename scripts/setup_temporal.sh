@@ -5,7 +5,7 @@
 #
 #     TEMPORAL_BIN=$(scripts/setup_temporal.sh | tail -1)
 #
-# Lookup order (scripts/processes.py find_temporal_cli follows the same order):
+# Lookup order (scripts/stack/processes.py find_temporal_cli follows the same order):
 #   1. $TEMPORAL_CLI, if set (must be an executable file or a command on PATH)
 #   2. `temporal` on PATH, not counting the project environment's own bin/
 #      (`uv run` puts that first on PATH; it is step 3)

@@ -22,7 +22,7 @@ async def serving(app: Litestar, *, timeout: float = 10.0, port: int | None = No
     """Serve `app` over real HTTP on loopback (`port`, else a free one), on the test's own loop; yields its URL."""
     import uvicorn
 
-    from scripts.processes import free_port
+    from tests.stack import free_port
 
     port = port or free_port()
     server = uvicorn.Server(

@@ -16,8 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from app.gate import search_attributes
 from app.runtime.config import Settings, load_settings
-from scripts.processes import find_temporal_cli
-from tests.stack import Stack, base_env, start_stack
+from tests.stack import Stack, base_env, find_temporal_cli, start_stack
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

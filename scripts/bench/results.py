@@ -159,7 +159,7 @@ class Goal:
 
 @dataclass
 class BenchResults:
-    """Everything one `cli bench` run measured."""
+    """Everything one benchmark run (`python -m scripts.bench`) measured."""
 
     meta: dict[str, Any]
     summaries: list[SideSummary] = field(default_factory=list)

@@ -23,7 +23,7 @@ from scripts.bench.results import PHASE_C1, Batch, HistoryCost
 from scripts.bench.sampler import Sampler, cpu_delta
 from scripts.bench.sides import Side, Via
 from scripts.bench.stack import E2E_TASK_QUEUE, STUB_TASK_QUEUE
-from scripts.runs import RunEnd, wait_end
+from scripts.stack.runs import RunEnd, wait_end
 
 T = TypeVar("T")
 START_CONCURRENCY = 50  # starts in flight at once; a burst of thousands would only queue in the client

@@ -1,4 +1,4 @@
-"""`cli bench --scale N`: N runs waiting at their gate at once on one dev server, then all advanced over HTTP.
+"""`python -m scripts.bench --scale N`: N runs waiting at their gate at once, then all advanced over HTTP.
 
 The stub service holds every stage request (no callback yet); once all N runs wait, the bench POSTs every
 signed callback URL to the callback server. Visibility counts and a sampler over the stack's processes give
@@ -18,7 +18,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 from rich.console import Console
@@ -28,12 +27,14 @@ from temporalio.client import Client
 from app.demo.payloads import WORKFLOW_NAME, StagedRunInput
 from app.gate.types import Mode
 from app.starter import start_staged_run
-from scripts.bench.compare import Outputs, connect, machine
-from scripts.bench.results import finite
+from scripts.bench.compare import Outputs, machine
 from scripts.bench.sampler import Sample, Sampler
+from scripts.bench.scale_report import plot_scale, scale_markdown
+from scripts.bench.scale_results import Point, ScaleResults
 from scripts.bench.stack import STUB_TASK_QUEUE, StackOptions, start_bench_stack
 from scripts.bench.stub_service import StageAsk, StubServer, StubService
-from scripts.processes import free_port
+from scripts.stack.dev_server import connect
+from scripts.stack.processes import free_port
 
 
 @dataclass(frozen=True)
@@ -47,50 +48,6 @@ class ScalePlan:
     stage_timeout: float = 3600.0
     phase_timeout: float = 1800.0  # each of: all waiting, all completed
     worker_env: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Point:
-    """The timeline, once a second: seconds since start, counts, CPU % and RSS MB of each process."""
-
-    t: float
-    started: int
-    waiting: int
-    callbacks_answered: int
-    completed: int
-    cpu_percent: dict[str, float]
-    rss_mb: dict[str, float]
-
-
-@dataclass
-class ScaleResults:
-    """What a scale run measured."""
-
-    meta: dict[str, Any]
-    runs: int = 0
-    started: int = 0
-    waiting: int = 0
-    completed: int = 0
-    failed_or_open: int = 0
-    start_seconds: float = math.nan
-    all_waiting_seconds: float = math.nan
-    advance_seconds: float = math.nan
-    start_rate: float = math.nan
-    advance_rate: float = math.nan
-    callback_answers: dict[str, int] = field(default_factory=dict)
-    peak_rss_mb: dict[str, float] = field(default_factory=dict)
-    busiest: dict[str, dict[str, float]] = field(default_factory=dict)  # phase -> process -> mean CPU %
-    saturated_first: dict[str, str] = field(default_factory=dict)  # phase -> sentence
-    timeline: list[Point] = field(default_factory=list)
-
-    @property
-    def all_completed(self) -> bool:
-        return self.runs > 0 and self.completed == self.runs
-
-    def to_json(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["all_completed"] = self.all_completed
-        return dict(finite(data))
 
 
 class Holder:
@@ -124,7 +81,7 @@ async def run_scale(plan: ScalePlan, outputs: Outputs, console: Console) -> Scal
     results.meta.update(
         machine=machine(),
         plan={**asdict(plan), "mode": plan.mode.value},
-        command=" ".join(["cli", *sys.argv[1:]]),
+        command=" ".join(["python -m scripts.bench", *sys.argv[1:]]),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=round(time.monotonic() - began, 1),
         log_dir=str(log_dir),
@@ -132,8 +89,6 @@ async def run_scale(plan: ScalePlan, outputs: Outputs, console: Console) -> Scal
     )
     outputs.json.parent.mkdir(parents=True, exist_ok=True)
     outputs.json.write_text(json.dumps(results.to_json(), indent=1) + "\n")
-    from scripts.bench.scale_report import plot_scale, scale_markdown
-
     outputs.markdown.write_text(scale_markdown(results))
     plot_scale(results, outputs.plot)
     from rich.markdown import Markdown

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import matplotlib
 
@@ -12,8 +11,7 @@ matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt
 
-if TYPE_CHECKING:
-    from scripts.bench.scale import ScaleResults
+from scripts.bench.scale_results import ScaleResults
 
 
 def _f(value: float, digits: int = 1) -> str:

@@ -32,24 +32,15 @@ from typing import Any
 
 import httpx
 from temporalio.client import Client, WorkflowHandle
-from temporalio.testing import WorkflowEnvironment
 
 from app.demo.payloads import RunResult, StagedRunInput
-from app.gate import search_attributes
 from app.gate.types import Mode, Outcome
-from app.runtime.config import load_settings
 from app.starter import start_staged_run
-from scripts.processes import (
-    ROOT,
-    ManagedProcess,
-    find_temporal_cli,
-    free_port,
-    loopback_env,
-    start_process,
-    wait_http_ok,
-)
 from scripts.reliability.hostile_inputs import CLASSES, MODES, REPLAY, HostileRequest, Keys, Target
-from scripts.runs import wait_end
+from scripts.stack.dev_server import DevServer
+from scripts.stack.processes import ROOT, ManagedProcess, find_temporal_cli, free_port
+from scripts.stack.runs import wait_end
+from scripts.stack.services import local_stack
 
 LOG_DIR = ROOT / ".state" / "reliability-hostile"
 SENDER = "svc"
@@ -164,52 +155,39 @@ async def temporal(address: str | None) -> AsyncIterator[str]:
     if address is not None:
         yield address
         return
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_temporal_cli(),
-        search_attributes=search_attributes.ALL,
-        dev_server_log_level="error",
-    )
+    server = DevServer(cli=find_temporal_cli(), port=free_port(), log_dir=LOG_DIR)
     try:
-        yield env.client.service_client.config.target_host
+        await asyncio.to_thread(server.start)
+        yield server.address
     finally:
-        await env.shutdown()
+        await asyncio.to_thread(server.stop)
 
 
 @asynccontextmanager
 async def app_stack(address: str) -> AsyncIterator[Stack]:
     """Service mock, callback server and worker with body signatures on, stopped by pid at the end."""
-    callback_port, service_port, metrics_port = free_port(), free_port(), free_port()
     keys = Keys(
         url_secret=f"hostile-{uuid.uuid4().hex}", sender_key="whsec_" + base64.b64encode(os.urandom(24)).decode()
     )
     task_queue = f"hostile-{uuid.uuid4().hex[:8]}"
-    env = loopback_env(address, signing_secret=keys.url_secret)
-    env.update(
-        STAGEGATE_TASK_QUEUE=task_queue,
-        CALLBACK_PORT=str(callback_port),
-        CALLBACK_BASE_URL=f"http://127.0.0.1:{callback_port}",
-        SERVICE_PORT=str(service_port),
-        SERVICE_URL=f"http://127.0.0.1:{service_port}",
-        WORKER_METRICS_PORT=str(metrics_port),
-        CALLBACK_WEBHOOK_SENDERS=f"{SENDER}={keys.sender_key}",
-        CALLBACK_WEBHOOK_SENDER=SENDER,
-        SERVICE_WEBHOOK_KEYS=keys.sender_key,
-        LOG_LEVEL="WARNING",  # a thousand refusals would otherwise fill the logs
+    stack = await asyncio.to_thread(
+        local_stack,
+        address,
+        LOG_DIR,
+        task_queue=task_queue,
+        signing_secret=keys.url_secret,
+        extra_env={
+            "CALLBACK_WEBHOOK_SENDERS": f"{SENDER}={keys.sender_key}",
+            "CALLBACK_WEBHOOK_SENDER": SENDER,
+            "SERVICE_WEBHOOK_KEYS": keys.sender_key,
+            "LOG_LEVEL": "WARNING",  # a thousand refusals would otherwise fill the logs
+        },
     )
-    settings = load_settings(env)
-    LOG_DIR.mkdir(parents=True, exist_ok=True)
-    processes: list[ManagedProcess] = []
     try:
-        for name, module in (("service_mock", "service_mock"), ("callback_server", "app.callback_server")):
-            processes.append(start_process(name, [module], env=env, log_dir=LOG_DIR))
-        processes.append(start_process("worker", ["app.worker"], env=env, log_dir=LOG_DIR))
-        wait_http_ok(processes[0], f"{settings.service_url}/healthz")
-        wait_http_ok(processes[1], f"{settings.callback_base_url}/healthz")
-        wait_http_ok(processes[2], f"http://127.0.0.1:{metrics_port}/metrics")
-        yield Stack(settings.callback_base_url, settings.service_url, task_queue, keys, processes)
+        processes = list(stack.processes.values())
+        yield Stack(stack.callback_url, stack.service_url, task_queue, keys, processes)
     finally:
-        for proc in reversed(processes):
-            proc.stop()
+        await asyncio.to_thread(stack.stop)
 
 
 async def _job(http: httpx.AsyncClient, stack: Stack, handle: WorkflowHandle[Any, RunResult], stage: int) -> Any:

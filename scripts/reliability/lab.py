@@ -1,4 +1,4 @@
-"""A reliability lab: its own Temporal dev server (a subprocess on its own SQLite file), the fault stack, a client.
+"""A reliability lab: its own Temporal dev server (a subprocess on its own SQLite file), the stack, a client.
 
 Every reliability row (`scripts/reliability/*.py`, `just reliability`) runs in a fresh lab on free loopback
 ports, and everything the lab started is stopped by pid at the end, also when the row fails.
@@ -17,8 +17,9 @@ from pathlib import Path
 
 from temporalio.client import Client
 
-from scripts.fault_stack import DevServer, FaultStack, start_fault_stack
-from scripts.processes import ROOT, find_temporal_cli, free_port
+from scripts.stack.dev_server import DevServer, connect
+from scripts.stack.processes import ROOT, find_temporal_cli, free_port
+from scripts.stack.services import Stack, local_stack
 
 LAB_ROOT = ROOT / ".state" / "reliability"
 # The service mock's own retry defaults, not the quick ones the tests use: what a user of `just up` gets.
@@ -35,7 +36,7 @@ class Lab:
 
     server: DevServer
     client: Client
-    stack: FaultStack
+    stack: Stack
     log_dir: Path
 
     @property
@@ -47,30 +48,18 @@ class Lab:
         return self.log_dir / "service_mock.log"
 
 
-async def connect(address: str, *, timeout: float = 60.0) -> Client:
-    """Connect, retrying while the dev server comes up."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            return await Client.connect(address)
-        except RuntimeError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.5)
-
-
 @asynccontextmanager
 async def lab(name: str, *, workers: int = 1) -> AsyncIterator[Lab]:
     """Start a dev server, the stack and a client for row `name`; stop them all on exit."""
     log_dir = LAB_ROOT / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     log_dir.mkdir(parents=True, exist_ok=True)
-    server = DevServer(cli=find_temporal_cli(), db_file=log_dir / "temporal.db", port=free_port(), log_dir=log_dir)
-    stack: FaultStack | None = None
+    server = DevServer(cli=find_temporal_cli(), port=free_port(), log_dir=log_dir, db_file=log_dir / "temporal.db")
+    stack: Stack | None = None
     try:
         await asyncio.to_thread(server.start)
         client = await connect(server.address)
         stack = await asyncio.to_thread(
-            start_fault_stack,
+            local_stack,
             server.address,
             log_dir,
             task_queue=f"rel-{uuid.uuid4().hex[:8]}",

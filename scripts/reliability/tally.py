@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 from app.demo.payloads import RunResult, StagedRunInput
 from app.gate.types import AdvancedBy, Outcome
 from app.starter import start_staged_run
-from scripts.runs import RunEnd, wait_end
+from scripts.stack.runs import RunEnd, wait_end
 
 Handle = WorkflowHandle[object, RunResult]
 

@@ -16,8 +16,9 @@ import sys
 
 from app.demo.payloads import StagedRunInput
 from app.gate.types import Mode
-from scripts.reliability.lab import connect, lab
+from scripts.reliability.lab import lab
 from scripts.reliability.tally import Row, exhausted_callbacks, server_errors, start_runs, tally, wait_all
+from scripts.stack.dev_server import connect
 
 STAGES = 2
 STAGE_TIMEOUT = 300.0  # longer than the outage: the stage's time remains when Temporal is back

@@ -20,9 +20,9 @@ from app.callbacks.server import create_app
 from app.gate.callback_urls import CallbackTarget, build_callback_url
 from app.gate.types import Mode
 from app.runtime.config import Settings
-from scripts.processes import free_port
 from service_mock.config import Settings as SenderSettings
 from tests.asgi import serving
+from tests.stack import free_port
 
 # What a typical sender waits per attempt: the service mock's default.
 SENDER_TIMEOUT = SenderSettings().callback_timeout

@@ -18,8 +18,8 @@ from app.gate.callback_urls import CallbackTarget, build_callback_url
 from app.gate.types import Mode
 from app.runtime.config import Settings
 from app.starter import start_staged_run
-from scripts.processes import free_port
 from tests.asgi import asgi_client
+from tests.stack import free_port
 
 
 def _url(settings: Settings, target: CallbackTarget, *, secret: str | None = None) -> str:

@@ -6,7 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.processes import ROOT
+from tests.stack import ROOT
 
 CLI = str(Path(sys.executable).parent / "cli")
 

@@ -8,9 +8,8 @@ import time
 
 import pytest
 
-from scripts.processes import free_port
 from tests.cli.runner import run_cli
-from tests.stack import Stack, base_env
+from tests.stack import Stack, base_env, free_port
 
 
 def _one_line_error(done: subprocess.CompletedProcess[str]) -> str:

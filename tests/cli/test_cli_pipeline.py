@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.processes import free_port
 from tests.cli.runner import run_cli
-from tests.stack import Stack, base_env
+from tests.stack import Stack, base_env, free_port
 
 DEMO = "pipelines/demo.yaml"
 PUBLISH = "pipelines/transcode_publish.yaml"

@@ -19,10 +19,10 @@ from app.gate.types import AdvancedBy, Mode, Outcome
 from app.runtime.config import Settings
 from app.starter import start_staged_run
 from app.worker import build_worker
-from scripts.runs import wait_end
 from service_mock.config import Settings as MockSettings
 from service_mock.server import create_app as create_mock
 from tests.asgi import serving
+from tests.stack import wait_end
 
 OLD_KEY = "whsec_" + base64.b64encode(b"the key being rotated out").decode()
 NEW_KEY = "whsec_" + base64.b64encode(b"the key being rotated in!").decode()

@@ -17,9 +17,8 @@ from app.demo.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.gate.callback_urls import decode_token
 from app.gate.types import AdvancedBy, Mode, Outcome, WaitingFor
 from app.starter import start_staged_run
-from scripts.runs import wait_end, wait_status
 from tests.signals import temporal_signal
-from tests.stack import Stack
+from tests.stack import Stack, wait_end, wait_status
 
 
 async def _job_for(

@@ -7,8 +7,7 @@ from temporalio.client import Client
 from app.demo.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.gate.types import Mode, Outcome, WaitingFor
 from app.starter import start_staged_run
-from scripts.runs import wait_end, wait_status
-from tests.stack import Stack
+from tests.stack import Stack, wait_end, wait_status
 
 
 async def test_continue_as_new_keeps_state_and_dedupe(client: Client, stack: Stack) -> None:

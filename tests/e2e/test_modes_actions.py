@@ -8,8 +8,7 @@ from temporalio.client import Client
 from app.demo.payloads import Action, StagedRunInput
 from app.gate.types import Mode, Outcome
 from app.starter import start_staged_run
-from scripts.runs import wait_end
-from tests.stack import Stack
+from tests.stack import Stack, wait_end
 
 # The outcome table of docs/demo.md, as data: (Temporal run status, ApplicationError type, stage outcome).
 EXPECTED = {

@@ -8,8 +8,7 @@ from temporalio.client import Client
 from app.demo.payloads import Action, ServiceFaults, StagedRunInput
 from app.gate.types import AdvancedBy, Mode, Outcome
 from app.starter import start_staged_run
-from scripts.runs import wait_end
-from tests.stack import Stack
+from tests.stack import Stack, wait_end
 
 
 @pytest.mark.parametrize("mode", list(Mode))

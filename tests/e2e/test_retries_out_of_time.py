@@ -13,8 +13,7 @@ from temporalio.client import Client
 from app.demo.payloads import ServiceFaults, StagedRunInput
 from app.gate.types import AdvancedBy, Mode, Outcome
 from app.starter import start_staged_run
-from scripts.runs import wait_end
-from tests.stack import Stack
+from tests.stack import Stack, wait_end
 
 # The first attempt fails at once; its retry (1 s later) would not fit in the stage's time, so Temporal gives
 # up right away, BEFORE the deadline, and the callback comes later. Signal/update mode: the gate waits for it

@@ -20,11 +20,10 @@ from app.gate.types import AdvancedBy, Mode, Outcome
 from app.runtime.config import Settings
 from app.starter import start_staged_run
 from app.worker import build_worker
-from scripts.processes import free_port
-from scripts.runs import wait_end
 from service_mock.config import Settings as MockSettings
 from service_mock.server import create_app as create_mock
 from tests.asgi import serving
+from tests.stack import free_port, wait_end
 
 OLD_DEFAULT_ATTEMPTS = 6
 BY_CALLBACK = {AdvancedBy.SIGNAL, AdvancedBy.ACTIVITY, AdvancedBy.UPDATE}

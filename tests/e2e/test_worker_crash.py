@@ -22,30 +22,26 @@ from temporalio.client import Client
 from app.demo.payloads import ServiceFaults, StagedRunInput
 from app.gate.types import AdvancedBy, Mode, Outcome
 from app.starter import start_staged_run
-from scripts.fault_stack import FaultStack, start_fault_stack
-from scripts.runs import wait_activity_started, wait_end
-from tests.stack import SIGNING_SECRET
+from tests.stack import Stack, start_stack, wait_activity_started, wait_end
 
 
 @pytest.fixture(scope="module")
-def crash_stack(temporal_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultStack]:
+def crash_stack(temporal_address: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """A stack of its own (the session's must not lose its worker), one worker that the tests kill."""
     log_dir: Path = tmp_path_factory.mktemp("crash-logs")
-    stack = start_fault_stack(
-        temporal_address, log_dir, task_queue=f"crash-{uuid.uuid4().hex[:8]}", signing_secret=SIGNING_SECRET
-    )
+    stack = start_stack(temporal_address, log_dir, task_queue=f"crash-{uuid.uuid4().hex[:8]}")
     try:
         yield stack
     finally:
         stack.stop()
 
 
-async def _kill_and_restart_worker(stack: FaultStack) -> None:
+async def _kill_and_restart_worker(stack: Stack) -> None:
     stack.kill("worker-1")
     await asyncio.to_thread(stack.start, "worker-1")
 
 
-async def _job_exists(stack: FaultStack, idempotency_key: str, *, timeout: float = 30.0) -> None:
+async def _job_exists(stack: Stack, idempotency_key: str, *, timeout: float = 30.0) -> None:
     async with httpx.AsyncClient(trust_env=False) as http, asyncio.timeout(timeout):
         while not (
             await http.get(f"{stack.settings.service_url}/jobs", params={"idempotency_key": idempotency_key})
@@ -53,7 +49,7 @@ async def _job_exists(stack: FaultStack, idempotency_key: str, *, timeout: float
             await asyncio.sleep(0.1)
 
 
-async def test_token_worker_killed_before_its_request(client: Client, crash_stack: FaultStack) -> None:
+async def test_token_worker_killed_before_its_request(client: Client, crash_stack: Stack) -> None:
     """The worker dies before the service got the request: before v5 the stage timed out after its budget."""
     inp = StagedRunInput(
         mode=Mode.TOKEN,
@@ -75,7 +71,7 @@ async def test_token_worker_killed_before_its_request(client: Client, crash_stac
 
 
 @pytest.mark.slow
-async def test_token_worker_killed_after_hand_off(client: Client, crash_stack: FaultStack) -> None:
+async def test_token_worker_killed_after_hand_off(client: Client, crash_stack: Stack) -> None:
     """The service has the request (and the task token): the hand-off check finds it, nothing is requested again."""
     inp = StagedRunInput(
         mode=Mode.TOKEN, stages=1, time_to_request=0.1, time_to_callback=14.0, stage_timeout_seconds=60.0
@@ -92,7 +88,7 @@ async def test_token_worker_killed_after_hand_off(client: Client, crash_stack: F
 
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", [Mode.SIGNAL, Mode.UPDATE])
-async def test_signal_worker_killed_before_its_request(client: Client, crash_stack: FaultStack, mode: Mode) -> None:
+async def test_signal_worker_killed_before_its_request(client: Client, crash_stack: Stack, mode: Mode) -> None:
     """A service that holds requests 15 s: one attempt may take 25 s, longer than is left once a dead worker is
     noticed by that; the heartbeat timeout notices it after 10 s, and the retried request is in time."""
     inp = StagedRunInput(

@@ -31,10 +31,10 @@ from app.pipeline.workflow import PipelineWorkflow
 from app.runtime.config import Settings
 from app.starter import start_pipeline_run
 from app.worker import callback_signer
-from scripts.processes import ROOT
 from service_mock.config import Settings as MockSettings
 from service_mock.server import create_app as create_mock
 from tests.asgi import serving
+from tests.stack import ROOT
 
 EXAMPLES = ROOT / "pipelines"
 RUN_TIMEOUT = 60.0

@@ -33,12 +33,16 @@ from app.demo.payloads import Action, RunResult, ServiceFaults, StagedRunInput
 from app.gate import search_attributes
 from app.gate.types import SIGNAL_ADVANCE_STAGE, AdvancedBy, Mode, Outcome, WaitingFor
 from app.starter import start_staged_run
-from scripts.fault_stack import kill
-from scripts.processes import find_temporal_cli, start_process, wait_http_ok
-from scripts.runs import wait_activity_started, wait_end, wait_status
 from tests.replay.layout import HISTORY_DIR, history_file_name, workflow_id_for
 from tests.replay.recorder_entry import run_recorder
-from tests.stack import Stack, start_stack
+from tests.stack import (
+    Stack,
+    find_temporal_cli,
+    start_stack,
+    wait_activity_started,
+    wait_end,
+    wait_status,
+)
 
 # Small, quick runs keep the files short: two stages, sub-second service timings.
 TIME_TO_REQUEST = 0.1
@@ -329,13 +333,9 @@ def _repeated(by: AdvancedBy, *, attempts: int, requests_repeated: int) -> Check
 
 async def _restart_worker(rec: Recorder) -> None:
     """SIGKILL the stack's worker by pid (a crash, not a drain) and start a new one with the same environment."""
-    old = rec.stack.processes["worker"]
-    kill(old)
-    env = rec.stack.env
-    new = start_process("worker-restarted", ["app.worker"], env=env, log_dir=old.log_path.parent)
-    rec.stack.processes["worker"] = new
-    metrics = f"http://127.0.0.1:{env['WORKER_METRICS_PORT']}/metrics"
-    await asyncio.to_thread(wait_http_ok, new, metrics, timeout=60.0)
+    (worker,) = rec.stack.workers
+    rec.stack.kill(worker)
+    await asyncio.to_thread(rec.stack.start, worker)
 
 
 async def _kill_worker_when_started(rec: Recorder, handle: Handle) -> None:

@@ -27,10 +27,9 @@ from app.gate.types import AdvancedBy, Mode, Outcome
 from app.pipeline.file import load_pipeline, parse_pipeline
 from app.pipeline.types import Pipeline, PipelineRunInput
 from app.starter import start_pipeline_run
-from scripts.processes import ROOT, find_temporal_cli
 from tests.replay.layout import PIPELINE_HISTORY_DIR, history_file_name, workflow_id_for
 from tests.replay.recorder_entry import run_recorder
-from tests.stack import start_stack
+from tests.stack import ROOT, find_temporal_cli, start_stack
 
 RUN_TIMEOUT = 60.0
 QUICK = {"time_to_request": 0.1, "time_to_callback": 0.2, "action": "complete"}

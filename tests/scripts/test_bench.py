@@ -1,4 +1,5 @@
-"""`cli bench` for real, tiny: it runs every side on a stack of its own and writes valid output; no timings checked.
+"""`python -m scripts.bench` (`just bench`) for real, tiny: every side on a stack of its own, valid output written;
+no timings checked.
 
 Plus the numbers' arithmetic (percentiles, throughput over rounds, ratios and goals) on made-up batches.
 """
@@ -8,6 +9,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import psutil
@@ -23,9 +26,22 @@ from scripts.bench.results import (
     summarize,
 )
 from scripts.bench.sides import BY_KEY, SIDES, parse_sides, side_of_workflow
-from tests.cli.runner import run_cli
+from tests.stack import ROOT
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _bench(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -m scripts.bench ARGS` from the project root, as `just bench` runs it; bounded by `timeout`."""
+    return subprocess.run(  # a fixed command: this interpreter and the bench module
+        [sys.executable, "-m", "scripts.bench", *args],
+        env=_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def _env() -> dict[str, str]:
@@ -34,7 +50,7 @@ def _env() -> dict[str, str]:
 
 
 def test_quick_bench_writes_json_table_and_plot(tmp_path: Path) -> None:
-    done = run_cli("bench", "--quick", "--out", str(tmp_path), env=_env(), timeout=280)
+    done = _bench("--quick", "--out", str(tmp_path), timeout=280)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     data = json.loads((tmp_path / "results.json").read_text())
 
@@ -88,12 +104,13 @@ def _alive(pid: int) -> bool:
     ("args", "needle"),
     [
         (["--sides", "p9-carrier-pigeon"], "unknown side p9-carrier-pigeon"),
-        (["--scale", "10", "--scale-mode", "fax"], "--scale-mode must be one of signal | token | update"),
-        (["--concurrency", "1"], "Invalid value for '--concurrency'"),
+        (["--scale", "10", "--scale-mode", "fax"], "argument --scale-mode: invalid choice: 'fax'"),
+        (["--concurrency", "1"], "argument --concurrency/-c: must be at least 2, got 1"),
+        (["--callback-env", "NOEQUALS"], "--callback-env takes KEY=VALUE"),
     ],
 )
 def test_bad_bench_options_are_one_line_exit_2(tmp_path: Path, args: list[str], needle: str) -> None:
-    done = run_cli("bench", *args, "--out", str(tmp_path), env=_env(), timeout=60)
+    done = _bench(*args, "--out", str(tmp_path), timeout=60)
     assert done.returncode == 2, done
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1, done.stderr

@@ -16,9 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.processes import ROOT, free_port
+from tests.stack import ROOT, free_port
 
-DEVSTACK = ROOT / "scripts" / "devstack.py"
 PYTHON_SERVICES = {"worker": "app.worker", "callback_server": "app.callback_server", "service_mock": "service_mock"}
 
 pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="needs Linux /proc")
@@ -93,7 +92,7 @@ def _alive(pid: int) -> bool:
 
 
 class Devstack:
-    """Runs scripts/devstack.py with its own state dir and ports; remembers every pid it saw."""
+    """Runs `python -m scripts.devstack` (as `just up` does) with its own state dir and ports; remembers pids seen."""
 
     def __init__(self, state_dir: Path, ports: Ports, env: dict[str, str]) -> None:
         self.state_dir = state_dir
@@ -103,7 +102,7 @@ class Devstack:
 
     def run(self, command: str, timeout: float = 180.0) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, str(DEVSTACK), "--state-dir", str(self.state_dir), command],
+            [sys.executable, "-m", "scripts.devstack", "--state-dir", str(self.state_dir), command],
             env=self.env,
             cwd=ROOT,
             capture_output=True,

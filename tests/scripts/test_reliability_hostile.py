@@ -13,8 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from scripts.processes import ROOT
 from scripts.reliability.hostile_inputs import CLASSES, REPLAY
+from tests.stack import ROOT
 
 SCRIPT_MODULE = "scripts.reliability.hostile"
 

@@ -1,4 +1,4 @@
-"""scripts/setup_temporal.sh and scripts.processes.find_temporal_cli pick the same Temporal CLI.
+"""scripts/setup_temporal.sh and scripts.stack.processes.find_temporal_cli pick the same Temporal CLI.
 
 Each case runs the real script with a hermetic PATH (fake `temporal` binaries in temporary
 folders, plus the two coreutils the script needs) and asks the Python lookup the same question.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from scripts.processes import ROOT, find_temporal_cli
+from scripts.stack.processes import ROOT, find_temporal_cli
 from tests import temporal_bin as tb
 
 SCRIPT = ROOT / "scripts" / "setup_temporal.sh"

@@ -1,7 +1,7 @@
 """Scale-out on loopback: N workers and M callback servers behind a balancer, a load run, and who did what.
 
-Shared by scripts/scale_out.py and tests/scale/test_scale_out.py. Every process is a real subprocess
-started with `scripts.processes.start_process` (its own process group, stopped by pid); the balancer
+Shared by `python -m scripts.scale_out` and tests/scripts/test_scale_out.py. Every process is a real subprocess
+started by the stack starter (`scripts.stack.services`: its own process group, stopped by pid); the balancer
 runs on the caller's event loop. The per-process attribution comes from Temporal itself: each
 process's client identity is the SDK default `pid@hostname`, and the workflow histories record the
 identity that started every workflow task and activity task, sent every signal and completed every
@@ -26,9 +26,10 @@ from temporalio.client import Client, WorkflowHandle
 from app.demo.payloads import RunResult, StagedRunInput
 from app.gate.types import Mode, Outcome
 from app.starter import start_staged_run
-from scripts.processes import ManagedProcess, free_port, loopback_env, start_process, wait_http_ok
-from scripts.runs import RunEnd, wait_end
-from scripts.scale.balancer import RoundRobinBalancer
+from scripts.scale_out.balancer import RoundRobinBalancer
+from scripts.stack.processes import ManagedProcess, free_port, loopback_env
+from scripts.stack.runs import RunEnd, wait_end
+from scripts.stack.services import Stack, callback_server, service_mock, start_stack, worker
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,11 @@ class ScaleStack:
     callback_base_url: str  # the balancer: what every worker hands to the service
     callback_urls: dict[str, str]  # callback server name -> its own URL (the balancer's upstreams)
     metrics_urls: dict[str, str]  # worker name -> its Prometheus endpoint
-    processes: dict[str, ManagedProcess]
+    stack: Stack
+
+    @property
+    def processes(self) -> dict[str, ManagedProcess]:
+        return self.stack.processes
 
     @property
     def workers(self) -> list[str]:
@@ -60,8 +65,7 @@ class ScaleStack:
 
     def stop(self) -> None:
         """Stop every process by pid, workers first (they drain), then callback servers, then the service."""
-        for proc in reversed(list(self.processes.values())):
-            proc.stop()
+        self.stack.stop()
 
 
 async def start_scale_stack(
@@ -87,40 +91,23 @@ async def start_scale_stack(
         SERVICE_PORT=str(service_port),
         SERVICE_URL=f"http://127.0.0.1:{service_port}",
     )
-    service_url = env["SERVICE_URL"]
-    processes: dict[str, ManagedProcess] = {}
-    health: dict[str, str] = {}
+    specs = {"service_mock": service_mock(service_port)}
     callback_urls: dict[str, str] = {}
     metrics_urls: dict[str, str] = {}
-    try:
-        processes["service_mock"] = start_process("service_mock", ["service_mock"], env=env, log_dir=log_dir)
-        health["service_mock"] = f"{service_url}/healthz"
-        for i, port in enumerate(callback_ports, start=1):
-            name = f"callback-{i}"
-            own = {**env, "CALLBACK_PORT": str(port)}
-            processes[name] = start_process(name, ["app.callback_server"], env=own, log_dir=log_dir)
-            callback_urls[name] = f"http://127.0.0.1:{port}"
-            health[name] = f"{callback_urls[name]}/healthz"
-        for i in range(1, workers + 1):
-            name = f"worker-{i}"
-            port = free_port()
-            own = {**env, "WORKER_METRICS_PORT": str(port)}
-            processes[name] = start_process(name, ["app.worker"], env=own, log_dir=log_dir)
-            metrics_urls[name] = f"http://127.0.0.1:{port}/metrics"
-            health[name] = metrics_urls[name]
-        # The waits block (sync httpx, time.sleep), so they run in threads, in parallel; each has its timeout.
-        await asyncio.gather(*(asyncio.to_thread(wait_http_ok, processes[n], url) for n, url in health.items()))
-    except BaseException:
-        for proc in reversed(list(processes.values())):
-            proc.stop()
-        raise
+    for i, port in enumerate(callback_ports, start=1):
+        specs[f"callback-{i}"] = callback_server(port)
+        callback_urls[f"callback-{i}"] = f"http://127.0.0.1:{port}"
+    for i in range(1, workers + 1):
+        specs[f"worker-{i}"] = worker(free_port())
+        metrics_urls[f"worker-{i}"] = specs[f"worker-{i}"].health_url
+    stack = await asyncio.to_thread(start_stack, env, log_dir, specs)
     return ScaleStack(
         task_queue=task_queue,
-        service_url=service_url,
+        service_url=env["SERVICE_URL"],
         callback_base_url=callback_base_url,
         callback_urls=callback_urls,
         metrics_urls=metrics_urls,
-        processes=processes,
+        stack=stack,
     )
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from temporalio.client import Client
 
-from scripts.scale.harness import (
+from scripts.scale_out.harness import (
     attribute,
     format_report,
     metric_total,

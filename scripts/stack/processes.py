@@ -1,6 +1,7 @@
-"""Start our processes as real subprocesses on free loopback ports, and stop them again by pid.
+"""Start our processes as real subprocesses on loopback ports, wait until they answer, and stop them by pid.
 
-Used by the scripts (`scripts/scale_out.py`) and by the tests (`tests/stack.py`); it imports nothing from `tests`.
+The lowest layer of the stack starter (`scripts/stack/`): every script and, through `tests/stack.py`, every test
+starts its processes with `start_process` and stops them with `ManagedProcess.stop` or `kill`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import httpx
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def free_port() -> int:
@@ -126,14 +127,35 @@ class ManagedProcess:
         return self.popen.returncode
 
 
+def python_command(module: str) -> list[str]:
+    """`python -m module` with this interpreter (the project's environment), never through a `uv run` wrapper:
+    a wrapper would be the recorded pid while its child holds the port."""
+    return [sys.executable, "-m", module]
+
+
 def start_process(
-    name: str, args: list[str], *, env: Mapping[str, str], log_dir: Path, python_module: bool = True
+    name: str,
+    args: list[str],
+    *,
+    env: Mapping[str, str],
+    log_dir: Path,
+    python_module: bool = True,
+    append_log: bool = False,
+    pid_file: Path | None = None,
 ) -> ManagedProcess:
-    """Start `python -m <args>` (or a raw command) in its own session, logging to log_dir/<name>.log."""
+    """Start `python -m <args>` (or a raw command) in its own session, logging to log_dir/<name>.log.
+
+    `append_log` keeps the earlier lives' lines (a header line marks each start); `pid_file` records the pid for
+    a later process (`just down`) that has no handle on this one.
+    """
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{name}.log"
-    cmd = [sys.executable, "-m", *args] if python_module else args
-    with log_path.open("wb") as log:
+    cmd = python_command(args[0]) + args[1:] if python_module else args
+    with log_path.open("ab" if append_log else "wb") as log:
+        if append_log:
+            stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+            log.write(f"\n=== {stamp} starting {name}: {' '.join(cmd)}\n".encode())
+            log.flush()
         popen = subprocess.Popen(  # noqa: S603  # our own fixed commands, never shell input
             cmd,
             cwd=ROOT,
@@ -143,7 +165,42 @@ def start_process(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+    if pid_file is not None:
+        pid_file.parent.mkdir(parents=True, exist_ok=True)
+        pid_file.write_text(f"{popen.pid}\n")
     return ManagedProcess(name=name, popen=popen, log_path=log_path)
+
+
+def kill(proc: ManagedProcess) -> None:
+    """SIGKILL the process group at once: no drain, no cleanup (a crash, not a shutdown)."""
+    if proc.alive():
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    try:
+        proc.popen.wait(timeout=10)
+    except subprocess.TimeoutExpired as exc:
+        raise RuntimeError(f"{proc.name} (pid {proc.pid}) survived SIGKILL for 10 s") from exc
+
+
+def port_open(port: int, *, timeout: float = 0.5) -> bool:
+    """Whether something accepts TCP connections on 127.0.0.1:port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(timeout)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def wait_port(proc: ManagedProcess, port: int, *, timeout: float = 60.0) -> None:
+    """Poll until `port` accepts connections (a process without an HTTP health endpoint, e.g. the dev server)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not proc.alive():
+            raise RuntimeError(f"{proc.name} exited with {proc.popen.returncode}:\n{proc.log_tail()}")
+        if port_open(port):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"{proc.name} did not listen on {port} within {timeout}s:\n{proc.log_tail()}")
 
 
 def wait_http_ok(proc: ManagedProcess, url: str, *, timeout: float = 30.0) -> None:

@@ -1,6 +1,7 @@
 """Scale-out on loopback: N workers and M callback servers behind a round-robin balancer, one load run.
 
     just scale-out [--runs 100] [--workers 2] [--callback-servers 2] [--stages 2]
+    (= uv run python -m scripts.scale_out ...)
 
 Starts its own Temporal dev server (the CLI that scripts/setup_temporal.sh finds), the service mock,
 the callback servers, the balancer in front of them (every worker's CALLBACK_BASE_URL points at it)
@@ -17,11 +18,16 @@ import asyncio
 import sys
 import uuid
 
-from temporalio.testing import WorkflowEnvironment
-
-from app.gate import search_attributes
-from scripts.processes import ROOT, find_temporal_cli
-from scripts.scale.harness import attribute, format_report, run_load, scale_out, scrape_metrics, temporal_metric_lines
+from scripts.scale_out.harness import (
+    attribute,
+    format_report,
+    run_load,
+    scale_out,
+    scrape_metrics,
+    temporal_metric_lines,
+)
+from scripts.stack.dev_server import DevServer, connect
+from scripts.stack.processes import ROOT, find_temporal_cli, free_port
 
 LOG_DIR = ROOT / ".state" / "scale-out"
 METRICS_EXCERPT = (
@@ -67,15 +73,12 @@ def _excerpt(text: str) -> list[str]:
 
 async def _main(args: argparse.Namespace) -> int:
     print("starting a Temporal dev server ...", flush=True)
-    env = await WorkflowEnvironment.start_local(
-        dev_server_existing_path=find_temporal_cli(),
-        search_attributes=search_attributes.ALL,
-        dev_server_log_level="error",
-    )
+    server = DevServer(cli=find_temporal_cli(), port=free_port(), log_dir=LOG_DIR)
     ok = False
     try:
-        client = env.client
-        address = client.service_client.config.target_host
+        await asyncio.to_thread(server.start)
+        address = server.address
+        client = await connect(address)
         task_queue = f"scale-{uuid.uuid4().hex[:8]}"
         print(
             f"dev server {address}; starting service mock, {args.callback_servers} callback servers, "
@@ -113,13 +116,13 @@ async def _main(args: argparse.Namespace) -> int:
             )
             print("\nstopping everything ...", flush=True)
     finally:
-        await env.shutdown()
+        await asyncio.to_thread(server.stop)
     print("OK: no run lost, every worker and every callback server took work" if ok else "FAILED: see above")
     return 0 if ok else 1
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: `python scripts/scale_out.py` (`just scale-out`)."""
+    """Entry point: `python -m scripts.scale_out` (`just scale-out`)."""
     args = _parse(argv)
     LOG_DIR.mkdir(parents=True, exist_ok=True)
     try:
