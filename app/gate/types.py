@@ -219,6 +219,8 @@ class StageAccepted:
     accepted_at: str
     job_id: str | None = None
     result: Any = None
+    # What the activity said it called (`report_service`): `METHOD host`, for operators; never a URL.
+    service: str | None = None
 
 
 @dataclass(frozen=True)
