@@ -207,8 +207,12 @@ class StageGate:
         self._show()
 
     def status(self) -> GateStatus:
-        """The `gate_status` query: current stage, what it waits for, per-stage records, refusals."""
-        return rules.status_of(self.state)
+        """The `gate_status` query: current stage, what it waits for (and on, since, until), records, refusals."""
+        status = rules.status_of(self.state)
+        watch = self._watch
+        if watch is None:
+            return status
+        return replace(status, waiting_on=watch.service, waiting_since=watch.since, deadline=_iso(watch.call.deadline))
 
     # --- the stage ----------------------------------------------------------------------------------------
 

@@ -189,6 +189,10 @@ class GateStatus:
     rejected: int
     last_rejections: list[Rejection]
     runs: int
+    # What the open stage waits on (`METHOD host`), since when it waits for it, and its deadline (ISO).
+    waiting_on: str | None = None
+    waiting_since: str | None = None
+    deadline: str | None = None
 
 
 @dataclass(frozen=True)
