@@ -25,6 +25,7 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from app.errors import InvalidCallbackError
 from app.gate import operator_view, rules
+from app.gate.gate_metrics import GateMetrics
 from app.gate.sdk_private import registered_activity_name
 from app.gate.types import (
     ERR_DUPLICATE_CALLBACK,
@@ -156,6 +157,7 @@ class StageGate:
         # What the current details show of the open stage; rebuilt by replay, never part of the carried state.
         self._watch: _Watch | None = None
         self._finished = False
+        self._metrics = GateMetrics()
         workflow.set_signal_handler(SIGNAL_ADVANCE_STAGE, self._on_signal)
         workflow.set_update_handler(UPDATE_ADVANCE_STAGE, self._on_update, validator=self._validate_update)
         workflow.set_query_handler(QUERY_GATE_STATUS, self.status)
@@ -175,6 +177,7 @@ class StageGate:
             self._refuse(verdict, f"this run has no stage {callback.stage!r}", raw)
         elif verdict in (Verdict.DUPLICATE, Verdict.STALE):
             workflow.logger.info("advance_stage for stage %r ignored: %s", callback.stage, verdict.value)
+            self._metrics.refused(verdict.value)
         self._show()  # progress counted, or a refusal recorded
 
     def _validate_update(self, *args: Any) -> None:
@@ -183,14 +186,18 @@ class StageGate:
         try:
             callback = rules.parse_advance(raw, received_at=_now())
         except InvalidCallbackError as err:
+            self._metrics.refused(Verdict.INVALID.value)  # the meter may be used here; state may not
             raise ApplicationError(str(err), type=ERR_INVALID_CALLBACK, non_retryable=True) from None
         verdict, reason = rules.classify(self.state, callback)
         if verdict in _REFUSAL_TYPES:
+            self._metrics.refused(verdict.value)
             raise ApplicationError(reason, type=_REFUSAL_TYPES[verdict], non_retryable=True)
 
     def _on_update(self, *args: Any) -> AdvanceAnswer:
         callback = rules.parse_advance(args[0] if args else None, received_at=_now())
         verdict = rules.admit(self.state, callback, AdvancedBy.UPDATE)
+        if verdict in _REFUSAL_TYPES:  # taken by the validator, refused by the time it ran (a race)
+            self._metrics.refused(verdict.value)
         self._show()
         return AdvanceAnswer(
             verdict=verdict,
@@ -204,6 +211,7 @@ class StageGate:
             "advance_stage refused (%s): %s; payload %s", verdict.value, reason, rules.describe_raw(raw)
         )
         rules.reject(self.state, verdict, reason, raw, at=_now())
+        self._metrics.refused(verdict.value)
         self._show()
 
     def status(self) -> GateStatus:
@@ -263,11 +271,19 @@ class StageGate:
             operator_view.stage_title(key, number, total),
         )
         self._watch = _Watch(call=call, record=record, service=service, since=_iso(workflow.now()))
+        self._metrics.stage_started(mode.value)
         if mode is Mode.TOKEN:
             await self._token_stage(record, call)
         else:
             await self._gate_stage(record, call)
         rules.end_stage(self.state, record)
+        self._metrics.stage_ended(
+            mode.value,
+            record.outcome.value,
+            record.advanced_by.value if record.advanced_by else None,
+            timed_out=record.outcome is Outcome.TIMED_OUT,
+        )
+        self._metrics.callback_wait(mode.value, record.accepted_at or record.requested_at, record.callback_at)
         self._watch = None
         self.state.waiting_for = WaitingFor.NOTHING
         self._show()
