@@ -4,9 +4,10 @@ static summary and details a run starts with. Sandbox-safe (the workflow names e
 
 from __future__ import annotations
 
+from app.errors import TemplateError
 from app.gate import operator_view
 from app.gate.types import Mode
-from app.pipeline.template import Ref, TemplateError, parse
+from app.pipeline.template import Ref, parse
 from app.pipeline.types import HttpRequestSpec, Pipeline
 
 
