@@ -38,7 +38,7 @@ from app.pipeline.types import PipelineRunInput
 from app.runtime.client import connect_client
 from app.runtime.config import load_settings
 from app.starter import start_pipeline_run
-from scripts.processes import ROOT, free_port
+from scripts.stack.processes import ROOT, free_port
 
 PIPELINE = ROOT / "pipelines" / "demo.yaml"
 DEFAULT_SCREENSHOT = ROOT / "docs" / "operators-ui.png"

@@ -31,10 +31,10 @@ from app.gate.types import Mode
 from app.runtime.config import Settings
 from app.starter import start_staged_run
 from app.worker import build_worker, prometheus_config
-from scripts.processes import ROOT, free_port
 from service_mock.config import Settings as MockSettings
 from service_mock.server import create_app as create_mock
 from tests.asgi import serving
+from tests.stack import ROOT, free_port
 
 RULES = ROOT / "deploy" / "alerts.yml"
 PROMTOOL = shutil.which("promtool")
