@@ -111,6 +111,31 @@ histories-pipelines *ARGS: setup
     export TEMPORAL_CLI
     exec uv run python -m tests.replay.record_pipelines "$@"
 
+# Check deploy/alerts.yml with promtool (installs Debian's `prometheus` package for it when missing), then
+# fire its "callbacks stopped" rule on real worker metrics (tests/deploy/test_alerts.py)
+alerts: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v promtool >/dev/null 2>&1; then
+        echo "promtool missing: installing Debian's prometheus package (needs root)" >&2
+        apt-get install -y --no-install-recommends prometheus >/dev/null
+    fi
+    promtool check rules deploy/alerts.yml
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run pytest tests/deploy/test_alerts.py
+
+# Opt-in browser check (not in `just test`): headless Chromium opens a waiting run in the Temporal Web UI and
+# finds its stage, service and deadline; screenshot to docs/operators-ui.png. Stack must be up (`just up`)
+ui-check *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    if ! command -v chromium >/dev/null 2>&1; then
+        echo "chromium missing: installing Debian's chromium package (needs root)" >&2
+        apt-get install -y --no-install-recommends chromium >/dev/null
+    fi
+    exec uv run python scripts/ui_check.py "$@"
+
 # Scale-out on loopback: 2 workers + 2 callback servers behind a balancer, one load run (e.g. --runs 100)
 scale-out *ARGS: setup
     #!/usr/bin/env bash

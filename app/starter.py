@@ -7,7 +7,8 @@ import uuid
 from temporalio.client import Client, WorkflowHandle
 
 from app.demo.payloads import WORKFLOW_NAME, RunResult, StagedRunInput
-from app.gate import search_attributes
+from app.gate import operator_view, search_attributes
+from app.pipeline import operator
 from app.pipeline.types import PIPELINE_WORKFLOW_NAME, PipelineResult, PipelineRunInput
 
 
@@ -27,6 +28,8 @@ async def start_staged_run(
         task_queue=task_queue,
         result_type=RunResult,
         search_attributes=search_attributes.at_start(inp.mode.value),
+        static_summary=operator_view.run_summary("demo run", inp.mode.value, inp.stages),
+        static_details=demo_details(inp),
     )
 
 
@@ -41,4 +44,25 @@ async def start_pipeline_run(
         task_queue=task_queue,
         result_type=PipelineResult,
         search_attributes=search_attributes.at_start(inp.mode.value),
+        static_summary=operator.start_summary(inp.pipeline, inp.mode),
+        static_details=operator.start_details(inp.pipeline, inp.mode),
     )
+
+
+def demo_details(inp: StagedRunInput) -> str:
+    """Static details of a demo run: its knobs, then each stage's mode and timeout."""
+    actions = ", ".join(a.value for a in inp.actions)
+    description = (
+        f"Demo against the service mock: actions {actions}; time to request {inp.time_to_request:g}s, "
+        f"time to callback {inp.time_to_callback:g}s."
+    )
+    stages = [
+        operator_view.StageLine(
+            name=str(n),
+            mode=inp.mode_for(n).value,
+            timeout_seconds=inp.stage_timeout_seconds,
+            service="POST service mock",
+        )
+        for n in range(1, max(inp.stages, 0) + 1)
+    ]
+    return operator_view.run_details(description, stages)

@@ -16,6 +16,7 @@ from temporalio.workflow import NondeterminismError
 
 from app.demo.activities import StageActivities
 from app.demo.workflow import StagedCallbackWorkflow
+from app.gate import gate_metrics
 from app.gate.callback_urls import CallbackSigner
 from app.gate.stage_activity import StageGateInterceptor
 from app.pipeline.activities import PipelineActivities
@@ -41,6 +42,14 @@ def callback_signer(settings: Settings) -> CallbackSigner:
 # The tracing interceptor runs inside the sandbox: OpenTelemetry's context must be the process's one, not a copy
 # re-imported per workflow run (it is only read and written through the interceptor, never for decisions).
 SANDBOX_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules("opentelemetry")
+
+
+def prometheus_config(settings: Settings) -> PrometheusConfig:
+    """The worker's Prometheus endpoint: the SDK's metrics and the gate's (app/gate/gate_metrics.py)."""
+    return PrometheusConfig(
+        bind_address=settings.worker_metrics_bind,
+        histogram_bucket_overrides={gate_metrics.CALLBACK_WAIT: list(gate_metrics.CALLBACK_WAIT_BUCKETS)},
+    )
 
 
 def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) -> Worker:
@@ -69,7 +78,7 @@ def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) ->
 
 async def run_worker(settings: Settings) -> None:
     """Connect, serve until SIGTERM/SIGINT, then let running activities finish (up to the graceful timeout)."""
-    runtime = Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.worker_metrics_bind)))
+    runtime = Runtime(telemetry=TelemetryConfig(metrics=prometheus_config(settings)))
     tracing = start_tracing(settings.tracing, component="stagegate-worker")
     interceptors = tracing.temporal_interceptors() if tracing is not None else []
     client = await connect_client(settings, runtime=runtime, interceptors=interceptors)

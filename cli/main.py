@@ -15,11 +15,10 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from app.demo.payloads import WORKFLOW_NAME
 from app.errors import InputError, InvalidCallbackError, PipelineError
 from app.gate.rules import parse_stage_key
 from app.gate.types import CallbackStatus, Mode, StageCallback
-from app.pipeline.types import PIPELINE_WORKFLOW_NAME, PipelineRunInput
+from app.pipeline.types import PipelineRunInput
 from cli.errors import CliError
 from cli.pipeline_cmd import parse_input, pipeline_app
 from cli.run_options import OptionError, RunOptions, parse_actions, parse_mode, parse_stage_modes
@@ -224,25 +223,46 @@ def list_runs(
     stage: Annotated[int | None, typer.Option("--stage", help="Only runs waiting at this stage.")] = None,
     mode: Annotated[str | None, typer.Option("--mode", "-m", help="signal | token | update")] = None,
     all_: Annotated[bool, typer.Option("--all", help="Closed runs too (default: running only).")] = False,
+    waiting_longer: Annotated[
+        str | None,
+        typer.Option("--waiting-longer", help="Only runs whose stage has waited longer than this (90s, 10m, 2h, 1d)."),
+    ] = None,
+    waiting_on: Annotated[
+        str | None,
+        typer.Option("--waiting-on", help="Only runs waiting on a service whose `METHOD host` contains this text."),
+    ] = None,
+    timed_out_within: Annotated[
+        str | None,
+        typer.Option(
+            "--timed-out-within",
+            help="Runs that ended by a stage's (or their own) timeout in this last while, e.g. 1h.",
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 50,
     scan: Annotated[
-        int, typer.Option("--scan", min=1, help="With --stage: ask at most this many runs where they are.")
+        int, typer.Option("--scan", min=1, help="Filters the runs answer: ask at most this many runs.")
     ] = 1000,
-    as_json: Annotated[bool, typer.Option("--json")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="A JSON array instead of a table.")] = False,
 ) -> None:
-    """List stagegate runs, demo and pipeline, with the stage each open run is at (asked of the run itself)."""
-    clauses = [f"(WorkflowType = '{WORKFLOW_NAME}' OR WorkflowType = '{PIPELINE_WORKFLOW_NAME}')"]
-    if not all_:
-        clauses.append("ExecutionStatus = 'Running'")
-    if mode is not None:
-        clauses.append(f"StagegateMode = '{parse_mode(mode).value}'")
-    from cli import operations
+    """List stagegate runs, demo and pipeline: the stage each open run is at, what it waits on, since when."""
+    from cli import listing, operations
 
-    operations.run(
-        operations.list_runs(
-            operations.settings(), " AND ".join(clauses), stage=stage, limit=limit, scan=scan, as_json=as_json
+    try:
+        wanted = listing.ListFilter(
+            stage=stage,
+            mode=parse_mode(mode) if mode is not None else None,
+            include_closed=all_,
+            waiting_longer=listing.parse_duration(waiting_longer, "--waiting-longer") if waiting_longer else None,
+            waiting_on=waiting_on,
+            timed_out_within=(
+                listing.parse_duration(timed_out_within, "--timed-out-within") if timed_out_within else None
+            ),
+            limit=limit,
+            scan=scan,
         )
-    )
+    except listing.DurationError as exc:
+        raise OptionError(str(exc)) from None
+    operations.run(operations.list_runs(operations.settings(), wanted, as_json=as_json))
 
 
 # --- demo ---------------------------------------------------------------------------------

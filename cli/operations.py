@@ -13,12 +13,11 @@ from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from temporalio.client import Client, WorkflowExecution, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from app.demo.payloads import QUERY_STATUS, RunResult, RunStatus
+from app.demo.payloads import RunResult, RunStatus
 from app.errors import SettingsError
-from app.gate import search_attributes
 from app.gate.types import SIGNAL_ADVANCE_STAGE, GateStatus, Mode, StageCallback
 from app.pipeline.types import (
     PIPELINE_WORKFLOW_NAME,
@@ -31,6 +30,7 @@ from app.pipeline.types import (
 from app.runtime.client import connect_client
 from app.runtime.config import Settings, load_settings
 from app.starter import start_pipeline_run, start_staged_run
+from cli import listing
 from cli.consoles import out
 from cli.errors import CliError
 from cli.outcomes import query_status, ui_link, wait_for_pipeline_report, wait_for_report
@@ -394,60 +394,14 @@ async def signal(settings: Settings, workflow_id: str, payload: StageCallback) -
     out().print(f"sent {SIGNAL_ADVANCE_STAGE} {json.dumps(asdict(payload), default=str)} to {workflow_id}")
 
 
-async def list_runs(settings: Settings, query: str, *, stage: int | None, limit: int, scan: int, as_json: bool) -> None:
-    """List runs matching a visibility query, with the stage each open run is at (from its status query).
-
-    Runs no longer write their stage to a search attribute (one history event per stage): the stage comes
-    from the run itself, so `--stage N` looks at up to `scan` runs, a few queries at a time.
-    """
+async def list_runs(settings: Settings, wanted: listing.ListFilter, *, as_json: bool) -> None:
+    """`cli list`: visibility first, then what each run says (see cli/listing.py)."""
     client = await connect(settings)
-    listed = [wf async for wf in client.list_workflows(query, limit=limit if stage is None else scan)]
-    gate = asyncio.Semaphore(LIST_QUERY_CONCURRENCY)
-
-    async def stage_of(wf: WorkflowExecution) -> int | None:
-        if wf.status is not WorkflowExecutionStatus.RUNNING:
-            return wf.typed_search_attributes.get(search_attributes.STAGE)  # runs from before v6 wrote it
-        async with gate:
-            return await current_stage_number(client.get_workflow_handle(wf.id), wf.workflow_type)
-
-    stages = await asyncio.gather(*(stage_of(wf) for wf in listed))
-    rows: list[dict[str, Any]] = [
-        {
-            "workflow_id": wf.id,
-            "workflow_type": wf.workflow_type,
-            "status": wf.status.name.lower() if isinstance(wf.status, WorkflowExecutionStatus) else "unknown",
-            "mode": wf.typed_search_attributes.get(search_attributes.MODE),
-            "stage": number,
-            "started": wf.start_time.isoformat() if wf.start_time else None,
-        }
-        for wf, number in zip(listed, stages, strict=True)
-        if stage is None or number == stage
-    ][:limit]
+    query, rows = await listing.find_runs(client, wanted)
     if as_json:
-        print(json.dumps(rows))
-        return
-    console = out()
-    console.print(f"query: {query}" + (f", then stage = {stage} (of {len(listed)} run(s) looked at)" if stage else ""))
-    for row in rows:
-        shown = "-" if row["stage"] is None else row["stage"]
-        console.print(f"{row['workflow_id']:<45} {row['status']:<11} {row['mode'] or '-':<7} stage {shown}")
-    console.print(f"{len(rows)} run(s)")
-
-
-async def current_stage_number(handle: WorkflowHandle[Any, Any], workflow_type: str) -> int | None:
-    """The stage number an open run is at (a pipeline's stages count from 1), or None when no worker answers."""
-    try:
-        if workflow_type == PIPELINE_WORKFLOW_NAME:
-            pipeline: PipelineStatus = await handle.query(
-                QUERY_PIPELINE_STATUS, result_type=PipelineStatus, rpc_timeout=timedelta(seconds=5)
-            )
-            current = pipeline.current_stage
-            names = pipeline.stage_names
-            return names.index(current) + 1 if isinstance(current, str) and current in names else None
-        demo: RunStatus = await handle.query(QUERY_STATUS, result_type=RunStatus, rpc_timeout=timedelta(seconds=5))
-    except (RPCError, TimeoutError):
-        return None
-    return demo.current_stage if isinstance(demo.current_stage, int) else None
+        print(listing.as_json(rows))
+    else:
+        listing.print_table(query, rows)
 
 
 # --- demo ----------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from app.demo.payloads import ACTIVITY_AWAIT_STAGE_CALLBACK, ACTIVITY_CHECK_STAGE, ACTIVITY_REQUEST_STAGE, StageRequest
-from app.gate.stage_activity import current_stage
+from app.gate.stage_activity import current_stage, report_service
 from app.gate.types import (
     ERR_SERVICE_REJECTED_REQUEST,
     ERR_SERVICE_UNAVAILABLE,
@@ -86,8 +86,10 @@ class StageActivities:
         }
         # The service holds the request for time_to_request before answering.
         timeout = min(request.time_to_request + 10.0, self._settings.service_request_timeout_seconds)
+        url = f"{self._settings.service_url}/request"
+        report_service("POST", url)  # method and host only, for the run's current details
         try:
-            response = await self._http.post(f"{self._settings.service_url}/request", json=body, timeout=timeout)
+            response = await self._http.post(url, json=body, timeout=timeout)
         except httpx.HTTPError as exc:
             raise ApplicationError(
                 f"service unreachable: {type(exc).__name__}: {exc}", type=ERR_SERVICE_UNAVAILABLE

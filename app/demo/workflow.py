@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
 # before a change replay the old branch; see docs/versioning.md.
 PATCH_RECONCILE_BEFORE_TIMEOUT = "reconcile-before-timeout"
 REQUEST_MARGIN_SECONDS = 10.0
+SERVICE_LABEL = "POST service mock"
 
 
 @workflow.defn(name=WORKFLOW_NAME)
@@ -121,6 +122,8 @@ class StagedCallbackWorkflow:
             timeout=inp.stage_timeout_seconds,
             mode=mode,
             reconcile=ACTIVITY_CHECK_STAGE,
+            # The worker's SERVICE_URL is not the workflow's to read: the activity reports the host it called.
+            service=SERVICE_LABEL,
         )
 
     def _result(self) -> RunResult:

@@ -41,6 +41,7 @@ from temporalio.worker import (
 from app.errors import NotAStageActivityError
 from app.gate.callback_urls import CallbackSigner, CallbackTarget
 from app.gate.context import PENDING_TICKET
+from app.gate.operator_view import service_label
 from app.gate.rules import stage_id
 from app.gate.trace_context import current_traceparent
 from app.gate.types import ERR_INVALID_CALLBACK_TARGET, STAGE_HEADER, Mode, StageAccepted, StageKey, StageTicket
@@ -60,6 +61,28 @@ class StageContext:
 
 
 _CURRENT: ContextVar[StageContext | None] = ContextVar("stagegate_current_stage", default=None)
+
+
+@dataclass
+class _Reported:
+    """What the running stage activity said it called (a box: a sync activity runs in a copied context)."""
+
+    service: str | None = None
+
+
+_REPORTED: ContextVar[_Reported | None] = ContextVar("stagegate_reported_service", default=None)
+
+
+def report_service(method: str, url: str) -> None:
+    """Name the service this stage waits on, for operators: only `METHOD host[:port]` of `url` is kept.
+
+    The gate shows it in the run's current details once the request is accepted (signal and update mode;
+    in token mode the activity stays open, so pass `service=` to `call_and_wait` instead). A no-op outside a
+    stage activity.
+    """
+    reported = _REPORTED.get()
+    if reported is not None:
+        reported.service = service_label(method, url)
 
 
 def current_stage() -> StageContext:
@@ -162,6 +185,8 @@ class _StageActivityInbound(ActivityInboundInterceptor):
             workflow_id=info.workflow_id, stage=stage_id(ticket.stage), mode=ticket.mode.value, attempt=info.attempt
         )
         _CURRENT.set(context)
+        reported = _Reported()
+        _REPORTED.set(reported)
         keep_alive = None
         if info.heartbeat_timeout:
             keep_alive = asyncio.create_task(self._keep_alive(info.heartbeat_timeout.total_seconds()))
@@ -175,7 +200,9 @@ class _StageActivityInbound(ActivityInboundInterceptor):
         if ticket.mode is Mode.TOKEN:
             # The request is made; the callback server completes the activity with the callback's outcome.
             activity.raise_complete_async()
-        return StageAccepted(attempt=info.attempt, accepted_at=datetime.now(UTC).isoformat(), result=result)
+        return StageAccepted(
+            attempt=info.attempt, accepted_at=datetime.now(UTC).isoformat(), result=result, service=reported.service
+        )
 
     async def _keep_alive(self, heartbeat_timeout: float) -> None:
         """Heartbeat (the SDK throttles what reaches the server) while the user's code runs: alive means alive."""

@@ -24,7 +24,8 @@ from temporalio.exceptions import ActivityError, ApplicationError, CancelledErro
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from app.errors import InvalidCallbackError
-from app.gate import rules
+from app.gate import operator_view, rules
+from app.gate.gate_metrics import GateMetrics
 from app.gate.sdk_private import registered_activity_name
 from app.gate.types import (
     ERR_DUPLICATE_CALLBACK,
@@ -153,6 +154,10 @@ class StageGate:
         self._reconcile_patch = reconcile_patch
         self._request_heartbeat_timeout = request_heartbeat_timeout
         self._handoff_check = handoff_check
+        # What the current details show of the open stage; rebuilt by replay, never part of the carried state.
+        self._watch: _Watch | None = None
+        self._finished = False
+        self._metrics = GateMetrics()
         workflow.set_signal_handler(SIGNAL_ADVANCE_STAGE, self._on_signal)
         workflow.set_update_handler(UPDATE_ADVANCE_STAGE, self._on_update, validator=self._validate_update)
         workflow.set_query_handler(QUERY_GATE_STATUS, self.status)
@@ -172,6 +177,8 @@ class StageGate:
             self._refuse(verdict, f"this run has no stage {callback.stage!r}", raw)
         elif verdict in (Verdict.DUPLICATE, Verdict.STALE):
             workflow.logger.info("advance_stage for stage %r ignored: %s", callback.stage, verdict.value)
+            self._metrics.refused(verdict.value)
+        self._show()  # progress counted, or a refusal recorded
 
     def _validate_update(self, *args: Any) -> None:
         # Runs before the update is written to history: a refused callback leaves no trace in it.
@@ -179,14 +186,19 @@ class StageGate:
         try:
             callback = rules.parse_advance(raw, received_at=_now())
         except InvalidCallbackError as err:
+            self._metrics.refused(Verdict.INVALID.value)  # the meter may be used here; state may not
             raise ApplicationError(str(err), type=ERR_INVALID_CALLBACK, non_retryable=True) from None
         verdict, reason = rules.classify(self.state, callback)
         if verdict in _REFUSAL_TYPES:
+            self._metrics.refused(verdict.value)
             raise ApplicationError(reason, type=_REFUSAL_TYPES[verdict], non_retryable=True)
 
     def _on_update(self, *args: Any) -> AdvanceAnswer:
         callback = rules.parse_advance(args[0] if args else None, received_at=_now())
         verdict = rules.admit(self.state, callback, AdvancedBy.UPDATE)
+        if verdict in _REFUSAL_TYPES:  # taken by the validator, refused by the time it ran (a race)
+            self._metrics.refused(verdict.value)
+        self._show()
         return AdvanceAnswer(
             verdict=verdict,
             stage=callback.stage,
@@ -199,10 +211,16 @@ class StageGate:
             "advance_stage refused (%s): %s; payload %s", verdict.value, reason, rules.describe_raw(raw)
         )
         rules.reject(self.state, verdict, reason, raw, at=_now())
+        self._metrics.refused(verdict.value)
+        self._show()
 
     def status(self) -> GateStatus:
-        """The `gate_status` query: current stage, what it waits for, per-stage records, refusals."""
-        return rules.status_of(self.state)
+        """The `gate_status` query: current stage, what it waits for (and on, since, until), records, refusals."""
+        status = rules.status_of(self.state)
+        watch = self._watch
+        if watch is None:
+            return status
+        return replace(status, waiting_on=watch.service, waiting_since=watch.since, deadline=_iso(watch.call.deadline))
 
     # --- the stage ----------------------------------------------------------------------------------------
 
@@ -216,6 +234,7 @@ class StageGate:
         mode: Mode | None = None,
         reconcile: StageActivity | None = None,
         reconcile_arg: Any = None,
+        service: str | None = None,
     ) -> StageRecord:
         """Run `activity(arg)` for `stage`, then wait for the stage's callback; return how the stage ended.
 
@@ -223,6 +242,8 @@ class StageGate:
         idempotency key. Failed, cancelled and timed-out stages come back as values (`record.ok` is False);
         `stage_failure(record)` turns one into the typed ApplicationError when the caller wants the run to fail.
         Before timing out, `reconcile(reconcile_arg or arg)` (returning a `StageCheck`) asks the service.
+        `service` names what the stage waits on for operators (`operator_view.service_label(method, url)`:
+        method and host only); a stage activity that calls `report_service(method, url)` names it too.
         """
         key = rules.parse_stage_key(stage)
         mode = mode or self.mode
@@ -239,6 +260,7 @@ class StageGate:
             # Stable across retries and continue-as-new, distinct for a reused workflow ID.
             idempotency_key=f"{info.workflow_id}/{info.first_execution_run_id}/{rules.stage_id(key)}",
         )
+        number, total = self._position(key)
         call = _StageCall(
             activity,
             arg,
@@ -246,20 +268,32 @@ class StageGate:
             budget,
             deadline,
             _Reconcile(reconcile, arg if reconcile_arg is None else reconcile_arg),
+            operator_view.stage_title(key, number, total),
         )
+        self._watch = _Watch(call=call, record=record, service=service, since=_iso(workflow.now()))
+        self._metrics.stage_started(mode.value)
         if mode is Mode.TOKEN:
             await self._token_stage(record, call)
         else:
             await self._gate_stage(record, call)
         rules.end_stage(self.state, record)
+        self._metrics.stage_ended(
+            mode.value,
+            record.outcome.value,
+            record.advanced_by.value if record.advanced_by else None,
+            timed_out=record.outcome is Outcome.TIMED_OUT,
+        )
+        self._metrics.callback_wait(mode.value, record.accepted_at or record.requested_at, record.callback_at)
+        self._watch = None
         self.state.waiting_for = WaitingFor.NOTHING
+        self._show()
         stage_resumed(record)  # a span when tracing is on; never a command
         return replace(record)
 
     async def _gate_stage(self, record: StageRecord, call: _StageCall) -> None:
         """Signal and update mode: a short activity makes the request, then the gate waits for the callback."""
         key = record.stage
-        self.state.waiting_for = WaitingFor.REQUEST
+        self._waiting(WaitingFor.REQUEST)
         heartbeat = self._request_heartbeat_timeout
         try:
             handle = self._start(
@@ -281,15 +315,19 @@ class StageGate:
         record.attempts = accepted.attempt
         record.accepted_at = accepted.accepted_at
         record.request_result = accepted.result if accepted.result is not None else accepted.job_id
-        self.state.waiting_for = WaitingFor.CALLBACK
+        if accepted.service and self._watch is not None:  # what the activity reported it called
+            self._watch.service = accepted.service
+        self._waiting(WaitingFor.CALLBACK)
         remaining = (call.deadline - workflow.now()).total_seconds()
         try:
             # The stage gate: only a recorded callback for this stage opens it.
             await workflow.wait_condition(
-                lambda: rules.inbox_entry(self.state, key) is not None, timeout=max(remaining, 0.001)
+                lambda: rules.inbox_entry(self.state, key) is not None,
+                timeout=max(remaining, 0.001),
+                timeout_summary=operator_view.timer_summary(call.title, _iso(call.deadline)),
             )
         except builtins.TimeoutError:
-            if not await self._reconcile(record, call.check):
+            if not await self._reconcile(record, call.check, call.title):
                 _time_out(record, call.budget)
                 return
         self._apply(record)
@@ -297,7 +335,7 @@ class StageGate:
     async def _token_stage(self, record: StageRecord, call: _StageCall) -> None:
         """Token mode: the activity hands its task token to the service and stays open until the callback."""
         key = record.stage
-        self.state.waiting_for = WaitingFor.ACTIVITY_COMPLETION
+        self._waiting(WaitingFor.ACTIVITY_COMPLETION)
         handle = self._start(
             call,
             result_type=StageCompletion,
@@ -361,13 +399,17 @@ class StageGate:
                 return handle  # a run from before v5: it waited without the check's timer
             first = False
             try:
-                await workflow.wait_condition(self._settled(handle, key), timeout=check_after)
+                await workflow.wait_condition(
+                    self._settled(handle, key),
+                    timeout=check_after,
+                    timeout_summary=operator_view.one_line(f"{call.title} hand-off check"),
+                )
                 return handle
             except builtins.TimeoutError:
                 pass
-            self.state.waiting_for = WaitingFor.RECONCILE
-            answer = await self._ask_service(record, call.check)
-            self.state.waiting_for = WaitingFor.ACTIVITY_COMPLETION
+            self._waiting(WaitingFor.RECONCILE)
+            answer = await self._ask_service(record, call.check, call.title)
+            self._waiting(WaitingFor.ACTIVITY_COMPLETION)
             if handle.done() or rules.inbox_entry(self.state, key) is not None or answer is None:
                 return handle
             if answer.callback is not None:  # finished, and its callback got lost: the gate takes the record
@@ -398,7 +440,13 @@ class StageGate:
         try:
             # Scheduling is synchronous: the outbound interceptor reads the ticket into the activity's header.
             return workflow.start_activity(
-                activity_name(call.activity), call.arg, retry_policy=self._retry_policy, **options
+                activity_name(call.activity),
+                call.arg,
+                retry_policy=self._retry_policy,
+                summary=operator_view.activity_summary(
+                    call.title, call.ticket.mode.value, self._watch.service if self._watch is not None else None
+                ),
+                **options,
             )
         finally:
             PENDING_TICKET.reset(token)
@@ -430,15 +478,19 @@ class StageGate:
             return True
         remaining = (call.deadline - workflow.now()).total_seconds()
         if remaining > 0 and workflow.patched(PATCH_RECONCILE_EVERY_TIMEOUT):
-            self.state.waiting_for = WaitingFor.CALLBACK
+            self._waiting(WaitingFor.CALLBACK)
             try:
-                await workflow.wait_condition(lambda: rules.inbox_entry(self.state, key) is not None, timeout=remaining)
+                await workflow.wait_condition(
+                    lambda: rules.inbox_entry(self.state, key) is not None,
+                    timeout=remaining,
+                    timeout_summary=operator_view.timer_summary(call.title, _iso(call.deadline)),
+                )
                 return True
             except builtins.TimeoutError:
                 pass
-        return await self._reconcile(record, call.check)
+        return await self._reconcile(record, call.check, call.title)
 
-    async def _reconcile(self, record: StageRecord, check: _Reconcile) -> bool:
+    async def _reconcile(self, record: StageRecord, check: _Reconcile, title: str) -> bool:
         """Before timing a stage out, ask the service whether it finished: webhooks do get lost.
 
         True when the stage's callback is now in the inbox (it came meanwhile, or the service's record).
@@ -448,8 +500,8 @@ class StageGate:
         if self._reconcile_patch is not None and not workflow.patched(self._reconcile_patch):
             return False
         key = record.stage
-        self.state.waiting_for = WaitingFor.RECONCILE
-        answer = await self._ask_service(record, check)
+        self._waiting(WaitingFor.RECONCILE)
+        answer = await self._ask_service(record, check, title)
         if rules.inbox_entry(self.state, key) is not None:  # the callback arrived while we were asking
             return True
         if answer is None or answer.callback is None:
@@ -457,7 +509,7 @@ class StageGate:
         self.state.inbox.append(InboxEntry(callback=answer.callback, via=AdvancedBy.RECONCILE))
         return True
 
-    async def _ask_service(self, record: StageRecord, check: _Reconcile) -> StageCheck | None:
+    async def _ask_service(self, record: StageRecord, check: _Reconcile, title: str) -> StageCheck | None:
         """Run the stage's reconcile activity: what the service says about the stage (None: it could not say)."""
         try:
             answer: StageCheck = await workflow.execute_activity(
@@ -466,6 +518,7 @@ class StageGate:
                 result_type=StageCheck,
                 start_to_close_timeout=RECONCILE_START_TO_CLOSE,
                 retry_policy=RECONCILE_RETRY,
+                summary=operator_view.reconcile_summary(title),
             )
         except ActivityError:
             workflow.logger.warning("stage %r: could not ask the service", record.stage)
@@ -492,6 +545,49 @@ class StageGate:
     def _progress(self, key: StageKey) -> int:
         return self.state.progress.get(rules.stage_id(key), 0)
 
+    # --- what operators see (current details: answered from memory, never a command) --------------------
+
+    def _position(self, key: StageKey) -> tuple[int, int | None]:
+        """The stage's 1-based number, and how many stages the run has when it declared them."""
+        declared = self.state.declared_stages
+        if declared is not None:
+            ids = [rules.stage_id(s) for s in declared]
+            if rules.stage_id(key) in ids:
+                return ids.index(rules.stage_id(key)) + 1, len(ids)
+        return len(self.state.records), None
+
+    def _waiting(self, what: WaitingFor) -> None:
+        """The gate now waits for `what`: record since when, and show it."""
+        self.state.waiting_for = what
+        if self._watch is not None:
+            self._watch.since = _iso(workflow.now())
+        self._show()
+
+    def _show(self) -> None:
+        """Keep the run's current details true: called at every change of what the gate waits for or has seen."""
+        last = self.state.last_rejections[-1] if self.state.last_rejections else None
+        refusal = operator_view.Refusal(last.verdict.value, last.reason, last.at) if last is not None else None
+        done = sum(1 for r in self.state.records if r.outcome is not Outcome.PENDING)
+        watch = self._watch
+        if watch is None:
+            details = operator_view.idle_details(done, refusal, finished=self._finished)
+        else:
+            details = operator_view.current_details(
+                operator_view.StageView(
+                    title=watch.call.title,
+                    mode=watch.call.ticket.mode.value,
+                    waiting_for=self.state.waiting_for.value,
+                    service=watch.service,
+                    since=watch.since,
+                    deadline=_iso(watch.call.deadline),
+                    progress=self._progress(watch.record.stage),
+                    attempts=watch.record.attempts,
+                    refusal=refusal,
+                    stages_done=done,
+                )
+            )
+        workflow.set_current_details(details)
+
     # --- run end and continue-as-new ----------------------------------------------------------------------
 
     def carry(self) -> GateState:
@@ -501,6 +597,8 @@ class StageGate:
     async def finish(self) -> None:
         """Before the run returns: let handlers that are still running finish (no unfinished-handler warnings)."""
         self.state.waiting_for = WaitingFor.NOTHING
+        self._finished = True
+        self._show()
         await workflow.wait_condition(workflow.all_handlers_finished)
 
 
@@ -522,6 +620,17 @@ class _StageCall:
     budget: timedelta
     deadline: datetime
     check: _Reconcile
+    title: str  # `stage 2 of 3 `kyc``, for summaries and current details
+
+
+@dataclass
+class _Watch:
+    """The open stage as operators see it: what it waits on and since when (the gate's memory, not its state)."""
+
+    call: _StageCall
+    record: StageRecord
+    service: str | None
+    since: str
 
 
 def activity_name(activity: StageActivity) -> str:
@@ -574,3 +683,8 @@ def _end_from_activity_error(record: StageRecord, err: ActivityError) -> None:
 
 def _now() -> str:
     return workflow.now().isoformat()
+
+
+def _iso(moment: datetime) -> str:
+    """A deadline to the second (summaries and details are for people)."""
+    return moment.replace(microsecond=0).isoformat()

@@ -189,6 +189,10 @@ class GateStatus:
     rejected: int
     last_rejections: list[Rejection]
     runs: int
+    # What the open stage waits on (`METHOD host`), since when it waits for it, and its deadline (ISO).
+    waiting_on: str | None = None
+    waiting_since: str | None = None
+    deadline: str | None = None
 
 
 @dataclass(frozen=True)
@@ -219,6 +223,8 @@ class StageAccepted:
     accepted_at: str
     job_id: str | None = None
     result: Any = None
+    # What the activity said it called (`report_service`): `METHOD host`, for operators; never a URL.
+    service: str | None = None
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from app.errors import TemplateError
-from app.gate.stage_activity import current_stage
+from app.gate.stage_activity import current_stage, report_service
 from app.gate.types import (
     ERR_SERVICE_REJECTED_REQUEST,
     ERR_SERVICE_UNAVAILABLE,
@@ -70,6 +70,7 @@ class PipelineActivities:
             raise _template_error(call.stage, exc) from None
         remaining = max(stage.deadline_epoch - datetime.now(UTC).timestamp(), 1.0)
         timeout = min(remaining, self._settings.service_request_timeout_seconds)
+        report_service(call.request.method, url)  # method and host only, for the run's current details
         what = f"{call.request.method} {call.request.url}"
         try:
             response = await self._http.request(

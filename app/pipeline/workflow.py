@@ -14,6 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from app.gate.stage_gate import StageGate, stage_failure
     from app.gate.types import ERR_INVALID_INPUT, Outcome, StageRecord
     from app.pipeline.file import definition_problems
+    from app.pipeline.operator import declared_service
     from app.pipeline.types import (
         ACTIVITY_PIPELINE_REQUEST,
         ACTIVITY_PIPELINE_STATUS,
@@ -115,6 +116,7 @@ class PipelineWorkflow:
             mode=spec.mode,
             reconcile=ACTIVITY_PIPELINE_STATUS if check is not None else None,
             reconcile_arg=check,
+            service=declared_service(spec.request),
         )
 
     def _output(self, name: str) -> StageOutput:

@@ -45,6 +45,7 @@ def test_start_with_service_down_is_one_line(temporal_address: str) -> None:
         (["start", "--stages", "many"], "Invalid value for '--stages'"),
         (["signal", "wf", "--stage", "1", "--result", "[1]"], "--result must be a JSON object"),
         (["start", "--bogus"], "No such option"),
+        (["list", "--waiting-longer", "soon"], "--waiting-longer takes a positive duration"),
     ],
 )
 def test_bad_options_are_one_line_exit_2(temporal_address: str, args: list[str], needle: str) -> None:
@@ -103,3 +104,44 @@ def test_unknown_workflow_is_one_line(stack: Stack) -> None:
     done = run_cli("status", "no-such-workflow-id", env=stack.env)
     assert done.returncode == 1
     assert "not found" in _one_line_error(done)
+
+
+def _listed_until(stack: Stack, wf: str, *args: str) -> list[dict[str, object]]:
+    """`cli list ARGS --json` once it lists `wf` (visibility and the run's own state catch up; bounded)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = run_cli("list", *args, "--json", env=stack.env)
+        assert done.returncode == 0, done.stderr
+        rows: list[dict[str, object]] = json.loads(done.stdout)
+        if any(row["workflow_id"] == wf for row in rows):
+            return rows
+        time.sleep(0.5)
+    pytest.fail(f"{wf} never listed by `cli list {' '.join(args)}`")
+
+
+def _start(stack: Stack, *args: str) -> str:
+    started = run_cli("start", "-n", "1", "-a", "ignore", "-ttr", "0.1", "--no-wait", "--json", *args, env=stack.env)
+    assert started.returncode == 0, started.stderr
+    return str(json.loads(started.stdout)["workflow_id"])
+
+
+def test_list_filters_waiting_longer_on_a_host_and_timed_out(stack: Stack) -> None:
+    waiting = _start(stack, "--stage-timeout", "120")
+    timing_out = _start(stack, "--stage-timeout", "1")
+    host = stack.env["SERVICE_URL"].removeprefix("http://")
+    rows = _listed_until(stack, waiting, "--waiting-longer", "1s", "--waiting-on", host)
+    for row in rows:
+        assert host in str(row["waiting_on"])
+        assert float(str(row["waiting_seconds"])) > 1
+    mine = next(row for row in rows if row["workflow_id"] == waiting)
+    assert (mine["stage"], mine["waiting_for"]) == (1, "callback")
+    assert mine["deadline"]
+    elsewhere = json.loads(run_cli("list", "--waiting-on", "no-such-host.example", "--json", env=stack.env).stdout)
+    assert waiting not in [row["workflow_id"] for row in elsewhere]
+
+    timed_out = _listed_until(stack, timing_out, "--timed-out-within", "1h")
+    assert waiting not in [row["workflow_id"] for row in timed_out]
+    mine = next(row for row in timed_out if row["workflow_id"] == timing_out)
+    assert "timed out" in str(mine["timed_out"])
+    table = run_cli("list", "--timed-out-within", "1h", env=stack.env)
+    assert timing_out in table.stdout
