@@ -12,6 +12,11 @@ Your workflow (safe inside the workflow sandbox: these names pull in no HTTP ser
 Your activities::
 
     current_stage() -> StageContext   the stage's signed callback URL and idempotency key, inside a stage activity
+    report_service(method, url)       what operators see the stage wait on (host and method only)
+
+Starting runs (what the Temporal Web UI shows)::
+
+    run_summary(what, mode, stages), run_details(description, [StageLine(...)])   static summary and details
 
 Your worker::
 
@@ -52,6 +57,11 @@ _EXPORTS: dict[str, str] = {
     "StageContext": "app.gate.stage_activity",
     "StageGateInterceptor": "app.gate.stage_activity",
     "CallbackSigner": "app.gate.callback_urls",
+    "report_service": "app.gate.stage_activity",
+    # what operators see (Temporal's static summary and details of a run you start)
+    "run_summary": "app.gate.operator_view",
+    "run_details": "app.gate.operator_view",
+    "StageLine": "app.gate.operator_view",
     # runtime
     "Settings": "app.runtime.config",
     "load_settings": "app.runtime.config",
@@ -91,12 +101,16 @@ __all__ = [
     "StageContext",
     "StageGate",
     "StageGateInterceptor",
+    "StageLine",
     "StageRecord",
     "StagegateError",
     "connect_client",
     "current_stage",
     "load_pipeline",
     "load_settings",
+    "report_service",
+    "run_details",
+    "run_summary",
     "stage_failure",
     "start_pipeline_run",
 ]
@@ -110,7 +124,8 @@ if TYPE_CHECKING:
         StagegateError,
     )
     from app.gate.callback_urls import CallbackSigner
-    from app.gate.stage_activity import StageContext, StageGateInterceptor, current_stage
+    from app.gate.operator_view import StageLine, run_details, run_summary
+    from app.gate.stage_activity import StageContext, StageGateInterceptor, current_stage, report_service
     from app.gate.stage_gate import StageGate, stage_failure
     from app.gate.types import (
         AdvancedBy,
