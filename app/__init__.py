@@ -8,6 +8,7 @@ Your workflow (safe inside the workflow sandbox: these names pull in no HTTP ser
     await gate.call_and_wait(activity, arg, stage=..., timeout=...)  -> StageRecord (outcome, result, ...)
     stage_failure(record)          the typed ApplicationError for a stage that did not complete
     Mode, Outcome, AdvancedBy, CallbackStatus, StageRecord, StageCheck, StageCallback, GateState, GateStatus
+    CallbackShape, BodyFormat      a service's own callback body: `call_and_wait(..., callback=shape)`
 
 Your activities::
 
@@ -52,6 +53,8 @@ _EXPORTS: dict[str, str] = {
     "StageCallback": "app.gate.types",
     "GateState": "app.gate.types",
     "GateStatus": "app.gate.types",
+    "CallbackShape": "app.gate.shapes",
+    "BodyFormat": "app.gate.shapes",
     # the gate, activity and worker side
     "current_stage": "app.gate.stage_activity",
     "StageContext": "app.gate.stage_activity",
@@ -82,6 +85,8 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AdvancedBy",
+    "BodyFormat",
+    "CallbackShape",
     "CallbackSigner",
     "CallbackStatus",
     "GateState",
@@ -125,6 +130,7 @@ if TYPE_CHECKING:
     )
     from app.gate.callback_urls import CallbackSigner
     from app.gate.operator_view import StageLine, run_details, run_summary
+    from app.gate.shapes import BodyFormat, CallbackShape
     from app.gate.stage_activity import StageContext, StageGateInterceptor, current_stage, report_service
     from app.gate.stage_gate import StageGate, stage_failure
     from app.gate.types import (
