@@ -16,6 +16,7 @@ import pytest
 from temporalio.client import Client
 
 from app.callbacks.server import create_app
+from app.callbacks.shapes import decode_foreign_body
 from app.gate.callback_urls import CallbackTarget, build_callback_url
 from app.gate.shapes import BodyFormat, CallbackShape
 from app.gate.types import Mode
@@ -119,3 +120,18 @@ async def test_a_result_over_the_limit_is_refused(http: httpx.AsyncClient, setti
     answer = await http.post(_url(settings, Mode.SIGNAL, PREDICTION), json=big)
     assert answer.status_code == 400, answer.text
     assert "as compact JSON" in answer.json()["message"]
+
+
+def test_without_an_event_id_the_same_bytes_are_the_same_callback() -> None:
+    def callback_id(content: bytes) -> str | None:
+        body = decode_foreign_body(content, STATUS_FORM, [], max_result_bytes=10_000)
+        assert body is not None
+        return body.callback_id
+
+    first = callback_id(b"MessageSid=SM1&MessageStatus=delivered")
+    assert first == callback_id(b"MessageSid=SM1&MessageStatus=delivered")  # a redelivery: deduped by the gate
+    assert first != callback_id(b"MessageSid=SM2&MessageStatus=delivered")
+    shaped = CallbackShape(outcome="status", completed=["done"], event_id="id")
+    with_id = decode_foreign_body(b'{"status": "done", "id": "evt_1", "x": 1}', shaped, [], max_result_bytes=10_000)
+    assert with_id is not None
+    assert with_id.callback_id == "evt_1"

@@ -22,14 +22,15 @@ from app.callbacks.server import create_app
 from app.gate.stage_activity import StageGateInterceptor
 from app.gate.types import Mode, StageRecord
 from app.pipeline.activities import PipelineActivities
+from app.pipeline.fetch import FetchActivity
 from app.pipeline.file import load_pipeline
 from app.pipeline.types import QUERY_PIPELINE_STATUS, PipelineRunInput, PipelineStatus
 from app.pipeline.workflow import PipelineWorkflow
 from app.runtime.config import Settings
 from app.starter import start_pipeline_run
 from app.worker import callback_signer
-from scripts.processes import ROOT
 from tests.asgi import serving
+from tests.stack import ROOT
 from tests.vendors import assembly_like, replicate_like, twilio_like
 from tests.vendors.common import Deliveries, Scenario
 from tests.vendors.serve import create_app as create_vendors
@@ -74,14 +75,16 @@ class VendorRig:
     http: httpx.AsyncClient
     fakes: tuple[replicate_like.Replicate, assembly_like.Assembly, twilio_like.Twilio]
 
-    async def run(self, style: Style, scenario: Scenario, mode: Mode, way: Way) -> StageRecord:
+    async def run(
+        self, style: Style, scenario: Scenario, mode: Mode, way: Way, *, broken_fetch: bool = False
+    ) -> StageRecord:
         """Run one stage against the vendor to its end; its record (after the vendor's last delivery)."""
         timeout = SHORT_TIMEOUT if scenario in (Scenario.NEVER, Scenario.OVERSIZED) else 30.0
         workflow_id = f"vendor-{style.value}-{scenario.value}-{mode.value}-{way.value}-{uuid.uuid4().hex[:6]}"
         if way is Way.PYTHON:
             handle = await self.client.start_workflow(
                 VendorWorkflow.run,
-                VendorRunInput(style.value, scenario.value, self.vendor_url, mode, timeout),
+                VendorRunInput(style.value, scenario.value, self.vendor_url, mode, timeout, broken_fetch),
                 id=workflow_id,
                 task_queue=self.task_queue,
             )
@@ -125,6 +128,7 @@ async def vendor_rig(client: Client, settings: Settings) -> AsyncIterator[Vendor
                 settings, callback_base_url=callback_url, pipeline_env={"PIPELINE_VENDOR_URL": vendor_url}
             )
             pipeline = PipelineActivities(worker_settings, http)
+            fetch = FetchActivity(worker_settings, http)
             user = VendorActivities(http)
             worker = Worker(
                 client,
@@ -133,6 +137,7 @@ async def vendor_rig(client: Client, settings: Settings) -> AsyncIterator[Vendor
                 activities=[
                     pipeline.http_request,
                     pipeline.check_status,
+                    fetch.fetch_result,
                     user.start_prediction,
                     user.start_transcript,
                     user.send_message,

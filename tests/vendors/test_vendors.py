@@ -67,6 +67,8 @@ def check_scenario(record: StageRecord, rig: VendorRig, style: Style, scenario: 
     final = rig.deliveries.statuses(FINAL[style])
     if scenario is Scenario.SUCCEED:
         assert record.result is not None
+        if style is Style.ASSEMBLY:  # notify, then fetch: the result is the fetched transcript
+            assert record.result["text"] == "Hello from the other side.", record
         assert final
         assert final[0] in (200, 202)
         if style in HAS_PROGRESS and mode is not Mode.TOKEN:  # token mode: progress is the activity's heartbeat
@@ -80,3 +82,22 @@ def check_scenario(record: StageRecord, rig: VendorRig, style: Style, scenario: 
         assert final[1] in REPEAT_ANSWERS, rig.deliveries.answers
     elif scenario is Scenario.OVERSIZED:
         assert 413 in [status for _, status in rig.deliveries.answers], rig.deliveries.answers
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+async def test_a_fetch_that_fails_for_good_fails_the_stage(rig: VendorRig, mode: Mode) -> None:
+    record = await rig.run(Style.ASSEMBLY, Scenario.SUCCEED, mode, Way.PYTHON, broken_fetch=True)
+    assert record.outcome is Outcome.FAILED, record
+    assert record.error is not None
+    assert "fetching the result failed" in record.error, record.error
+    assert "refused with 404" in record.error, record.error
+
+
+@pytest.mark.parametrize("way", list(Way))
+async def test_a_fetch_too_early_is_retried_until_the_result_is_there(rig: VendorRig, way: Way) -> None:
+    # The notification says "completed" while a GET still says "processing" for a moment.
+    record = await rig.run(Style.ASSEMBLY, Scenario.OUT_OF_ORDER, Mode.SIGNAL, way)
+    assert record.outcome is Outcome.COMPLETED, record
+    assert record.result is not None
+    assert record.result["text"] == "Hello from the other side."
+    assert len(rig.fakes[1].fetches) >= 2  # the first GET found it not finished

@@ -8,7 +8,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from app import Mode, StageGate, StageRecord
-    from tests.vendors.styles import ASSEMBLY_NOTIFY, REPLICATE, TWILIO
+    from tests.vendors.styles import ASSEMBLY_NOTIFY, REPLICATE, TWILIO, assembly_fetch
     from tests.vendors.user_activities import VendorActivities, VendorCall
 
 STYLES = {
@@ -27,6 +27,8 @@ class VendorRunInput:
     vendor_url: str
     mode: Mode = Mode.SIGNAL
     timeout: float = 30.0
+    # A fetch URL the vendor does not serve (the fetch fails for good).
+    broken_fetch: bool = False
 
 
 @workflow.defn
@@ -40,12 +42,16 @@ class VendorWorkflow:
     @workflow.run
     async def run(self, inp: VendorRunInput) -> StageRecord:
         activity, shape = STYLES[inp.style]
+        fetch = None
+        if inp.style == "assembly":  # notify, then fetch
+            fetch = assembly_fetch(inp.vendor_url, path="/v2/no-such-route/" if inp.broken_fetch else "/v2/transcript/")
         record = await self._gate.call_and_wait(
             activity,
             VendorCall(inp.vendor_url, inp.scenario),
             stage=inp.style,
             timeout=inp.timeout,
             callback=shape,
+            fetch=fetch,
         )
         await self._gate.finish()
         return record
