@@ -33,6 +33,8 @@ class Assembly:
         self.deliveries = deliveries
         self.transcripts: dict[str, dict[str, Any]] = {}
         self.fetches: list[str] = []
+        # Out of order: the record a GET shows lags the notification by one GET (what it becomes after it).
+        self.lagging: dict[str, dict[str, Any]] = {}
         self.background = Background()
 
     async def notify(self, url: str, transcript: dict[str, Any], *, pad: int = 0) -> int:
@@ -63,12 +65,11 @@ class Assembly:
             return
         await asyncio.sleep(wait)
         if scenario is Scenario.OUT_OF_ORDER:
-            # The notification races the record: it says done before a GET would (briefly) show it.
+            # The notification races the record: the first GET after it still shows "processing".
             done = dict(transcript)
             self.finish(done, scenario)
+            self.lagging[transcript["id"]] = done
             await self.notify(url, done)
-            await asyncio.sleep(wait)
-            transcript.update(done)
             return
         self.finish(transcript, scenario)
         await self.notify(url, transcript, pad=OVERSIZED_BYTES if scenario is Scenario.OVERSIZED else 0)
@@ -116,9 +117,12 @@ def create_router(fake: Assembly) -> Router:
         authorize(request)
         fake.fetches.append(transcript_id)
         try:
-            return dict(fake.transcripts[transcript_id])
+            shown = dict(fake.transcripts[transcript_id])
         except KeyError:
             raise NotFoundException("Transcript not found") from None
+        if transcript_id in fake.lagging:
+            fake.transcripts[transcript_id].update(fake.lagging.pop(transcript_id))
+        return shown
 
     return Router("/", route_handlers=[create_transcript, get_transcript])
 
