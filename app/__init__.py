@@ -8,6 +8,8 @@ Your workflow (safe inside the workflow sandbox: these names pull in no HTTP ser
     await gate.call_and_wait(activity, arg, stage=..., timeout=...)  -> StageRecord (outcome, result, ...)
     stage_failure(record)          the typed ApplicationError for a stage that did not complete
     Mode, Outcome, AdvancedBy, CallbackStatus, StageRecord, StageCheck, StageCallback, GateState, GateStatus
+    CallbackShape, BodyFormat      a service's own callback body: `call_and_wait(..., callback=shape)`
+    FetchSpec                      notify, then fetch: `call_and_wait(..., fetch=FetchSpec(url, headers, answer))`
 
 Your activities::
 
@@ -21,6 +23,7 @@ Starting runs (what the Temporal Web UI shows)::
 Your worker::
 
     StageGateInterceptor(CallbackSigner(base_url, secret))   carries the stage to its activity, signs the URL
+    FetchActivity(settings, http).fetch_result                the fetch activity, for stages with a FetchSpec
     Settings, load_settings, connect_client                   the environment, read once; a Temporal client
 
 Pipelines (a process as data)::
@@ -52,12 +55,16 @@ _EXPORTS: dict[str, str] = {
     "StageCallback": "app.gate.types",
     "GateState": "app.gate.types",
     "GateStatus": "app.gate.types",
+    "CallbackShape": "app.gate.shapes",
+    "BodyFormat": "app.gate.shapes",
+    "FetchSpec": "app.gate.shapes",
     # the gate, activity and worker side
     "current_stage": "app.gate.stage_activity",
     "StageContext": "app.gate.stage_activity",
     "StageGateInterceptor": "app.gate.stage_activity",
     "CallbackSigner": "app.gate.callback_urls",
     "report_service": "app.gate.stage_activity",
+    "FetchActivity": "app.pipeline.fetch",
     # what operators see (Temporal's static summary and details of a run you start)
     "run_summary": "app.gate.operator_view",
     "run_details": "app.gate.operator_view",
@@ -82,8 +89,12 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AdvancedBy",
+    "BodyFormat",
+    "CallbackShape",
     "CallbackSigner",
     "CallbackStatus",
+    "FetchActivity",
+    "FetchSpec",
     "GateState",
     "GateStatus",
     "InvalidCallbackError",
@@ -125,6 +136,7 @@ if TYPE_CHECKING:
     )
     from app.gate.callback_urls import CallbackSigner
     from app.gate.operator_view import StageLine, run_details, run_summary
+    from app.gate.shapes import BodyFormat, CallbackShape, FetchSpec
     from app.gate.stage_activity import StageContext, StageGateInterceptor, current_stage, report_service
     from app.gate.stage_gate import StageGate, stage_failure
     from app.gate.types import (
@@ -138,6 +150,7 @@ if TYPE_CHECKING:
         StageCheck,
         StageRecord,
     )
+    from app.pipeline.fetch import FetchActivity
     from app.pipeline.file import load_pipeline
     from app.pipeline.types import Pipeline, PipelineRunInput
     from app.pipeline.workflow import PipelineWorkflow

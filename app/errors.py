@@ -28,6 +28,14 @@ class InvalidCallbackError(StagegateError, ValueError):
     """A callback's content (stage key, status, progress) cannot be understood."""
 
 
+class PathError(StagegateError, ValueError):
+    """A dotted path (`app.gate.paths`) leads nowhere in the value it was applied to."""
+
+
+class ShapeError(StagegateError, ValueError):
+    """A callback shape (or fetch) that cannot work: refused when it is made, never when a callback arrives."""
+
+
 # --- Pipelines: what a user sees before anything starts -------------------------------------------------------
 
 
@@ -90,6 +98,18 @@ class BadCallbackError(CallbackRefusedError):
     """The request is malformed: bad JSON, a body or URL over a limit, a malformed header (400)."""
 
     default_code = "invalid_body"
+
+
+class UnmappedOutcomeError(BadCallbackError):
+    """A foreign callback body whose outcome value the stage's shape does not map (400; nothing advances)."""
+
+    default_code = "unmapped_outcome"
+
+    def __init__(self, message: str, *, field: str, value: str, accepted: list[str]) -> None:
+        super().__init__(message)
+        self.field = field
+        self.value = value
+        self.accepted = accepted
 
 
 class UnauthenticatedCallbackError(CallbackRefusedError):

@@ -20,6 +20,7 @@ from app.gate import gate_metrics
 from app.gate.callback_urls import CallbackSigner
 from app.gate.stage_activity import StageGateInterceptor
 from app.pipeline.activities import PipelineActivities
+from app.pipeline.fetch import FetchActivity
 from app.pipeline.workflow import PipelineWorkflow
 from app.runtime.client import connect_client
 from app.runtime.config import Settings, load_settings
@@ -56,6 +57,7 @@ def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) ->
     """A worker for the demo and the pipeline workflow and their activities; tests build theirs the same way."""
     activities = StageActivities(settings, http)
     pipeline = PipelineActivities(settings, http)
+    fetch = FetchActivity(settings, http)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -66,6 +68,7 @@ def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) ->
             activities.check_stage,
             pipeline.http_request,
             pipeline.check_status,
+            fetch.fetch_result,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_cached_workflows=settings.worker_max_cached_workflows,

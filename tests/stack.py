@@ -72,7 +72,14 @@ def _fuzz_sender() -> dict[str, str]:
     return {"CALLBACK_WEBHOOK_SENDERS": f"{FUZZ_SENDER}={FUZZ_SENDER_KEY}"}
 
 
-def start_stack(temporal_address: str, log_dir: Path, *, task_queue: str, workers: int = 1) -> Stack:
+def start_stack(
+    temporal_address: str,
+    log_dir: Path,
+    *,
+    task_queue: str,
+    workers: int = 1,
+    extra_env: dict[str, str] | None = None,
+) -> Stack:
     """Service mock, callback server and `workers` workers (worker-1, ...) on free ports; each healthy on return."""
     return local_stack(
         temporal_address,
@@ -80,5 +87,5 @@ def start_stack(temporal_address: str, log_dir: Path, *, task_queue: str, worker
         task_queue=task_queue,
         signing_secret=SIGNING_SECRET,
         workers=workers,
-        extra_env=_fuzz_sender(),
+        extra_env={**_fuzz_sender(), **(extra_env or {})},
     )

@@ -24,14 +24,17 @@ from app.callbacks.metrics import CallbackMetrics
 from app.callbacks.modes.registry import SPECS
 from app.callbacks.modes.spec import ModeSpec
 from app.callbacks.openapi import error_responses, operation_class
+from app.callbacks.shapes import decode_foreign_body
 from app.callbacks.tracing import annotate_request_span, tracing_middleware
 from app.callbacks.wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
-from app.errors import BadCallbackError, CallbackRefusedError
+from app.errors import BadCallbackError, CallbackRefusedError, UnmappedOutcomeError
 from app.gate.callback_urls import CallbackTarget, verify_callback_params
 from app.runtime.config import Settings
 from app.runtime.tracing import Tracing
 
 log = structlog.get_logger(__name__)
+# The `temporal_call` of an event the stage's shape ignores (answered, counted, never forwarded).
+IGNORED_CALL = "none (ignored)"
 
 
 def _verified(request: Request[object, object, State], settings: Settings, spec: ModeSpec) -> CallbackTarget:
@@ -45,17 +48,28 @@ def _verified(request: Request[object, object, State], settings: Settings, spec:
     return target
 
 
-async def _body(request: Request[object, object, State], settings: Settings, target: CallbackTarget) -> CallbackBody:
+async def _body(
+    request: Request[object, object, State], settings: Settings, target: CallbackTarget
+) -> CallbackBody | None:
+    """The callback as our own body; None when the stage's callback shape says to ignore it."""
     raw = await request.body()
     # Before parsing: a tampered or replayed body is refused as such, whatever it holds.
     body_check: BodyCheck = request.app.state.body_check
     signed = check_body_signature(body_check, target, request.scope["headers"], raw)
-    try:
-        body = decode_callback_body(raw, max_result_bytes=settings.callback_max_result_bytes)
-    except msgspec.ValidationError as err:
-        raise BadCallbackError(f"callback body is invalid: {err}", code="invalid_body") from err
-    except msgspec.DecodeError as err:
-        raise BadCallbackError(f"callback body is not valid JSON: {err}", code="invalid_json") from err
+    if target.shape is not None:  # the service's own body, read with the shape the signed URL carries
+        shaped = decode_foreign_body(
+            raw, target.shape, request.scope["headers"], max_result_bytes=settings.callback_max_result_bytes
+        )
+        if shaped is None:
+            return None
+        body = shaped
+    else:
+        try:
+            body = decode_callback_body(raw, max_result_bytes=settings.callback_max_result_bytes)
+        except msgspec.ValidationError as err:
+            raise BadCallbackError(f"callback body is invalid: {err}", code="invalid_body") from err
+        except msgspec.DecodeError as err:
+            raise BadCallbackError(f"callback body is not valid JSON: {err}", code="invalid_json") from err
     # A signed body's webhook-id is the dedupe key: the sender keeps it across retries, and it is signed.
     return body if signed is None else msgspec.structs.replace(body, callback_id=signed.webhook_id)
 
@@ -71,6 +85,8 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
         target = _verified(request, settings, spec)
         body = await _body(request, settings, target)
         metrics = _metrics(request)
+        if body is None:
+            return _ignored(spec, target, metrics)
         with metrics.forwarding(spec.mode.value):
             forwarded: Forwarded = await spec.forward(temporal, target, body, received_at=_utc_now())
         metrics.accepted(spec.path, status_code=forwarded.status_code, temporal_call=forwarded.temporal_call)
@@ -108,6 +124,16 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
     )(handler)
 
 
+def _ignored(spec: ModeSpec, target: CallbackTarget, metrics: CallbackMetrics) -> Response[Accepted]:
+    """An event the stage's callback shape maps to `ignore`: taken (so the sender stops), counted, not forwarded."""
+    metrics.accepted(spec.path, status_code=202, temporal_call=IGNORED_CALL)
+    log.info("callback ignored by the stage's callback shape")
+    answer = Accepted(
+        True, spec.mode.value, target.workflow_id, target.stage, "ignored", IGNORED_CALL, verdict="ignored"
+    )
+    return Response(answer, status_code=202)
+
+
 @get("/healthz", summary="The process is up")
 async def healthz() -> dict[str, str]:
     """Liveness: answers as long as the process serves HTTP."""
@@ -135,9 +161,16 @@ def _callback_error_handler(
         log.warning("callback rejected", status_code=err.status_code, error=err.code, reason=err.message)
         _metrics(request).refused(request.url.path, status_code=err.status_code, reason=err.reason)
         headers = {"Retry-After": str(retry_after_seconds)} if err.status_code == 503 else None
-        return Response(ErrorBody(err.code, err.message, err.status_code), status_code=err.status_code, headers=headers)
+        return Response(_error_body(err), status_code=err.status_code, headers=headers)
 
     return handle
+
+
+def _error_body(err: CallbackRefusedError) -> ErrorBody:
+    body = ErrorBody(err.code, err.message, err.status_code)
+    if isinstance(err, UnmappedOutcomeError):  # say what was sent and what would have been understood
+        body = msgspec.structs.replace(body, field=err.field, value=err.value, accepted=err.accepted)
+    return body
 
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=False)

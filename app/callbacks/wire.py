@@ -40,12 +40,16 @@ class Accepted(msgspec.Struct):
     early: bool = False
 
 
-class ErrorBody(msgspec.Struct):
+class ErrorBody(msgspec.Struct, omit_defaults=True):
     """Every 4xx/5xx answer: a stable machine code and a sentence for people."""
 
     error: str
     message: str
     status_code: int
+    # `unmapped_outcome` only: the field, the value sent, and the values the stage's callback shape maps.
+    field: str | None = None
+    value: str | None = None
+    accepted: list[str] | None = None
 
 
 def decode_callback_body(raw: bytes, *, max_result_bytes: int) -> CallbackBody:
@@ -66,7 +70,7 @@ def decode_callback_body(raw: bytes, *, max_result_bytes: int) -> CallbackBody:
         # Only `result` can nest; thousands of levels exhaust the stack before our own depth check could run.
         raise _too_deep() from err
     if body.result is not None:
-        _check_result(body.result, max_result_bytes)
+        check_result(body.result, max_result_bytes)
     return body
 
 
@@ -74,8 +78,8 @@ def _too_deep() -> msgspec.ValidationError:
     return msgspec.ValidationError(f"`result` is nested more than {MAX_RESULT_DEPTH} levels deep - at `$.result`")
 
 
-def _check_result(result: dict[str, Any], max_bytes: int) -> None:
-    """Depth and integers, walked without recursion, then the encoded size."""
+def check_result(result: dict[str, Any], max_bytes: int) -> None:
+    """Depth and integers, walked without recursion, then the encoded size (ValidationError past a limit)."""
     todo: list[tuple[Any, int]] = [(result, 1)]
     while todo:
         value, depth = todo.pop()

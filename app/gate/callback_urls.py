@@ -9,6 +9,7 @@ the bytes they always did, so URLs handed out before keep verifying.
 
 An optional signed `snd` names the sender whose callbacks must also carry a Standard Webhooks body signature
 (`app/callbacks/signatures/standard_webhooks.py`): a URL seen in a proxy log is then no use without that sender's key.
+An optional signed `shp` carries the stage's callback shape (`app/gate/shapes.py`): how the service's own body reads.
 """
 
 from __future__ import annotations
@@ -26,8 +27,10 @@ from app.errors import (
     CallbackUrlMissingParameterError,
     CallbackUrlOverLimitError,
     InvalidCallbackError,
+    ShapeError,
 )
 from app.gate.rules import parse_stage_key, stage_id
+from app.gate.shapes import CallbackShape, decode_shape, encode_shape
 from app.gate.trace_context import is_traceparent
 from app.gate.types import Mode, StageKey
 from app.runtime.config import SENDER_NAME
@@ -38,8 +41,9 @@ _SIGNED = ("wf", "stage", "attempt", "token", "exp")
 # as before.
 _TRACEPARENT = "traceparent"
 _SENDER = "snd"  # optional and signed; absent from older URLs, whose signed bytes stay what they were
+_SHAPE = "shp"  # the stage's callback shape (app/gate/shapes.py); optional and signed, like `snd`
 _ALLOWED = frozenset(
-    (*_SIGNED, _TRACEPARENT, _SENDER, "sig")
+    (*_SIGNED, _TRACEPARENT, _SENDER, _SHAPE, "sig")
 )  # Temporal's default `limit.maxIDLength`: the server counts a workflow ID's UTF-8 bytes (Go's `len`).
 MAX_WORKFLOW_ID_BYTES = 1000
 # Ours are five or six; the rest is room for what proxies and trackers append (all of them are counted).
@@ -65,6 +69,8 @@ class CallbackTarget:
     traceparent: str | None = None
     # The sender whose body signature this URL demands (None: the URL alone authenticates the callback).
     sender: str | None = None
+    # How the service's own callback body reads (None: stagegate's own body).
+    shape: CallbackShape | None = None
 
 
 def encode_token(token: bytes) -> str:
@@ -107,6 +113,8 @@ def _params(target: CallbackTarget) -> dict[str, str]:
         if not SENDER_NAME.fullmatch(target.sender):
             raise ValueError(f"cannot sign a callback URL: sender name {target.sender!r} is not [A-Za-z0-9_-]{{1,64}}")
         params[_SENDER] = target.sender
+    if target.shape is not None:
+        params[_SHAPE] = encode_shape(target.shape)
     return params
 
 
@@ -118,6 +126,8 @@ def _canonical(mode: Mode, params: dict[str, str]) -> bytes:
         parts += [_TRACEPARENT, params[_TRACEPARENT]]
     if _SENDER in params:
         parts += [_SENDER, params[_SENDER]]  # appended only when present: a URL without it signs as before
+    if _SHAPE in params:
+        parts += [_SHAPE, params[_SHAPE]]  # the same: URLs without a shape sign the bytes they always did
     return b"".join(len(p.encode()).to_bytes(4, "big") + p.encode() for p in parts)
 
 
@@ -179,6 +189,15 @@ def _canonical_int(params: dict[str, str], name: str) -> int:
     return int(raw)
 
 
+def _shape(params: dict[str, str]) -> CallbackShape | None:
+    if _SHAPE not in params:
+        return None
+    try:
+        return decode_shape(params[_SHAPE])
+    except ShapeError as exc:  # signed, so ours: only a worker of another version could have made it
+        raise CallbackUrlError(f"query parameter 'shp': {exc}") from None
+
+
 def verify_callback_params(
     mode: Mode, items: Iterable[tuple[str, str]], secrets: Sequence[str], *, now: float
 ) -> CallbackTarget:
@@ -200,7 +219,7 @@ def verify_callback_params(
         sig = params["sig"].encode("ascii")
     except UnicodeEncodeError:
         raise CallbackUrlError("signature does not match") from None
-    signed = {name: params[name] for name in (*_SIGNED, _TRACEPARENT, _SENDER) if name in params}
+    signed = {name: params[name] for name in (*_SIGNED, _TRACEPARENT, _SENDER, _SHAPE) if name in params}
     if not any(hmac.compare_digest(sig, encode_token(_sign(s, mode, signed)).encode()) for s in secrets):
         raise CallbackUrlError("signature does not match")
     # Signed, so these were made by us; still, refuse anything that is not in our own canonical form.
@@ -219,6 +238,7 @@ def verify_callback_params(
         task_token=decode_token(params["token"]) if mode is Mode.TOKEN else None,
         traceparent=params.get(_TRACEPARENT) or None,
         sender=params.get(_SENDER),
+        shape=_shape(params),
     )
     if stage_id(stage) != params["stage"]:
         raise CallbackUrlError("query parameter 'stage' is not in canonical form")

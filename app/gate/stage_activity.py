@@ -165,6 +165,7 @@ class _StageActivityInbound(ActivityInboundInterceptor):
             # Tracing on: the activity's span (the SDK's tracing interceptor runs outside this one), so the
             # callback joins the stage's trace even when the service forwards no trace headers.
             traceparent=current_traceparent(),
+            shape=ticket.callback,
         )
         try:
             callback_url = self._signer.url_for(target)

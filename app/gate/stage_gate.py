@@ -25,8 +25,10 @@ from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from app.errors import InvalidCallbackError
 from app.gate import operator_view, rules
+from app.gate.fetching import fetch_after_notify
 from app.gate.gate_metrics import GateMetrics
 from app.gate.sdk_private import registered_activity_name
+from app.gate.shapes import CallbackShape, FetchContext, FetchSpec
 from app.gate.types import (
     ERR_DUPLICATE_CALLBACK,
     ERR_INVALID_CALLBACK,
@@ -235,6 +237,9 @@ class StageGate:
         reconcile: StageActivity | None = None,
         reconcile_arg: Any = None,
         service: str | None = None,
+        callback: CallbackShape | None = None,
+        fetch: FetchSpec | None = None,
+        fetch_context: FetchContext | None = None,
     ) -> StageRecord:
         """Run `activity(arg)` for `stage`, then wait for the stage's callback; return how the stage ended.
 
@@ -244,6 +249,8 @@ class StageGate:
         Before timing out, `reconcile(reconcile_arg or arg)` (returning a `StageCheck`) asks the service.
         `service` names what the stage waits on for operators (`operator_view.service_label(method, url)`:
         method and host only); a stage activity that calls `report_service(method, url)` names it too.
+        `callback`: the service's own callback body (`CallbackShape`), when it does not send stagegate's.
+        `fetch`: after a completed callback, GET the result (`FetchSpec`, run by the worker's fetch activity).
         """
         key = rules.parse_stage_key(stage)
         mode = mode or self.mode
@@ -259,6 +266,7 @@ class StageGate:
             deadline_epoch=deadline.timestamp(),
             # Stable across retries and continue-as-new, distinct for a reused workflow ID.
             idempotency_key=f"{info.workflow_id}/{info.first_execution_run_id}/{rules.stage_id(key)}",
+            callback=_checked_shape(key, callback),
         )
         number, total = self._position(key)
         call = _StageCall(
@@ -276,6 +284,16 @@ class StageGate:
             await self._token_stage(record, call)
         else:
             await self._gate_stage(record, call)
+        if fetch is not None and record.ok:  # notify, then fetch (app/gate/fetching.py)
+            self.state.waiting_for = WaitingFor.FETCH
+            await fetch_after_notify(
+                record,
+                fetch,
+                idempotency_key=ticket.idempotency_key,
+                deadline=deadline,
+                retry_policy=self._retry_policy,
+                context=fetch_context,
+            )
         rules.end_stage(self.state, record)
         self._metrics.stage_ended(
             mode.value,
@@ -651,6 +669,12 @@ def stage_failure(record: StageRecord, *details: Any) -> ApplicationError:
     error_type = _FAILURE_TYPES.get(record.outcome, ERR_STAGE_FAILED)
     message = f"stage {record.stage} {record.outcome.value.replace('_', ' ')}: {record.error}"
     return ApplicationError(message, *details, type=error_type, non_retryable=True)
+
+
+def _checked_shape(key: StageKey, shape: CallbackShape | None) -> CallbackShape | None:
+    if shape is not None and not isinstance(shape, CallbackShape):
+        raise TypeError(f"stage {key!r}: callback must be a CallbackShape, got {type(shape).__name__}")
+    return shape
 
 
 def _time_out(record: StageRecord, budget: timedelta) -> None:

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from app.gate.shapes import CallbackShape
+
 # Message names a workflow that uses the gate answers to.
 SIGNAL_ADVANCE_STAGE = "advance_stage"
 UPDATE_ADVANCE_STAGE = "advance_stage"
@@ -84,6 +86,7 @@ class WaitingFor(StrEnum):
     CALLBACK = "callback"  # the gate: an advance_stage signal or update
     ACTIVITY_COMPLETION = "activity_completion"  # token mode: async completion of the stage activity
     RECONCILE = "reconcile"  # asking the service before timing out
+    FETCH = "fetch"  # notify, then fetch: GETting the result after the callback said "done"
 
 
 class Verdict(StrEnum):
@@ -213,6 +216,8 @@ class StageTicket:
     mode: Mode
     deadline_epoch: float
     idempotency_key: str
+    # The service's own callback body, when it does not send ours (signed into the callback URL).
+    callback: CallbackShape | None = None
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,10 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from app.errors import InputError, PipelineError, TemplateError
+from app.errors import InputError, PipelineError, ShapeError, TemplateError
+from app.gate import paths
 from app.gate.rules import STAGE_NAME
+from app.gate.shapes import BodyFormat, CallbackShape, FetchSpec, Meaning, as_text
 from app.gate.types import Mode
 from app.pipeline.template import Place, Ref, check, lookup, parse, refs_in
 from app.pipeline.types import (
@@ -47,16 +49,19 @@ def is_stage_name(name: str) -> bool:
 PIPELINE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}")
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z\-]+")
-_PATH = re.compile(r"[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*")
+_PATH = paths.PATH
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?")
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
 
 TOP_KEYS = ("version", "name", "description", "input", "defaults", "stages")
 INPUT_KEYS = ("example", "schema")
 DEFAULTS_KEYS = ("timeout", "mode", "on_failure")
-STAGE_KEYS = ("name", "request", "answer_id", "timeout", "mode", "status", "on_failure")
+STAGE_KEYS = ("name", "request", "answer_id", "timeout", "mode", "status", "on_failure", "callback", "fetch")
 REQUEST_KEYS = ("method", "url", "headers", "body")
 STATUS_KEYS = ("url", "headers", "callback_at")
+FETCH_KEYS = ("url", "headers", "answer")
+CALLBACK_KEYS = ("body", "outcome", "outcome_header", "values", "result", "error", "event_id", "event_id_header")
+VALUES_KEYS = tuple(m.value for m in Meaning)
 
 
 def load_pipeline(path: str | Path) -> Pipeline:
@@ -139,6 +144,8 @@ def _input_refs(pipeline: Pipeline) -> Iterable[tuple[StageSpec, Ref]]:
         templates: list[Any] = [spec.request.url, spec.request.headers, spec.request.body]
         if spec.status is not None:
             templates += [spec.status.url, spec.status.headers]
+        if spec.fetch is not None:
+            templates += [spec.fetch.url, spec.fetch.headers]
         for template in templates:
             for ref in refs_in(template):
                 if ref.root == "input":
@@ -296,9 +303,12 @@ class _Reader:
         timeout = self.timeout(node, stage, "timeout") if "timeout" in node else defaults.get("timeout")
         mode = self.mode(node, stage, "mode") if "mode" in node else defaults.get("mode")
         on_failure = self.on_failure(node, stage, "on_failure") if "on_failure" in node else defaults.get("on_failure")
+        fetch = self.fetch(node, stage, earlier, later)
         templates: list[Any] = [request.url, request.headers, request.body]
         if status is not None:
             templates += [status.url, status.headers]
+        if fetch is not None:
+            templates += [fetch.url, fetch.headers]
         uses = sorted({ref.stage_name for t in templates for ref in refs_in(t) if ref.stage_name}, key=names.index)
         return StageSpec(
             name=name,
@@ -309,6 +319,8 @@ class _Reader:
             status=status,
             on_failure=on_failure or OnFailure.FAIL,
             uses_stages=uses,
+            callback=self.callback(node, stage),
+            fetch=fetch,
         )
 
     def request(
@@ -353,6 +365,96 @@ class _Reader:
         headers = self.headers(st, stage, "status.", Place.STATUS_HEADER, earlier, later)
         callback_at = self.path(st, "callback_at", stage, "status.callback_at") or ""
         return StatusSpec(url=url, headers=headers, callback_at=callback_at)
+
+    def fetch(
+        self, node: CommentedMap, stage: _Stage, earlier: Sequence[str], later: Sequence[str]
+    ) -> FetchSpec | None:
+        """The stage's `fetch:` (notify, then fetch): a GET with templates, and how its answer reads."""
+        ft = node.get("fetch")
+        if ft is None:
+            return None
+        if not isinstance(ft, CommentedMap):
+            raise self.fail(
+                "must be a mapping (url, headers, answer)", node=node, key="fetch", stage=stage, field="fetch"
+            )
+        self.known_keys(ft, FETCH_KEYS, "fetch.", stage)
+        url = self.url(ft, stage, "fetch.", Place.FETCH_URL, earlier, later)
+        headers = self.headers(ft, stage, "fetch.", Place.FETCH_HEADER, earlier, later)
+        answer = self.callback(ft, stage, key="answer", field="fetch.answer")
+        try:
+            return FetchSpec(url=url, headers=headers, answer=answer)
+        except ShapeError as exc:
+            raise self.fail(
+                str(exc).removeprefix("fetch: "), node=node, key="fetch", stage=stage, field="fetch"
+            ) from None
+
+    def callback(
+        self, node: CommentedMap, stage: _Stage, *, key: str = "callback", field: str = "callback"
+    ) -> CallbackShape | None:
+        """The stage's `callback:` shape (or a fetch's `answer:`); one that cannot work is refused here."""
+        cb = node.get(key)
+        if cb is None:
+            return None
+        if not isinstance(cb, CommentedMap):
+            raise self.fail(
+                "must be a mapping (body, outcome, values, result, error, event_id)",
+                node=node,
+                key=key,
+                stage=stage,
+                field=field,
+            )
+        self.known_keys(cb, CALLBACK_KEYS, f"{field}.", stage)
+        args: dict[str, Any] = {}
+        for name in ("outcome", "outcome_header", "result", "error", "event_id", "event_id_header"):
+            if name in cb:
+                args[name] = self.text(cb, name, stage, f"{field}.", required=True)
+        if "body" in cb:
+            try:
+                args["body"] = BodyFormat(str(cb["body"]).strip().lower())
+            except ValueError:
+                choices = ", ".join(b.value for b in BodyFormat)
+                raise self.fail(
+                    f"unknown body {cb['body']!r}; use one of {choices}",
+                    node=cb,
+                    key="body",
+                    stage=stage,
+                    field=f"{field}.body",
+                ) from None
+        args.update(self.callback_values(cb, stage, field))
+        try:
+            return CallbackShape(**args)
+        except ShapeError as exc:
+            message = str(exc).removeprefix("callback shape: ")
+            raise self.fail(message, node=node, key=key, stage=stage, field=field) from None
+
+    def callback_values(self, cb: CommentedMap, stage: _Stage, field: str) -> dict[str, list[str]]:
+        values = self.required(cb, "values", stage, f"{field}.")
+        if not isinstance(values, CommentedMap):
+            raise self.fail(
+                f"must map outcomes ({', '.join(VALUES_KEYS)}) to the service's values",
+                node=cb,
+                key="values",
+                stage=stage,
+                field=f"{field}.values",
+            )
+        self.known_keys(values, VALUES_KEYS, f"{field}.values.", stage)
+        out: dict[str, list[str]] = {}
+        for key, raw in values.items():
+            items = raw if isinstance(raw, CommentedSeq) else [raw]
+            texts: list[str] = []
+            for item in items:
+                if item is None or isinstance(item, CommentedMap | CommentedSeq):
+                    raise self.fail(
+                        "must be a value or a list of values (text, numbers, true/false)",
+                        node=values,
+                        key=key,
+                        stage=stage,
+                        field=f"{field}.values.{key}",
+                    )
+                # Compared as text, the way the callback server reads them: JSON `true` is "true".
+                texts.append(as_text(self.json_value(item, values, key, stage, f"{field}.values.{key}")))
+            out[str(key)] = texts
+        return out
 
     def url(
         self, node: CommentedMap, stage: _Stage, prefix: str, place: Place, earlier: Sequence[str], later: Sequence[str]

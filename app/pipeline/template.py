@@ -7,6 +7,7 @@
     ${stages.NAME.result}  ${stages.NAME.result.a.b}  an EARLIER stage's callback result (or a value in it)
     ${stages.NAME.answer_id}  .outcome  .error        its answer id, outcome, error
     ${env.NAME}  ${env.NAME:-default}                 a variable of the WORKER's environment (url and headers only)
+    ${answer_id}  ${callback}  ${callback.a.b}        fetch only: the request's answer id, the callback's result
     $${                                               a literal `${`
 
 Lookups only: no expressions, no code. A JSON body string that is exactly one placeholder takes the value's own
@@ -26,16 +27,20 @@ from enum import Enum
 from typing import Any
 from urllib.parse import quote
 
-from app.errors import TemplateError
+from app.errors import PathError, TemplateError
+from app.gate import paths
 from app.pipeline.types import StageOutput
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_SEGMENT = re.compile(r"[A-Za-z0-9_\-]+")
+_SEGMENT = paths.SEGMENT
 _STAGE_FIELDS = ("result", "answer_id", "outcome", "error")
 _SCALARS = ("callback_url", "idempotency_key", "workflow_id", "stage")
+# A fetch after the callback (`fetch:`) may also use what the stage itself got: its answer id and callback.
+_FETCH_ROOTS = ("answer_id", "callback")
 KNOWN = (
     "${callback_url}, ${idempotency_key}, ${workflow_id}, ${stage}, ${input[.path]}, "
-    "${stages.NAME.result[.path]|answer_id|outcome|error}, ${env.NAME[:-default]}"
+    "${stages.NAME.result[.path]|answer_id|outcome|error}, ${env.NAME[:-default]}, "
+    "and in fetch: ${answer_id[.path]}, ${callback[.path]}"
 )
 
 
@@ -65,11 +70,13 @@ class Place(Enum):
     BODY = "body"
     STATUS_URL = "status url"
     STATUS_HEADER = "status header"
+    FETCH_URL = "fetch url"
+    FETCH_HEADER = "fetch header"
 
     @property
     def is_url(self) -> bool:
         """Percent-encode values placed here."""
-        return self in (Place.URL, Place.STATUS_URL)
+        return self in (Place.URL, Place.STATUS_URL, Place.FETCH_URL)
 
     @property
     def allows_env(self) -> bool:
@@ -78,8 +85,18 @@ class Place(Enum):
 
     @property
     def allows_callback_url(self) -> bool:
-        """The reconcile request runs outside the stage: it has no callback URL."""
-        return self not in (Place.STATUS_URL, Place.STATUS_HEADER)
+        """The reconcile request and the fetch run outside the stage's request: they have no callback URL."""
+        return self not in (Place.STATUS_URL, Place.STATUS_HEADER, Place.FETCH_URL, Place.FETCH_HEADER)
+
+    @property
+    def is_fetch(self) -> bool:
+        """The fetch after the callback: it may use the stage's own answer id and callback."""
+        return self in (Place.FETCH_URL, Place.FETCH_HEADER)
+
+    @property
+    def is_header(self) -> bool:
+        """Values placed here must not hold line breaks."""
+        return self in (Place.HEADER, Place.STATUS_HEADER, Place.FETCH_HEADER)
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -131,8 +148,8 @@ def parse_ref(inner: str) -> Ref:
         if rest:
             raise TemplateError(f"{text}: ${{{head}}} has no fields")
         return Ref(head, (), None, text)
-    if head == "input":
-        return Ref("input", tuple(rest), None, text)
+    if head == "input" or head in _FETCH_ROOTS:
+        return Ref(head, tuple(rest), None, text)
     if head == "stages":
         if len(rest) < 2:
             raise TemplateError(f"{text}: name a stage and a field: ${{stages.NAME.{'|'.join(_STAGE_FIELDS)}}}")
@@ -166,6 +183,8 @@ def check(ref: Ref, place: Place, *, earlier: Sequence[str], later: Sequence[str
         )
     if ref.root == "callback_url" and not place.allows_callback_url:
         raise TemplateError(f"{ref.text}: the {place.value} is read outside the stage and has no callback URL")
+    if ref.root in _FETCH_ROOTS and not place.is_fetch:
+        raise TemplateError(f"{ref.text}: only a fetch (after the callback) has the stage's answer id and callback")
     name = ref.stage_name
     if name is None or name in earlier:
         return
@@ -190,24 +209,17 @@ class Context:
     workflow_id: str
     stage: str
     callback_url: str | None = None
+    # A fetch only: what the stage's request answered, and the callback's result.
+    answer_id: Any = None
+    callback: Mapping[str, Any] | None = None
 
 
 def lookup(value: Any, path: Sequence[str], what: str) -> Any:
-    """Follow dotted `path` segments through objects (keys) and lists (indexes)."""
-    for depth, segment in enumerate(path):
-        where = ".".join([what, *path[:depth]])
-        if isinstance(value, Mapping):
-            if segment not in value:
-                raise TemplateError(f"{where} has no {segment!r}")
-            value = value[segment]
-        elif isinstance(value, list) and segment.isdigit():
-            index = int(segment)
-            if index >= len(value):
-                raise TemplateError(f"{where} has {len(value)} item(s), no index {index}")
-            value = value[index]
-        else:
-            raise TemplateError(f"{where} is {_kind(value)}, it has no {segment!r}")
-    return value
+    """Follow dotted `path` segments through objects (keys) and lists (indexes): the product's one path syntax."""
+    try:
+        return paths.lookup(value, path, what)
+    except PathError as exc:
+        raise TemplateError(str(exc)) from None
 
 
 def resolve(ref: Ref, ctx: Context) -> Any:
@@ -227,14 +239,17 @@ def resolve(ref: Ref, ctx: Context) -> Any:
         if ctx.callback_url is None:
             raise TemplateError(f"{ref.text}: no callback URL here")
         return ctx.callback_url
-    if ref.root == "idempotency_key":
-        return ctx.idempotency_key
-    if ref.root == "workflow_id":
-        return ctx.workflow_id
-    if ref.root == "stage":
-        return ctx.stage
+    if ref.root in ("idempotency_key", "workflow_id", "stage"):
+        return getattr(ctx, ref.root)
     if ref.root == "input":
         return lookup(ctx.input, ref.path, "input")
+    if ref.root in _FETCH_ROOTS:
+        value = ctx.answer_id if ref.root == "answer_id" else ctx.callback
+        if value is None:
+            raise TemplateError(
+                f"{ref.text}: the stage has no {ref.root.replace('_', ' ')} (token mode has no answer id)"
+            )
+        return lookup(value, ref.path, ref.root)
     name, field_name, *rest = ref.path
     output = ctx.stages.get(name)
     if output is None:
@@ -257,7 +272,7 @@ def render_text(template: str, ctx: Context, place: Place) -> str:
             text = quote(text, safe="")
         out.append(text)
     rendered = "".join(out)
-    if place in (Place.HEADER, Place.STATUS_HEADER) and ("\r" in rendered or "\n" in rendered):
+    if place.is_header and ("\r" in rendered or "\n" in rendered):
         raise TemplateError(f"header value {template!r} would contain a line break")
     return rendered
 
@@ -280,17 +295,3 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    return "an object"

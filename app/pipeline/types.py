@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from app.gate.shapes import CallbackShape, FetchSpec
 from app.gate.types import GateState, Mode, Rejection, StageKey, StageRecord, WaitingFor
 
 PIPELINE_WORKFLOW_NAME = "PipelineWorkflow"
@@ -72,6 +73,10 @@ class StageSpec:
     on_failure: OnFailure = OnFailure.FAIL
     # Earlier stages this stage's templates refer to (their outputs go with the activity call).
     uses_stages: list[str] = field(default_factory=list)
+    # The service's own callback body (None: stagegate's own body).
+    callback: CallbackShape | None = None
+    # Notify, then fetch: GET the result after a completed callback.
+    fetch: FetchSpec | None = None
 
 
 @dataclass(frozen=True)

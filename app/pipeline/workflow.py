@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, replace
 from datetime import timedelta
 
 from temporalio import workflow
@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from app.gate import run_attributes
     from app.gate.rules import record_for, records_with_progress, stage_id, status_of
+    from app.gate.shapes import FetchContext
     from app.gate.stage_gate import StageGate, stage_failure
     from app.gate.types import ERR_INVALID_INPUT, Outcome, StageRecord
     from app.pipeline.file import definition_problems
@@ -117,6 +118,9 @@ class PipelineWorkflow:
             reconcile=ACTIVITY_PIPELINE_STATUS if check is not None else None,
             reconcile_arg=check,
             service=declared_service(spec.request),
+            callback=spec.callback,
+            fetch=spec.fetch,
+            fetch_context=FetchContext(inp.input, {n: asdict(o) for n, o in earlier.items()}) if spec.fetch else None,
         )
 
     def _output(self, name: str) -> StageOutput:

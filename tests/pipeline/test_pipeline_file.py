@@ -69,7 +69,7 @@ def test_the_good_file_reads_into_typed_stages() -> None:
 
 def test_the_example_files_are_valid() -> None:
     names = {load_pipeline(path).name for path in sorted(EXAMPLES.glob("*.yaml"))}
-    assert names == {"demo", "transcode-publish"}
+    assert names == {"demo", "transcode-publish", "replicate-style", "assemblyai-style", "twilio-style"}
 
 
 # (case, file text, line, stage, field, what the message says). Stage None: the error is not about one stage.

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import WorkflowFailureError
+from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from app.gate import search_attributes
@@ -27,9 +27,12 @@ from app.gate.types import AdvancedBy, Mode, Outcome
 from app.pipeline.file import load_pipeline, parse_pipeline
 from app.pipeline.types import Pipeline, PipelineRunInput
 from app.starter import start_pipeline_run
+from tests.asgi import serving
 from tests.replay.layout import PIPELINE_HISTORY_DIR, history_file_name, workflow_id_for
 from tests.replay.recorder_entry import run_recorder
 from tests.stack import ROOT, find_temporal_cli, start_stack
+from tests.vendors.common import Deliveries
+from tests.vendors.serve import create_app as create_vendors
 
 RUN_TIMEOUT = 60.0
 QUICK = {"time_to_request": 0.1, "time_to_callback": 0.2, "action": "complete"}
@@ -78,6 +81,10 @@ class Scenario:
     advanced_by: AdvancedBy | None = None  # when set: how every completed stage advanced
 
 
+# Since p4: a stage's callback shape, and notify-then-fetch (patch "stagegate-fetch-after-notify").
+VENDOR_FILES = ("replicate_style", "assemblyai_style", "twilio_style")
+
+
 def scenarios() -> list[Scenario]:
     """Every recorded scenario, in recording order."""
     demo = load_pipeline(ROOT / "pipelines" / "demo.yaml")
@@ -104,51 +111,65 @@ def scenarios() -> list[Scenario]:
             AdvancedBy.RECONCILE,
         ),
     ]
+    for name in VENDOR_FILES:
+        vendor = load_pipeline(ROOT / "pipelines" / f"{name}.yaml")
+        modes = list(Mode) if name != "twilio_style" else [Mode.SIGNAL]
+        label = name.replace("_", "-")
+        out += [
+            Scenario(f"{label}-{m.value}", vendor, vendor.input_example or {}, m, [Outcome.COMPLETED]) for m in modes
+        ]
     return out
 
 
 async def record_all(tag: str, out: Path) -> list[Path]:
-    """Start a dev server and the stack, record every scenario, stop everything; the files written."""
+    """Start a dev server, the fake vendors and the stack, record every scenario, stop everything; the files."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
         search_attributes=search_attributes.ALL,
         dev_server_log_level="error",
     )
-    written: list[Path] = []
     try:
         address = env.client.service_client.config.target_host
         with tempfile.TemporaryDirectory(prefix="stagegate-record-") as log_dir:
-            stack = start_stack(address, Path(log_dir), task_queue=f"record-{uuid.uuid4().hex[:8]}")
-            try:
-                for scenario in scenarios():
-                    handle = await start_pipeline_run(
-                        env.client,
-                        stack.settings.task_queue,
-                        PipelineRunInput(pipeline=scenario.pipeline, input=scenario.inp, mode=scenario.mode),
-                        workflow_id=workflow_id_for(tag, scenario.name),
-                    )
-                    try:
-                        result = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
-                    except WorkflowFailureError as err:
-                        raise RuntimeError(f"{scenario.name}: the run failed: {err.cause}") from err
-                    got = [s.outcome for s in result.stages]
-                    if got != scenario.outcomes:
-                        raise RuntimeError(f"{scenario.name}: stages ended {got}, expected {scenario.outcomes}")
-                    if scenario.advanced_by and {s.advanced_by for s in result.stages} != {scenario.advanced_by}:
-                        raise RuntimeError(f"{scenario.name}: advanced by {[s.advanced_by for s in result.stages]}")
-                    path = out / history_file_name(tag, scenario.name)
-                    path.write_text((await handle.fetch_history()).to_json() + "\n")
-                    print(f"wrote {path}", flush=True)
-                    written.append(path)
-            except Exception:
-                for proc in stack.processes.values():
-                    print(f"--- {proc.name} log tail ---\n{proc.log_tail()}", file=sys.stderr)
-                raise
-            finally:
-                stack.stop()
+            async with serving(create_vendors(Deliveries())) as vendor_url:
+                stack = start_stack(
+                    address,
+                    Path(log_dir),
+                    task_queue=f"record-{uuid.uuid4().hex[:8]}",
+                    extra_env={"PIPELINE_VENDOR_URL": vendor_url},
+                )
+                try:
+                    return [await _record(env.client, stack.settings.task_queue, s, tag, out) for s in scenarios()]
+                except Exception:
+                    for proc in stack.processes.values():
+                        print(f"--- {proc.name} log tail ---\n{proc.log_tail()}", file=sys.stderr)
+                    raise
+                finally:
+                    stack.stop()
     finally:
         await env.shutdown()
-    return written
+
+
+async def _record(client: Client, task_queue: str, scenario: Scenario, tag: str, out: Path) -> Path:
+    handle = await start_pipeline_run(
+        client,
+        task_queue,
+        PipelineRunInput(pipeline=scenario.pipeline, input=scenario.inp, mode=scenario.mode),
+        workflow_id=workflow_id_for(tag, scenario.name),
+    )
+    try:
+        result = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
+    except WorkflowFailureError as err:
+        raise RuntimeError(f"{scenario.name}: the run failed: {err.cause}") from err
+    got = [s.outcome for s in result.stages]
+    if got != scenario.outcomes:
+        raise RuntimeError(f"{scenario.name}: stages ended {got}, expected {scenario.outcomes}")
+    if scenario.advanced_by and {s.advanced_by for s in result.stages} != {scenario.advanced_by}:
+        raise RuntimeError(f"{scenario.name}: advanced by {[s.advanced_by for s in result.stages]}")
+    path = out / history_file_name(tag, scenario.name)
+    path.write_text((await handle.fetch_history()).to_json() + "\n")
+    print(f"wrote {path}", flush=True)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

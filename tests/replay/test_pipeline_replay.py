@@ -21,7 +21,10 @@ from tests.replay.layout import PIPELINE_HISTORY_DIR, committed_histories, workf
 # p1 (8): both example pipelines in every mode, a failed stage with on_failure: continue, a lost callback
 # reconciled from the status URL. An empty or half-deleted folder must not pass.
 # p2 (8, patch "stagegate-no-stage-upserts"): the same scenarios, without a search attribute upsert per stage.
-MIN_HISTORIES = 16
+# p3 (8): the same scenarios, with issue 23's current details and summaries.
+# p4 (15, patch "stagegate-fetch-after-notify"): the same, plus the vendor-style examples (a service's own
+# callback body in every mode, notify-then-fetch in every mode, a form-encoded callback).
+MIN_HISTORIES = 39
 
 
 def _load() -> dict[Path, WorkflowHistory]:
