@@ -187,6 +187,8 @@ def plot_growth(found: dict[str, list[dict[str, Any]]], path: Path) -> None:
         history.plot(n, [_num(r.get("history_bytes_per_run")) for r in rows], style, marker="o", label=backend)
         ratio.plot(n, [_num(r.get("advance_over_deliver")) for r in rows], style, marker="o", label=backend)
     ratio.axhline(1.2, color="grey", linewidth=0.8, label="goal 1.2")
+    for ax in (rss, history, ratio):
+        ax.set_ylim(bottom=0)  # sizes and ratios from zero: a 3 % difference must not look like a doubling
     rss.set(xlabel="runs waiting at once", ylabel="RSS with all runs waiting (MB)", title="memory per process")
     history.set(xlabel="runs", ylabel="bytes per completed run", title="history size per run")
     ratio.set(xlabel="runs", ylabel="all advanced / all callbacks delivered", title="advance vs delivery time")
