@@ -23,9 +23,10 @@ class Sample:
 class Sampler:
     """Samples the named pids (and this process, as `bench`) every `interval` seconds while running.
 
-    For the names in `trees` the process's children count too (PostgreSQL: one backend process per connection),
-    and memory is their PSS, not RSS: shared memory (PostgreSQL's shared buffers) is counted once, split among
-    the processes that map it, instead of once per backend.
+    For the names in `trees` the process's children count too (PostgreSQL: one backend process per connection):
+    CPU is the live children's plus what the parent's exited (reaped) children used, so it never steps back when a
+    backend exits; memory is their PSS, not RSS: shared memory (PostgreSQL's shared buffers) is counted once,
+    split among the processes that map it, instead of once per backend.
     """
 
     pids: dict[str, int]
@@ -48,6 +49,8 @@ class Sampler:
                     times = proc.cpu_times()
                     cpu[name] = times.user + times.system
                     tree = name in self.trees
+                    if tree:
+                        cpu[name] += times.children_user + times.children_system
                     rss[name] = proc.memory_full_info().pss if tree else proc.memory_info().rss
                     children = proc.children(recursive=True) if tree else []
             except psutil.Error:
