@@ -39,6 +39,53 @@ ps:
 logs *NAME:
     uv run python -m scripts.devstack logs "$@"
 
+# Temporal on PostgreSQL (server 1.32.0 from its Go module, 16 shards, one process per service), then worker, callback server, service mock
+cluster-up: setup
+    uv run python -m scripts.cluster.stack up
+
+# Stop everything `just cluster-up` started (by pid), verified; the database stays (`just cluster-wipe` deletes it)
+cluster-down:
+    uv run python -m scripts.cluster.stack down
+
+# Show each cluster process: pid, alive/dead, health
+cluster-ps:
+    uv run python -m scripts.cluster.stack ps
+
+# Print the last 50 log lines of one cluster process (postgres, temporal_frontend, ..., worker) or of all
+cluster-logs *NAME:
+    uv run python -m scripts.cluster.stack logs "$@"
+
+# Delete the cluster's database and server config (only while the cluster is down)
+cluster-wipe:
+    uv run python -m scripts.cluster.stack wipe
+
+# Scale run on the running cluster (or --backend dev), e.g. `just cluster-bench-scale --runs 1000`; writes docs/bench/scale-<backend>-<N>.*
+cluster-bench-scale *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run python -m scripts.cluster.bench scale "$@"
+
+# `just bench`'s P0-P3 comparison on the running cluster (or --backend dev); writes docs/bench/results-<backend>.*
+cluster-bench *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run python -m scripts.cluster.bench compare "$@"
+
+# Growth table and plot from every docs/bench/scale-<backend>-<N>.json (docs/bench/scale-growth.{md,png})
+cluster-bench-growth *ARGS:
+    uv run python -m scripts.cluster.bench growth "$@"
+
+# End-to-end tests against the running cluster (`just cluster-up` first): -m cluster plus the e2e tests
+test-cluster *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    address="${TEMPORAL_ADDRESS:-localhost:7233}"
+    exec uv run pytest tests/e2e --workflow-environment "$address" -m "not slow" "$@"
+
 # Run the test suite (slow tests excluded by the pytest config); extra args go to pytest
 test *ARGS: setup
     #!/usr/bin/env bash

@@ -98,6 +98,9 @@ class Service:
     health: Callable[[float], bool]  # probe with the given timeout in seconds
     start_timeout_s: float
     urls: tuple[tuple[str, str], ...]
+    # A command of its own (scripts/cluster's PostgreSQL and Temporal services) and what it adds to the environment.
+    argv: tuple[str, ...] = ()
+    extra_env: tuple[tuple[str, str], ...] = ()
 
     @property
     def pid_file(self) -> Path:
@@ -189,8 +192,15 @@ def _services(state: StateDir) -> list[Service]:
     ]
 
 
+def stagegate_services(state: StateDir) -> list[Service]:
+    """The worker, callback server and service mock (without Temporal), for a stack that brings its own."""
+    return [service for service in _services(state) if service.name != "temporal"]
+
+
 def _command(service: Service, temporal_bin: str) -> list[str]:
     """The process's argv, from the stack starter (the dev server's arguments are built in one place)."""
+    if service.argv:
+        return list(service.argv)
     if service.name == "temporal":
         ui_port = _port_from_env("TEMPORAL_UI_PORT", 8233)
         return dev_server_args(
@@ -351,6 +361,11 @@ def _running_pid(service: Service, *, clean_stale: bool) -> int | None:
     return None
 
 
+def running_pid(service: Service) -> int | None:
+    """Pid of our running process for service, or None (the pid file is left as it is)."""
+    return _running_pid(service, clean_stale=False)
+
+
 def _tail(path: Path, lines: int) -> list[str]:
     try:
         with path.open(errors="replace") as handle:
@@ -451,7 +466,7 @@ def _start(service: Service, temporal_bin: str) -> None:
     proc = start_process(
         service.name,
         argv,
-        env=_child_env(service.state, service.name),
+        env={**_child_env(service.state, service.name), **dict(service.extra_env)},
         log_dir=service.state.logs,
         python_module=False,
         append_log=True,
@@ -471,8 +486,10 @@ def _start(service: Service, temporal_bin: str) -> None:
     sys.exit(1)
 
 
-def cmd_up(services: list[Service]) -> int:
-    """Start whatever is not running yet, in order, and wait for health."""
+def cmd_up(
+    services: list[Service], *, title: str | None = "stagegate dev stack is up", logs_hint: str = "just logs [name]"
+) -> int:
+    """Start whatever is not running yet, in order, and wait for health; then print `title` and the URLs."""
     state = services[0].state
     state.pids.mkdir(parents=True, exist_ok=True)
     state.logs.mkdir(parents=True, exist_ok=True)
@@ -491,17 +508,19 @@ def cmd_up(services: list[Service]) -> int:
                 _print_log_tail(service)
                 return 1
             continue
-        if service.name == "temporal" and not temporal_bin:
+        if service.name == "temporal" and not service.argv and not temporal_bin:
             temporal_bin = _temporal_binary()
         _start(service, temporal_bin)
 
+    if title is None:
+        return 0
     print()
-    print("stagegate dev stack is up:")
+    print(f"{title}:")
     rows = [row for service in services for row in service.urls]
     width = max(len(label) for label, _ in rows)
     for label, url in rows:
         print(f"  {label:<{width}}  {url}")
-    logs = f"{state.show(state.logs)}/<name>.log  (just logs [name])"
+    logs = f"{state.show(state.logs)}/<name>.log  ({logs_hint})"
     print(f"  {'Logs':<{width}}  {logs}")
     return 0
 

@@ -31,7 +31,7 @@ from scripts.bench.results import PHASE_C1, PHASE_SATURATION, BenchResults, rati
 from scripts.bench.runner import BenchContext, BenchPlan, history_costs, run_phase
 from scripts.bench.sampler import Sampler
 from scripts.bench.sides import Side, Via, side_of_workflow
-from scripts.bench.stack import BenchStack, StackOptions, start_bench_stack
+from scripts.bench.stack import StackOptions, start_bench_stack
 from scripts.bench.stub_service import StageAsk, StubServer, StubService
 from scripts.stack.dev_server import connect
 from scripts.stack.processes import free_port
@@ -71,8 +71,15 @@ async def run_compare(
     callback_env: Mapping[str, str] | None = None,
     callback_b_env: Mapping[str, str] | None = None,
     log_dir: Path | None = None,
+    temporal_address: str | None = None,
+    sample_pids: Mapping[str, int] | None = None,
+    sample_trees: frozenset[str] = frozenset(),
 ) -> BenchResults:
-    """The whole benchmark; returns what it wrote."""
+    """The whole benchmark; returns what it wrote.
+
+    With `temporal_address` it runs against that Temporal (e.g. `just cluster-up`'s) instead of a dev server of its
+    own, and samples `sample_pids` (its processes; `sample_trees` with their children) beside the stack's.
+    """
     began = time.monotonic()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="stagegate-bench-"))
     firer: Firer | None = None
@@ -93,6 +100,7 @@ async def run_compare(
                 callback_env=dict(callback_env or {}),
                 callback_b_env=None if callback_b_env is None else dict(callback_b_env),
                 with_e2e=any(s.via is Via.SERVICE_MOCK for s in sides),
+                temporal_address=temporal_address,
             ),
         )
         try:
@@ -102,7 +110,9 @@ async def run_compare(
             )
             async with httpx.AsyncClient(trust_env=False, timeout=30.0, limits=limits) as http:
                 firer = Firer(client, http, FireLog(), server_b=stack.callback_b_url)
-                results = await _measure(client, firer, stack, plan, sides, console)
+                pids = {**(sample_pids or {}), **stack.pids()}
+                sampler = Sampler(pids, trees=sample_trees)
+                results = await _measure(client, firer, sampler, plan, sides, console)
                 await stub.drain()
         finally:
             stack.stop()
@@ -117,7 +127,8 @@ async def run_compare(
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=round(time.monotonic() - began, 1),
         log_dir=str(log_dir),
-        pids=stack.pids(),
+        pids={**(sample_pids or {}), **stack.pids()},
+        temporal_address=stack.temporal_address,
     )
     write_outputs(results, outputs)
     print_summary(results, console)
@@ -125,12 +136,12 @@ async def run_compare(
 
 
 async def _measure(
-    client: Client, firer: Firer, stack: BenchStack, plan: BenchPlan, sides: Sequence[Side], console: Console
+    client: Client, firer: Firer, sampler: Sampler, plan: BenchPlan, sides: Sequence[Side], console: Console
 ) -> BenchResults:
     results = BenchResults(meta={"started_at": datetime.now(UTC).isoformat(timespec="seconds")})
     total = len(sides) * (plan.c1_rounds * plan.c1_runs + plan.sat_rounds * plan.concurrency)
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    async with Sampler(stack.pids()) as sampler:
+    async with sampler:
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task("runs", total=total)
 

@@ -25,7 +25,8 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 
 def _processes(results: BenchResults) -> list[str]:
     seen = {name for s in results.summaries for name in s.cpu_s_per_1000_advances}
-    return [p for p in PROCESSES if p in seen]
+    # The known ones in their order, then any other (a cluster's: postgres, temporal_history, ...).
+    return [p for p in PROCESSES if p in seen] + sorted(seen - set(PROCESSES))
 
 
 def _ratio(results: BenchResults, s: SideSummary) -> str:

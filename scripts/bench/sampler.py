@@ -21,10 +21,17 @@ class Sample:
 
 @dataclass
 class Sampler:
-    """Samples the named pids (and this process, as `bench`) every `interval` seconds while running."""
+    """Samples the named pids (and this process, as `bench`) every `interval` seconds while running.
+
+    For the names in `trees` the process's children count too (PostgreSQL: one backend process per connection):
+    CPU is the live children's plus what the parent's exited (reaped) children used, so it never steps back when a
+    backend exits; memory is their PSS, not RSS: shared memory (PostgreSQL's shared buffers) is counted once,
+    split among the processes that map it, instead of once per backend.
+    """
 
     pids: dict[str, int]
     interval: float = 0.5
+    trees: frozenset[str] = frozenset()
     samples: list[Sample] = field(default_factory=list)
     _procs: dict[str, psutil.Process] = field(default_factory=dict)
     _task: asyncio.Task[None] | None = None
@@ -41,9 +48,21 @@ class Sampler:
                 with proc.oneshot():
                     times = proc.cpu_times()
                     cpu[name] = times.user + times.system
-                    rss[name] = proc.memory_info().rss
+                    tree = name in self.trees
+                    if tree:
+                        cpu[name] += times.children_user + times.children_system
+                    rss[name] = proc.memory_full_info().pss if tree else proc.memory_info().rss
+                    children = proc.children(recursive=True) if tree else []
             except psutil.Error:
                 continue
+            for child in children:
+                try:
+                    with child.oneshot():
+                        times = child.cpu_times()
+                        cpu[name] += times.user + times.system
+                        rss[name] += child.memory_full_info().pss
+                except psutil.Error:
+                    continue
         sample = Sample(time.monotonic(), cpu, rss)
         self.samples.append(sample)
         return sample

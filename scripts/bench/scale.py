@@ -48,6 +48,12 @@ class ScalePlan:
     stage_timeout: float = 3600.0
     phase_timeout: float = 1800.0  # each of: all waiting, all completed
     worker_env: dict[str, str] = field(default_factory=dict)
+    # A running Temporal instead of a dev server of its own (`just cluster-bench-scale`), and its processes to
+    # sample beside ours: name -> pid; the names in `sample_trees` count their children too (PostgreSQL's backends).
+    temporal_address: str | None = None
+    sample_pids: dict[str, int] = field(default_factory=dict)
+    sample_trees: tuple[str, ...] = ()
+    history_samples: int = 20  # runs whose history size is read (describe) once all have completed
 
 
 class Holder:
@@ -70,11 +76,18 @@ async def run_scale(plan: ScalePlan, outputs: Outputs, console: Console) -> Scal
     async with StubServer(stub, free_port()) as server:
         console.print(f"starting the stack (logs in {log_dir})")
         stack = await start_bench_stack(
-            log_dir, StackOptions(stub_service_url=server.url, worker_env=plan.worker_env, with_e2e=False)
+            log_dir,
+            StackOptions(
+                stub_service_url=server.url,
+                worker_env=plan.worker_env,
+                with_e2e=False,
+                temporal_address=plan.temporal_address,
+            ),
         )
         try:
             client = await connect(stack.temporal_address)
-            async with Sampler(stack.pids(), interval=1.0) as sampler:
+            pids = {**plan.sample_pids, **stack.pids()}
+            async with Sampler(pids, interval=1.0, trees=frozenset(plan.sample_trees)) as sampler:
                 await _drive(client, plan, holder, sampler, results, console)
         finally:
             stack.stop()
@@ -85,7 +98,8 @@ async def run_scale(plan: ScalePlan, outputs: Outputs, console: Console) -> Scal
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=round(time.monotonic() - began, 1),
         log_dir=str(log_dir),
-        pids=stack.pids(),
+        pids={**plan.sample_pids, **stack.pids()},
+        temporal_address=stack.temporal_address,
     )
     outputs.json.parent.mkdir(parents=True, exist_ok=True)
     outputs.json.write_text(json.dumps(results.to_json(), indent=1) + "\n")
@@ -115,19 +129,24 @@ async def _drive(
     t0 = time.monotonic()
     t_fire = math.inf
     stop = asyncio.Event()
-    timeline_task = asyncio.create_task(_timeline(client, sampler, holder, counts, results, t0, stop))
+    # Every count is of this run's workflow IDs only: a long-lived server (the cluster) keeps earlier runs.
+    prefix = f"bench-scale-{uuid.uuid4().hex[:6]}-"
+    timeline_task = asyncio.create_task(_timeline(client, sampler, holder, counts, results, t0, stop, prefix))
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     try:
         with Progress(*columns, console=console) as bar:
-            await _start_all(client, plan, holder, counts, bar)
+            await _start_all(client, plan, prefix, counts, bar)
             results.start_seconds = time.monotonic() - t0
             results.started = counts.started
             waiting = bar.add_task("waiting at their gate", total=plan.runs)
             await _until(lambda: _show(bar, waiting, len(holder.asks)) >= plan.runs, plan.phase_timeout)
             results.all_waiting_seconds = time.monotonic() - t0
             results.waiting = len(holder.asks)
+            waiting_sample = sampler.take()
+            results.rss_at_waiting_mb = {n: round(v / 2**20, 1) for n, v in waiting_sample.rss.items()}
             t_fire = time.monotonic()
             await _fire_all(plan, holder, counts, bar)
+            results.deliver_seconds = time.monotonic() - t_fire
             completed = bar.add_task("completed (visibility count)", total=plan.runs)
             await _until(lambda: _show(bar, completed, counts.completed) >= plan.runs, plan.phase_timeout)
             results.advance_seconds = time.monotonic() - t_fire
@@ -135,7 +154,8 @@ async def _drive(
         stop.set()
         await timeline_task
     results.callback_answers = counts.answers
-    results.completed = await _count(client, "Completed")
+    results.completed = await _count(client, "Completed", prefix)
+    await _history_sizes(client, [f"{prefix}{i}" for i in range(min(plan.history_samples, plan.runs))], results)
     results.failed_or_open = plan.runs - results.completed
     results.start_rate = results.started / results.start_seconds if results.start_seconds else math.nan
     results.advance_rate = results.completed / results.advance_seconds if results.advance_seconds else math.nan
@@ -148,9 +168,8 @@ def _show(bar: Progress, task: TaskID, value: int) -> int:
     return value
 
 
-async def _start_all(client: Client, plan: ScalePlan, holder: Holder, counts: _Counts, bar: Progress) -> None:
+async def _start_all(client: Client, plan: ScalePlan, prefix: str, counts: _Counts, bar: Progress) -> None:
     """Start every run, `start_concurrency` starts in flight at once."""
-    tag = uuid.uuid4().hex[:6]
     inp = StagedRunInput(
         mode=plan.mode, stages=1, time_to_request=0.0, time_to_callback=0.0, stage_timeout_seconds=plan.stage_timeout
     )
@@ -159,7 +178,7 @@ async def _start_all(client: Client, plan: ScalePlan, holder: Holder, counts: _C
 
     async def start(i: int) -> None:
         async with gate:
-            await start_staged_run(client, STUB_TASK_QUEUE, inp, workflow_id=f"bench-scale-{tag}-{i}")
+            await start_staged_run(client, STUB_TASK_QUEUE, inp, workflow_id=f"{prefix}{i}")
         counts.started += 1
         bar.advance(task)
 
@@ -191,9 +210,20 @@ async def _fire_all(plan: ScalePlan, holder: Holder, counts: _Counts, bar: Progr
         await asyncio.gather(*(fire(a) for a in list(holder.asks.values())))
 
 
-async def _count(client: Client, status: str) -> int:
-    query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = '{status}'"
+async def _count(client: Client, status: str, prefix: str) -> int:
+    query = f"WorkflowType = '{WORKFLOW_NAME}' AND ExecutionStatus = '{status}' AND WorkflowId STARTS_WITH '{prefix}'"
     return (await client.count_workflows(query)).count
+
+
+async def _history_sizes(client: Client, workflow_ids: list[str], results: ScaleResults) -> None:
+    """Mean history size (bytes, events) of the sampled runs, as the server accounts it (describe)."""
+    sizes: list[tuple[int, int]] = []
+    for workflow_id in workflow_ids:
+        info = (await client.get_workflow_handle(workflow_id).describe()).raw_description.workflow_execution_info
+        sizes.append((info.history_size_bytes, info.history_length))
+    if sizes:
+        results.history_bytes_per_run = sum(b for b, _ in sizes) / len(sizes)
+        results.history_events_per_run = sum(e for _, e in sizes) / len(sizes)
 
 
 async def _until(done: Callable[[], bool], timeout: float) -> None:
@@ -211,12 +241,13 @@ async def _timeline(
     results: ScaleResults,
     t0: float,
     stop: asyncio.Event,
+    prefix: str,
 ) -> None:
     """Once a second: the counts (completions from visibility) and each process's CPU % and RSS."""
     previous: Sample | None = None
     while not stop.is_set():
         try:
-            counts.completed = await _count(client, "Completed")
+            counts.completed = await _count(client, "Completed", prefix)
         except Exception:  # noqa: BLE001  # a slow count under load keeps the last value; counted, not fatal
             counts.count_errors += 1
         sample = sampler.samples[-1] if sampler.samples else None

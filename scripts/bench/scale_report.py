@@ -25,16 +25,26 @@ def scale_markdown(r: ScaleResults) -> str:
         ("runs", f"{r.runs} ({plan.get('mode', '?')} mode, 1 stage each)"),
         ("started", f"{r.started} in {_f(r.start_seconds)} s ({_f(r.start_rate)} starts/s)"),
         ("all waiting at their gate", f"{r.waiting} after {_f(r.all_waiting_seconds)} s"),
+        ("callbacks delivered (all answered)", f"{_f(r.deliver_seconds)} s after the first POST"),
         ("advanced through the callback server", f"{_f(r.advance_seconds)} s ({_f(r.advance_rate)} completions/s)"),
+        ("advanced / delivered (goal <= 1.2)", _f(r.advance_over_deliver, 2)),
         ("completed", f"{r.completed} of {r.runs}" + ("" if r.all_completed else " **(not all)**")),
         ("callback answers", ", ".join(f"{k}: {v}" for k, v in sorted(r.callback_answers.items())) or "-"),
+        (
+            "history per run (completed)",
+            f"{_f(r.history_bytes_per_run, 0)} bytes, {_f(r.history_events_per_run)} events",
+        ),
     ]
     out = ["| figure | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows), ""]
-    out += ["| process | peak RSS (MB) | " + " | ".join(f"CPU % {p}" for p in r.busiest) + " |"]
-    out += ["|---|---:|" + "---:|" * len(r.busiest)]
+    out += [
+        f"| process | RSS (MB) with all {r.runs} waiting | peak RSS (MB) | "
+        + " | ".join(f"CPU % {p}" for p in r.busiest)
+        + " |"
+    ]
+    out += ["|---|---:|---:|" + "---:|" * len(r.busiest)]
     for name, mb in sorted(r.peak_rss_mb.items()):
         cpu = " | ".join(_f(r.busiest[p].get(name, math.nan), 0) for p in r.busiest)
-        out.append(f"| {name} | {mb:.0f} | {cpu} |")
+        out.append(f"| {name} | {_f(r.rss_at_waiting_mb.get(name, math.nan), 0)} | {mb:.0f} | {cpu} |")
     out += ["", "Saturated first (busiest process, mean CPU over the phase):", ""]
     out += [f"- {phase}: {text}" for phase, text in r.saturated_first.items()]
     return "\n".join(out) + "\n"

@@ -43,6 +43,8 @@ class StackOptions:
     with_e2e: bool = True
     callback_env: Mapping[str, str] = field(default_factory=dict)  # callback server A's extra variables
     callback_b_env: Mapping[str, str] | None = None  # when set: start callback server B with these
+    # A running Temporal (host:port, search attributes registered, e.g. `just cluster-up`'s) instead of a dev server.
+    temporal_address: str | None = None
 
 
 @dataclass(frozen=True)
@@ -54,12 +56,14 @@ class BenchStack:
     service_url: str
     callback_b_url: str | None
     signing_secret: str
-    server: DevServer
+    server: DevServer | None  # None: a Temporal the bench did not start
     stack: Stack
 
     @property
     def processes(self) -> dict[str, ManagedProcess]:
         """Every measured process by name, the dev server first."""
+        if self.server is None:
+            return dict(self.stack.processes)
         assert self.server.proc is not None
         return {"temporal": self.server.proc, **self.stack.processes}
 
@@ -70,15 +74,21 @@ class BenchStack:
     def stop(self) -> None:
         """Stop every process by pid: workers first (they drain), the dev server last."""
         self.stack.stop()
-        self.server.stop()
+        if self.server is not None:
+            self.server.stop()
 
 
 async def start_bench_stack(log_dir: Path, options: StackOptions) -> BenchStack:
     """Start every process and wait until each answers; on any failure stop what already runs."""
     temporal_port, callback_port, callback_b_port, service_port = free_port(), free_port(), free_port(), free_port()
-    server = DevServer(cli=find_temporal_cli(), port=temporal_port, log_dir=log_dir)
+    server = (
+        DevServer(cli=find_temporal_cli(), port=temporal_port, log_dir=log_dir)
+        if options.temporal_address is None
+        else None
+    )
+    address = server.address if server is not None else str(options.temporal_address)
     secret = secrets.token_hex(32)
-    env = loopback_env(server.address, signing_secret=secret)
+    env = loopback_env(address, signing_secret=secret)
     # A benchmark measures what users run: the worker cache and Temporal's determinism policy at their defaults.
     env.pop("WORKER_MAX_CACHED_WORKFLOWS", None)
     env.pop("WORKER_FAIL_ON_NONDETERMINISM", None)
@@ -97,17 +107,19 @@ async def start_bench_stack(log_dir: Path, options: StackOptions) -> BenchStack:
     for name, (queue, service_url) in queues.items():
         specs[name] = worker(free_port(), {"STAGEGATE_TASK_QUEUE": queue, "SERVICE_URL": service_url})
     try:
-        await asyncio.to_thread(server.start, timeout=HEALTH_TIMEOUT)
+        if server is not None:
+            await asyncio.to_thread(server.start, timeout=HEALTH_TIMEOUT)
         try:
             stack = await asyncio.to_thread(start_stack, env, log_dir, specs)
         except BaseException:
-            server.stop()
+            if server is not None:
+                server.stop()
             raise
     except RuntimeError as err:
         first_line = str(err).splitlines()[0]
         raise StackStartError(f"{first_line} (logs in {log_dir})") from err
     return BenchStack(
-        temporal_address=server.address,
+        temporal_address=address,
         callback_base_url=f"http://127.0.0.1:{callback_port}",
         service_url=f"http://127.0.0.1:{service_port}",
         callback_b_url=f"http://127.0.0.1:{callback_b_port}" if options.callback_b_env is not None else None,
