@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING
 
 from temporalio.client import Client, WorkflowHandle
 
 from app.demo.payloads import WORKFLOW_NAME, RunResult, StagedRunInput
 from app.gate import operator_view, search_attributes
-from app.pipeline import operator
-from app.pipeline.types import PIPELINE_WORKFLOW_NAME, PipelineResult, PipelineRunInput
+
+if TYPE_CHECKING:
+    from app.pipeline.types import PipelineResult, PipelineRunInput
 
 
 def new_workflow_id(mode: str) -> str:
@@ -37,6 +39,11 @@ async def start_pipeline_run(
     client: Client, task_queue: str, inp: PipelineRunInput, *, workflow_id: str | None = None
 ) -> WorkflowHandle[object, PipelineResult]:
     """Start a pipeline run: the validated definition travels in the input (the file is never read again)."""
+    # Imported here: a demo start (`cli start --no-wait`, run many times by scripts) never pays for the pipeline
+    # types' dataclasses.
+    from app.pipeline import operator
+    from app.pipeline.types import PIPELINE_WORKFLOW_NAME, PipelineResult
+
     return await client.start_workflow(
         PIPELINE_WORKFLOW_NAME,
         inp,

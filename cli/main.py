@@ -1,24 +1,28 @@
 """The `cli` command line: start runs in signal, token or update mode, watch them, signal them, list them.
 
 Start-up stays light: this module imports typer and our small option/value modules only, so `cli --help` and a
-bad option answer in a fraction of a second. Commands import `cli.operations` (Temporal client, Rich, settings)
-when they run.
+bad option answer in a fraction of a second. Commands import what they need when they run: `cli start` imports
+`cli.starting` (the Temporal client and settings, no Rich), the others `cli.operations`.
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations`: typer reads every option's annotation, and string annotations cost an
+# eval (a compile) each, in every `cli` process.
 
+import copy
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
+import typer.main
+from typer.core import TyperGroup
+from typer.models import CommandInfo
 
 from app.errors import InputError, InvalidCallbackError, PipelineError
-from app.gate.rules import parse_stage_key
 from app.gate.types import CallbackStatus, Mode, StageCallback
-from app.pipeline.types import PipelineRunInput
 from cli.errors import CliError
 from cli.pipeline_cmd import parse_input, pipeline_app
 from cli.run_options import OptionError, RunOptions, parse_actions, parse_mode, parse_stage_modes
@@ -115,12 +119,14 @@ def start(
         from app.pipeline.file import load_pipeline  # YAML + JSON Schema: only for pipeline runs
 
         pipeline = load_pipeline(pipeline_file)  # PipelineError: one line, exit 2, nothing started
-        run_input = PipelineRunInput(pipeline=pipeline, input=parse_input(input_, pipeline), mode=parse_mode(mode))
-        from cli import operations
+        from app.pipeline.types import PipelineRunInput
 
-        settings = operations.settings()
-        report = operations.run(
-            operations.start_pipeline(settings, run_input, workflow_id, wait=wait, as_json=as_json, preflight=preflight)
+        run_input = PipelineRunInput(pipeline=pipeline, input=parse_input(input_, pipeline), mode=parse_mode(mode))
+        from cli import session, starting
+
+        settings = session.settings()
+        report = session.run(
+            starting.start_pipeline(settings, run_input, workflow_id, wait=wait, as_json=as_json, preflight=preflight)
         )
         if report is not None and report.status != "completed":
             raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
@@ -140,11 +146,12 @@ def start(
         continue_as_new_after=continue_as_new_after,
         stage_modes=parse_stage_modes(stage_modes, stages),
     )
-    from cli import operations
+    # `cli.starting`, not `cli.operations`: the start path loads no status, report or Rich code.
+    from cli import session, starting
 
-    settings = operations.settings()
-    report = operations.run(
-        operations.start(settings, options, workflow_id, wait=wait, as_json=as_json, preflight=preflight)
+    settings = session.settings()
+    report = session.run(
+        starting.start(settings, options, workflow_id, wait=wait, as_json=as_json, preflight=preflight)
     )
     if report is not None and report.status != "completed":
         raise typer.Exit(EXIT_RUN_NOT_COMPLETED)
@@ -208,6 +215,8 @@ def signal(
         if not isinstance(value, dict):
             raise CliError("--result must be a JSON object", 2)
         parsed = value
+    from app.gate.rules import parse_stage_key  # the gate's callback rules: only `signal` needs them
+
     try:
         stage_key = parse_stage_key(stage)
     except InvalidCallbackError as exc:
@@ -296,11 +305,30 @@ def _fail(message: str, code: int) -> NoReturn:
     _exit(code)
 
 
+def _command_name(info: CommandInfo) -> str:
+    callback_name = info.callback.__name__ if info.callback else ""
+    return info.name or typer.main.get_command_name(callback_name)
+
+
+def command_group(args: Sequence[str]) -> TyperGroup:
+    """The click group that parses `args`. Building it turns every command's signature into click options, most
+    of it for commands that will not run: when the first argument names a command, only that one is built. Its
+    help, options and errors are the same; `cli --help`, a mistyped command (click suggests the close ones) and
+    `cli pipeline ...` get the whole tree."""
+    chosen = [c for c in app.registered_commands if args and _command_name(c) == args[0]]
+    if not chosen:
+        return typer.main.get_group(app)
+    lean = copy.copy(app)
+    lean.registered_commands = chosen
+    lean.registered_groups = []
+    return typer.main.get_group(lean)  # a group even with one command: `cli start ...` keeps its shape
+
+
 def main() -> None:
     """Console-script entry: every error is one line on stderr with a non-zero exit code."""
     try:
         # Without standalone mode, click hands back the code of a `typer.Exit` instead of exiting.
-        code = app(standalone_mode=False)
+        code = command_group(sys.argv[1:])(standalone_mode=False)
     except CliError as exc:
         _fail(exc.message, exc.code)
     except (OptionError, PipelineError, InputError) as exc:
@@ -319,9 +347,9 @@ def main() -> None:
 def _exit(code: int) -> NoReturn:
     # Skip interpreter teardown: with the SDK's Rust runtime threads still alive it can abort with
     # "PyGILState_Release ... finalizing" (temporalio/sdk-python#300) and turn a success into exit 134.
-    operations = sys.modules.get("cli.operations")  # imported only if a command ran
-    if operations is not None:
-        operations.shutdown_tracing()
+    session = sys.modules.get("cli.session")  # imported only if a command ran
+    if session is not None:
+        session.shutdown_tracing()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

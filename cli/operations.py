@@ -8,268 +8,38 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import asdict, dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
 
-from app.demo.payloads import RunResult, RunStatus
-from app.errors import SettingsError
-from app.gate.types import SIGNAL_ADVANCE_STAGE, GateStatus, Mode, StageCallback
+from app.demo.payloads import RunResult
+from app.gate.types import SIGNAL_ADVANCE_STAGE, Mode, StageCallback
 from app.pipeline.types import (
     PIPELINE_WORKFLOW_NAME,
     QUERY_PIPELINE_STATUS,
-    Pipeline,
     PipelineResult,
-    PipelineRunInput,
     PipelineStatus,
 )
-from app.runtime.client import connect_client
-from app.runtime.config import Settings, load_settings
-from app.starter import start_pipeline_run, start_staged_run
+from app.runtime.config import Settings
+from app.starter import start_staged_run
 from cli import listing
 from cli.consoles import out
 from cli.errors import CliError
-from cli.outcomes import query_status, ui_link, wait_for_pipeline_report, wait_for_report
+from cli.outcomes import query_status, wait_for_pipeline_report, wait_for_report
 from cli.preflight import check_services
 from cli.render import RunReport, print_report, side_by_side, stage_table, status_table
 from cli.run_options import RunOptions
+from cli.session import connect, for_starting, ui_link
 
-if TYPE_CHECKING:
-    from rich.console import RenderableType
+# Re-exported: the commands in cli.main reach the shared plumbing through this module (`operations.run(...)`).
+from cli.session import run as run  # noqa: PLC0414
+from cli.session import settings as settings  # noqa: PLC0414
 
-    from app.runtime.tracing import Tracing
-
-T = TypeVar("T")
-S = TypeVar("S")  # the status a run reports while it is followed
-
-# Live progress on a terminal: one status query a second is plenty for stages that take seconds, and costs the
-# worker and the server little (the result itself is one long poll). Piped output changes less often.
-PROGRESS_SECONDS_TERMINAL = 1.0
-PROGRESS_SECONDS_PIPED = 2.0
 # `cli list`: status queries in flight at once (each may replay a run on a worker).
 LIST_QUERY_CONCURRENCY = 16
-
-
-# Tracing opened by this command: flushed by `shutdown_tracing` from cli.main's exit, which skips interpreter
-# teardown (and so atexit handlers).
-_open_tracing: list[Tracing] = []
-
-
-def _for_starting(client: Client, settings: Settings) -> Client:
-    """With tracing on (OTEL_*), the start call opens the run's trace; polling afterwards stays untraced.
-
-    app.runtime.tracing (OpenTelemetry's SDK and exporters) is imported only when tracing is on: start-up stays light.
-    """
-    if not settings.tracing.enabled:
-        return client
-    from app.runtime.tracing import start_tracing, traced_client
-
-    tracing = start_tracing(settings.tracing, component="stagegate-cli")
-    if tracing is None:
-        return client
-    _open_tracing.append(tracing)
-    return traced_client(client, tracing)
-
-
-def shutdown_tracing() -> None:
-    """Export the spans still buffered (called right before the process exits)."""
-    while _open_tracing:
-        _open_tracing.pop().shutdown()
-
-
-def settings() -> Settings:
-    """The environment, read once, or a one-line configuration error."""
-    try:
-        return load_settings()
-    except SettingsError as exc:
-        raise CliError(f"configuration: {exc}") from exc
-
-
-async def connect(settings: Settings) -> Client:
-    """A client, or a one-line error that names the address and what to do."""
-    try:
-        return await asyncio.wait_for(connect_client(settings), timeout=15)
-    except (TimeoutError, RuntimeError, RPCError, OSError) as exc:
-        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise CliError(
-            f"cannot reach Temporal at {settings.temporal.address} (namespace {settings.temporal.namespace}): "
-            f"{reason[:200]}. Is it running? (`just up`)"
-        ) from exc
-
-
-def run(coro: Coroutine[Any, Any, T]) -> T:
-    """Run one command's coroutine; Temporal's RPC errors become one-line CLI errors."""
-    try:
-        return asyncio.run(coro)
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.NOT_FOUND:
-            raise CliError(f"not found: {exc.message}") from exc
-        if exc.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            raise CliError(f"Temporal is not answering: {exc.message}") from exc
-        raise CliError(f"Temporal said {exc.status.name}: {exc.message}") from exc
-
-
-async def _checked_client(settings: Settings, *, preflight: bool, service: bool = True) -> Client:
-    """Connect while the preflight check runs (both are network waits); a dead stack is reported first."""
-    connecting = asyncio.ensure_future(connect(settings))
-    try:
-        if preflight:
-            problem = await check_services(settings, service=service)
-            if problem:
-                raise CliError(f"{problem} (start the stack with `just up`, or pass --no-preflight)")
-        return await connecting
-    finally:
-        if not connecting.done():
-            connecting.cancel()
-
-
-def _progress_seconds() -> float:
-    return PROGRESS_SECONDS_TERMINAL if out().is_terminal else PROGRESS_SECONDS_PIPED
-
-
-# --- start --------------------------------------------------------------------------------------------
-
-
-async def start(
-    settings: Settings, options: RunOptions, workflow_id: str | None, *, wait: bool, as_json: bool, preflight: bool
-) -> RunReport | None:
-    """Start a demo run; with `wait`, follow it to the end."""
-    client = await _checked_client(settings, preflight=preflight)
-    try:
-        handle = await start_staged_run(
-            _for_starting(client, settings), settings.task_queue, options.to_input(), workflow_id=workflow_id
-        )
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.ALREADY_EXISTS:
-            raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
-        raise
-    link = ui_link(settings.temporal.ui_url, client.namespace, handle.id)
-    if not wait:
-        if as_json:
-            print(json.dumps({"workflow_id": handle.id, "run_id": handle.result_run_id, "ui_url": link}))
-        else:
-            print(f"started {handle.id} ({options.mode.value} mode)\nWeb UI: {link}", flush=True)
-        return None
-    if as_json:
-        report = await wait_for_report(client, handle, ui_url=settings.temporal.ui_url)
-        print(report.to_json())
-        return report
-    print(f"started {handle.id} ({options.mode.value} mode, {options.stages} stages)\nWeb UI: {link}", flush=True)
-    report = await _watch(client, handle, settings)
-    print_report(out(), report)
-    return report
-
-
-async def start_pipeline(
-    settings: Settings,
-    run_input: PipelineRunInput,
-    workflow_id: str | None,
-    *,
-    wait: bool,
-    as_json: bool,
-    preflight: bool,
-) -> RunReport | None:
-    """Start a pipeline run; with `wait`, follow it to the end."""
-    pipeline = run_input.pipeline
-    client = await _checked_client(settings, preflight=preflight, service=False)
-    try:
-        handle = await start_pipeline_run(
-            _for_starting(client, settings), settings.task_queue, run_input, workflow_id=workflow_id
-        )
-    except RPCError as exc:
-        if exc.status is RPCStatusCode.ALREADY_EXISTS:
-            raise CliError(f"a workflow with ID {workflow_id!r} is already running") from exc
-        raise
-    link = ui_link(settings.temporal.ui_url, client.namespace, handle.id)
-    mode = run_input.mode.value
-    if not wait:
-        if as_json:
-            print(json.dumps({"workflow_id": handle.id, "run_id": handle.result_run_id, "ui_url": link}))
-        else:
-            print(f"started {handle.id} (pipeline {pipeline.name}, {mode} mode)\nWeb UI: {link}", flush=True)
-        return None
-    if as_json:
-        report = await wait_for_pipeline_report(client, handle, ui_url=settings.temporal.ui_url, mode=mode)
-        print(report.to_json())
-        return report
-    print(
-        f"started {handle.id} (pipeline {pipeline.name}, {mode} mode, {len(pipeline.stages)} stages)\nWeb UI: {link}",
-        flush=True,
-    )
-    report = await _watch_pipeline(client, handle, settings, pipeline, mode)
-    print_report(out(), report)
-    return report
-
-
-async def _watch_pipeline(
-    client: Client, handle: WorkflowHandle[object, PipelineResult], settings: Settings, pipeline: Pipeline, mode: str
-) -> RunReport:
-    """Live progress from the gate's own `gate_status` query, which every gate user answers."""
-    names = [s.name for s in pipeline.stages]
-
-    def where(status: GateStatus) -> str:
-        current = status.current_stage
-        number = names.index(current) + 1 if isinstance(current, str) and current in names else 0
-        return f"stage {current or '-'} ({number}/{len(names)}): waiting for {status.waiting_for.value}"
-
-    return await _follow(
-        lambda on_status: wait_for_pipeline_report(
-            client,
-            handle,
-            ui_url=settings.temporal.ui_url,
-            mode=mode,
-            on_status=on_status,
-            poll_seconds=_progress_seconds(),
-        ),
-        table=lambda s: stage_table(s.stages, actions=None, title=f"{handle.id}  pipeline {pipeline.name}  {where(s)}"),
-        line=where,
-    )
-
-
-async def _watch(client: Client, handle: WorkflowHandle[object, RunResult], settings: Settings) -> RunReport:
-    """Live per-stage progress of a demo run."""
-
-    def wait(on_status: Callable[[RunStatus], None]) -> Awaitable[RunReport]:
-        return wait_for_report(
-            client, handle, ui_url=settings.temporal.ui_url, on_status=on_status, poll_seconds=_progress_seconds()
-        )
-
-    def table(status: RunStatus) -> RenderableType:
-        return status_table(handle.id, status)
-
-    def line(status: RunStatus) -> str:
-        return f"stage {status.current_stage or '-'}/{status.stages_total}: waiting for {status.waiting_for.value}"
-
-    return await _follow(wait, table=table, line=line)
-
-
-async def _follow(
-    wait: Callable[[Callable[[S], None]], Awaitable[RunReport]],
-    *,
-    table: Callable[[S], RenderableType],
-    line: Callable[[S], str],
-) -> RunReport:
-    """Wait for a run, showing each status it reports: a Rich live table on a terminal, a line per change
-    otherwise. Redrawn when a status arrives, not on a timer: an idle wait costs no CPU."""
-    console = out()
-    if console.is_terminal:
-        from rich.live import Live
-
-        with Live(console=console, auto_refresh=False, transient=True) as live:
-            return await wait(lambda status: live.update(table(status), refresh=True))
-    last: list[str] = []
-
-    def show(status: S) -> None:
-        text = line(status)
-        if not last or last[-1] != text:
-            last.append(text)
-            print(text, flush=True)
-
-    return await wait(show)
 
 
 # --- status / result / signal / list -------------------------------------------------------------
@@ -413,7 +183,7 @@ async def demo(settings: Settings, options: RunOptions) -> list[RunReport]:
     if problem:
         raise CliError(problem)
     client = await connect(settings)
-    starter = _for_starting(client, settings)
+    starter = for_starting(client, settings)
     handles = [
         await start_staged_run(starter, settings.task_queue, options.with_mode(mode).to_input()) for mode in Mode
     ]

@@ -18,6 +18,7 @@ from app.demo.payloads import QUERY_STATUS, RunResult, RunStatus
 from app.gate.types import QUERY_GATE_STATUS, GateStatus, WaitingFor
 from app.pipeline.types import PipelineResult
 from cli.render import RunReport, report_from_result, seconds_between
+from cli.session import ui_link
 
 StatusCallback = Callable[[RunStatus], None]
 GateStatusCallback = Callable[[GateStatus], None]
@@ -32,11 +33,6 @@ _NO_GATE = GateStatus(
     last_rejections=[],
     runs=1,
 )
-
-
-def ui_link(ui_url: str, namespace: str, workflow_id: str) -> str:
-    """Where the run lives in the Temporal Web UI."""
-    return f"{ui_url}/namespaces/{namespace}/workflows/{workflow_id}"
 
 
 async def query_status(handle: WorkflowHandle[object, RunResult], *, timeout: float = 5.0) -> RunStatus | None:

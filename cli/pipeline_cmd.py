@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from app.pipeline.types import Pipeline
 from cli.consoles import out
 from cli.run_options import OptionError
 
 if TYPE_CHECKING:
     from rich.table import Table
+
+    from app.pipeline.types import Pipeline
 
 # The YAML and JSON Schema parsers (app.pipeline.file) are imported by the commands that read a file, not here:
 # `cli --help` loads this module too.
