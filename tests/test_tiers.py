@@ -38,12 +38,16 @@ async def test_a_unit_test_cannot_serve() -> None:
         await asyncio.start_server(handle, "127.0.0.1", 0)
 
 
-async def test_a_unit_test_cannot_fork_or_start_a_dev_server() -> None:
-    pid = -1
-    with pytest.raises(ProcessOrServerStartedError):
-        pid = os.fork()
-    if pid == 0:  # reached only when the guard is broken: the child leaves at once
+def _fork_and_leave() -> int:
+    pid = os.fork()
+    if pid == 0:  # reached only when the guard is broken: the child leaves at once, before pytest goes on in it
         os._exit(0)
+    return pid
+
+
+async def test_a_unit_test_cannot_fork_or_start_a_dev_server() -> None:
+    with pytest.raises(ProcessOrServerStartedError):
+        _fork_and_leave()
     with pytest.raises(ProcessOrServerStartedError):
         # The SDK starts the dev server from Rust, past every Python path above: refused at the SDK's door.
         await WorkflowEnvironment.start_local()
