@@ -1,16 +1,14 @@
-"""The built wheel, installed into a fresh venv outside the checkout, runs a user's own two-stage workflow.
+"""The built wheel, installed into a fresh venv outside the checkout, runs the README's own-workflow example.
 
 Real parts only: `uv build --wheel`, `uv venv` + `uv pip install` (dependencies pinned to uv.lock, so this test
-does not change with every upstream release), the session's Temporal dev server, the installed
-`stagegate-callback-server` console script as a subprocess, the user's workflow (`user_workflow.py`, public
-names only) run by the venv's Python with its cwd outside the checkout and no PYTHONPATH, and a small KYC /
-e-signature service on loopback HTTP that calls back.
+does not change with every upstream release), the session's Temporal dev server, and the installed
+`stagegate-callback-server` and `stagegate-service-mock` console scripts as subprocesses. The README's program
+(a user's two-stage workflow written with public names only) runs on the venv's Python, its cwd outside the
+checkout and no PYTHONPATH, so nothing but the installed package can answer `from app import ...`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import json
 import os
 import shutil
 import subprocess
@@ -23,13 +21,11 @@ from pathlib import Path
 import pytest
 
 from scripts.processes import ROOT, ManagedProcess, loopback_env, wait_http_ok
-from tests.asgi import serving
-from tests.gate.kyc_esign_service import ServiceLog, create_service
+from tests.docs.pages import readme_program
 from tests.ports import port_for
 
 pytestmark = pytest.mark.integration  # builds, installs and runs things as subprocesses
 
-USER_WORKFLOW = Path(__file__).with_name("user_workflow.py")
 SHIPPED = {"app", "cli", "service_mock"}
 CONSOLE_SCRIPTS = {
     "stagegate": "cli.main:main",
@@ -38,7 +34,7 @@ CONSOLE_SCRIPTS = {
     "stagegate-callback-server": "app.callback_server:main",
     "stagegate-service-mock": "service_mock.__main__:main",
 }
-RUN_TIMEOUT = 120.0
+RUN_TIMEOUT = 180.0
 
 
 def _uv(*args: str, cwd: Path, timeout: float = 300) -> str:
@@ -120,67 +116,70 @@ def test_the_installed_package_is_the_one_that_runs(installed: Installed) -> Non
     assert Path(done.stdout.strip()).resolve().is_relative_to(installed.venv.resolve()), done.stdout
 
 
-@pytest.fixture
-def callback_server(installed: Installed, temporal_address: str, tmp_path: Path) -> Iterator[tuple[str, str]]:
-    """The installed `stagegate-callback-server` console script, run from outside the checkout; (URL, secret)."""
-    secret = "wheel-test-" + uuid.uuid4().hex
-    port = port_for("CALLBACK_PORT")
-    env = _clean_env(temporal_address, secret) | {"CALLBACK_PORT": str(port), "CALLBACK_HOST": "127.0.0.1"}
-    log_path = tmp_path / "callback_server.log"
+@dataclass(frozen=True)
+class Services:
+    """The installed callback server and service mock, and the environment a user's program needs to reach them."""
+
+    env: dict[str, str]
+
+
+def _start(installed: Installed, script: str, env: dict[str, str], log_dir: Path) -> ManagedProcess:
+    """An installed console script as a subprocess in its own process group, run from outside the checkout."""
+    log_path = log_dir / f"{script}.log"
     with log_path.open("wb") as log:
         popen = subprocess.Popen(
-            [str(installed.bin("stagegate-callback-server"))],
+            [str(installed.bin(script))],
             cwd=installed.outside,
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            start_new_session=True,  # its own process group: stopped by pid with everything it started
+            start_new_session=True,  # stopped by pid, with anything it started
         )
-    proc = ManagedProcess(name="callback_server", popen=popen, log_path=log_path)
+    return ManagedProcess(name=script, popen=popen, log_path=log_path)
+
+
+@pytest.fixture
+def services(installed: Installed, temporal_address: str, tmp_path: Path) -> Iterator[Services]:
+    """`stagegate-callback-server` and `stagegate-service-mock` from the venv, on the port variables' ports."""
+    callback_port, service_port = port_for("CALLBACK_PORT"), port_for("SERVICE_PORT")
+    env = _clean_env(temporal_address, "wheel-test-" + uuid.uuid4().hex) | {
+        "CALLBACK_PORT": str(callback_port),
+        "CALLBACK_BASE_URL": f"http://127.0.0.1:{callback_port}",
+        "SERVICE_PORT": str(service_port),
+        "SERVICE_URL": f"http://127.0.0.1:{service_port}",
+    }
+    started: list[ManagedProcess] = []
     try:
-        url = f"http://127.0.0.1:{port}"
-        wait_http_ok(proc, f"{url}/healthz")
-        yield url, secret
+        for script, health in [
+            ("stagegate-service-mock", f"{env['SERVICE_URL']}/healthz"),
+            ("stagegate-callback-server", f"{env['CALLBACK_BASE_URL']}/healthz"),
+        ]:
+            started.append(_start(installed, script, env, tmp_path))
+            wait_http_ok(started[-1], health)
+        yield Services(env=env)
     finally:
-        proc.stop()
+        for proc in reversed(started):
+            proc.stop()
 
 
-async def test_a_users_two_stage_workflow_runs_from_the_installed_wheel_in_every_mode(
-    installed: Installed, temporal_address: str, callback_server: tuple[str, str], tmp_path: Path
+def test_the_readme_workflow_runs_from_the_installed_wheel_in_every_mode(
+    installed: Installed, services: Services
 ) -> None:
-    callback_url, secret = callback_server
-    script = installed.outside / USER_WORKFLOW.name  # the user's own file, beside nothing of ours
-    shutil.copy(USER_WORKFLOW, script)
-    service = ServiceLog()
-    async with serving(create_service(service), port=port_for("SERVICE_PORT")) as service_url:
-        env = _clean_env(temporal_address, secret) | {"CALLBACK_BASE_URL": callback_url, "SERVICE_URL": service_url}
-        proc = await asyncio.create_subprocess_exec(
-            str(installed.bin("python")),
-            str(script),
-            "signal",
-            "token",
-            "update",
-            cwd=installed.outside,
-            env=env,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
-        try:
-            out, err = await asyncio.wait_for(proc.communicate(), RUN_TIMEOUT)
-        finally:
-            if proc.returncode is None:
-                proc.kill()
-                await proc.wait()
-    assert proc.returncode == 0, err.decode()
-    runs = [json.loads(line) for line in out.decode().splitlines()]
-    assert runs == [
-        {"mode": mode, "verified_name": "Ada Lovelace", "signed_by": "Ada Lovelace"}
-        for mode in ("signal", "token", "update")
-    ]
-    # Both stages of every run were asked for over HTTP and answered through the callback server.
-    assert [path for path, _body, _key in service.requests] == ["kyc", "esign"] * 3
-    async with asyncio.timeout(10):
-        while len(service.callback_statuses) < 6:
-            await asyncio.sleep(0.05)
-    assert service.callback_statuses == [202, 202, 202, 202, 200, 200]
+    program = installed.outside / "onboarding.py"  # the user's own file, beside nothing of ours
+    program.write_text(readme_program().code, encoding="utf-8")
+    done = subprocess.run(
+        [str(installed.bin("python")), str(program)],
+        cwd=installed.outside,
+        env=services.env,
+        capture_output=True,
+        text=True,
+        timeout=RUN_TIMEOUT,
+        check=False,
+    )
+    assert done.returncode == 0, f"exit {done.returncode}\nstdout:\n{done.stdout}\nstderr:\n{done.stderr[-3000:]}"
+    assert done.stdout.splitlines()[:3] == [
+        "signal completed completed",
+        "token completed completed",
+        "update completed completed",
+    ], done.stdout
