@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import uuid
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from scripts.processes import ROOT, ManagedProcess, loopback_env, wait_http_ok
 from tests.docs.pages import readme_program
 from tests.ports import port_for
+from tests.stack import ROOT, ManagedProcess, base_env, wait_http_ok
 
 pytestmark = pytest.mark.integration  # builds, installs and runs things as subprocesses
 
@@ -75,9 +74,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     return Installed(wheel=wheel, venv=venv, outside=outside)
 
 
-def _clean_env(temporal_address: str, secret: str) -> dict[str, str]:
+def _clean_env(temporal_address: str) -> dict[str, str]:
     """What a user's shell would have: our server and secret, and nothing that points back into the checkout."""
-    env = loopback_env(temporal_address, signing_secret=secret)
+    env = base_env(temporal_address)
     for name in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME"):
         env.pop(name, None)
     return env
@@ -106,7 +105,7 @@ def test_the_installed_package_is_the_one_that_runs(installed: Installed) -> Non
     done = subprocess.run(
         [str(installed.bin("python")), "-c", "import app, cli, service_mock; print(app.__file__)"],
         cwd=installed.outside,
-        env=_clean_env("127.0.0.1:1", "unused"),
+        env=_clean_env("127.0.0.1:1"),
         capture_output=True,
         text=True,
         timeout=60,
@@ -143,7 +142,7 @@ def _start(installed: Installed, script: str, env: dict[str, str], log_dir: Path
 def services(installed: Installed, temporal_address: str, tmp_path: Path) -> Iterator[Services]:
     """`stagegate-callback-server` and `stagegate-service-mock` from the venv, on the port variables' ports."""
     callback_port, service_port = port_for("CALLBACK_PORT"), port_for("SERVICE_PORT")
-    env = _clean_env(temporal_address, "wheel-test-" + uuid.uuid4().hex) | {
+    env = _clean_env(temporal_address) | {
         "CALLBACK_PORT": str(callback_port),
         "CALLBACK_BASE_URL": f"http://127.0.0.1:{callback_port}",
         "SERVICE_PORT": str(service_port),
