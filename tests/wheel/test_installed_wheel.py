@@ -113,6 +113,16 @@ def test_the_installed_package_is_the_one_that_runs(installed: Installed) -> Non
     )
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()).resolve().is_relative_to(installed.venv.resolve()), done.stdout
+    cli = subprocess.run(
+        [str(installed.bin("stagegate")), "--help"],
+        cwd=installed.outside,
+        env=_clean_env("127.0.0.1:1"),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert cli.returncode == 0, cli.stderr  # the CLI imports only `app`: it works from the wheel alone
 
 
 @dataclass(frozen=True)
