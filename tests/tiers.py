@@ -4,8 +4,9 @@ A test is `integration` when it asks for a fixture that starts something (the de
 mock on a socket) or carries the marker itself because its body starts a process or serves HTTP. Everything
 else must not, and `forbid_processes_and_servers` makes that a checked rule rather than a convention: while an
 unmarked test sets up and runs, starting a subprocess, forking, listening on a socket or starting a Temporal dev
-server raises `ProcessOrServerStartedError`. So `just test-fast` (`-m "not slow and not integration"`) stays fast by
-construction, and a new test that forgets the marker fails in `just test` (CI) with a message that says why.
+server raises `ProcessOrServerStartedError`. So `just test-fast` (`-m "not slow and not cluster and not
+integration"`) stays fast by construction, and a new test that forgets the marker fails in `just test` (CI) with
+a message that says why.
 """
 
 from __future__ import annotations
