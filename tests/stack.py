@@ -26,6 +26,7 @@ from scripts.stack.processes import (
 )
 from scripts.stack.runs import RunEnd, wait_activity_started, wait_end, wait_status
 from scripts.stack.services import Stack, local_stack
+from tests.ports import port_for
 
 __all__ = [
     "FUZZ_SENDER",
@@ -80,7 +81,10 @@ def start_stack(
     workers: int = 1,
     extra_env: dict[str, str] | None = None,
 ) -> Stack:
-    """Service mock, callback server and `workers` workers (worker-1, ...) on free ports; each healthy on return."""
+    """Service mock, callback server and `workers` workers (worker-1, ...); each healthy on return.
+
+    On the ports of CALLBACK_PORT, SERVICE_PORT and WORKER_METRICS_PORT when set and free (tests/ports.py), else free.
+    """
     return local_stack(
         temporal_address,
         log_dir,
@@ -88,4 +92,5 @@ def start_stack(
         signing_secret=SIGNING_SECRET,
         workers=workers,
         extra_env={**_fuzz_sender(), **(extra_env or {})},
+        port_for=port_for,
     )

@@ -9,7 +9,7 @@ on an OOM kill or a lost machine) and `start` brings it back with the same ports
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -138,9 +138,15 @@ def local_stack(
     signing_secret: str,
     workers: int = 1,
     extra_env: Mapping[str, str] | None = None,
+    port_for: Callable[[str], int] | None = None,
 ) -> Stack:
-    """The usual stack on free loopback ports: service mock, callback server, `workers` workers (worker-1, ...)."""
-    callback_port, service_port = free_port(), free_port()
+    """The usual stack on loopback: service mock, callback server, `workers` workers (worker-1, ...).
+
+    `port_for(variable)` picks the port for CALLBACK_PORT, SERVICE_PORT and each WORKER_METRICS_PORT (the tests
+    honour the caller's port variables through it); without it every port is a free one.
+    """
+    pick = port_for or (lambda _variable: free_port())
+    callback_port, service_port = pick("CALLBACK_PORT"), pick("SERVICE_PORT")
     env = loopback_env(temporal_address, signing_secret=signing_secret)
     env.update(
         STAGEGATE_TASK_QUEUE=task_queue,
@@ -151,5 +157,5 @@ def local_stack(
     )
     env.update(extra_env or {})
     specs = {"service_mock": service_mock(service_port), "callback_server": callback_server(callback_port)}
-    specs.update({f"worker-{i}": worker(free_port()) for i in range(1, workers + 1)})
+    specs.update({f"worker-{i}": worker(pick("WORKER_METRICS_PORT")) for i in range(1, workers + 1)})
     return start_stack(env, log_dir, specs)

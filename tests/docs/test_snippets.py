@@ -13,68 +13,22 @@ import ast
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import mypy.api
 import pytest
 
 from app.pipeline.file import load_pipeline
+from tests.docs.pages import PAGES, README, ROOT, Snippet, readme_program, snippets
 from tests.stack import Stack
 
-ROOT = Path(__file__).resolve().parents[2]
-README = ROOT / "README.md"
-PAGES = [README, *sorted((ROOT / "docs").glob("*.md"))]
-PARTIAL = "# snippet: partial"
 README_MAX_LINES = 250
 # Third-party packages a user's code may import beside the face: what stagegate itself stands on.
 ALLOWED_PACKAGES = {"temporalio", "httpx"}
 RUN_TIMEOUT = 180.0
 
-_FENCE = re.compile(r"^```(\w*)\s*$")
 _LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
 _ANCHOR_TAG = re.compile(r'<a id="([^"]+)"')
-
-
-@dataclass(frozen=True)
-class Snippet:
-    """One fenced code block of a page."""
-
-    page: Path
-    line: int  # of the opening fence, 1-based
-    lang: str
-    code: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.page.relative_to(ROOT)}:{self.line}"
-
-    @property
-    def partial(self) -> bool:
-        return self.code.lstrip().startswith(PARTIAL)
-
-
-def blocks(page: Path) -> list[Snippet]:
-    """Every fenced block of a page, with its language."""
-    found: list[Snippet] = []
-    lang: str | None = None
-    start = 0
-    body: list[str] = []
-    for number, line in enumerate(page.read_text(encoding="utf-8").splitlines(), start=1):
-        fence = _FENCE.match(line)
-        if lang is None and fence is not None:
-            lang, start, body = fence.group(1), number, []
-        elif lang is not None and line.strip() == "```":
-            found.append(Snippet(page, start, lang, "\n".join(body) + "\n"))
-            lang = None
-        elif lang is not None:
-            body.append(line)
-    return found
-
-
-def snippets(lang: str) -> list[Snippet]:
-    return [s for page in PAGES for s in blocks(page) if s.lang == lang]
-
 
 PYTHON = snippets("python")
 
@@ -216,13 +170,6 @@ def test_relative_links_and_anchors_resolve() -> None:
             elif anchor and dest.suffix == ".md" and anchor not in anchors(dest):
                 broken.append(f"{page.relative_to(ROOT)}: {target} (no such anchor)")
     assert broken == []
-
-
-def readme_program() -> Snippet:
-    """The README's complete own-workflow example: its one snippet that runs as a program."""
-    programs = [s for s in PYTHON if s.page == README and 'if __name__ == "__main__":' in s.code]
-    assert len(programs) == 1
-    return programs[0]
 
 
 def test_readme_own_workflow_runs_in_every_mode(stack: Stack, tmp_path: Path) -> None:

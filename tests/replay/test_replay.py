@@ -10,6 +10,7 @@ no run of that version can exist anywhere.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -44,6 +45,7 @@ from tests.replay.layout import HISTORY_DIR, REPLAYED_OK, committed_histories, w
 MIN_HISTORIES = 182
 
 
+@cache  # parsed once for the three tests below (about a second of protobuf JSON parsing each); never mutated
 def _load() -> dict[Path, WorkflowHistory]:
     paths = committed_histories()
     assert len(paths) >= MIN_HISTORIES, (

@@ -49,6 +49,7 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("CALLBACK_", "SERVICE_"))}
 
 
+@pytest.mark.integration  # the bench starts a stack of its own
 def test_quick_bench_writes_json_table_and_plot(tmp_path: Path) -> None:
     done = _bench("--quick", "--out", str(tmp_path), timeout=280)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
@@ -100,6 +101,7 @@ def _alive(pid: int) -> bool:
         return False
 
 
+@pytest.mark.integration  # `cli bench` as a subprocess
 @pytest.mark.parametrize(
     ("args", "needle"),
     [

@@ -7,6 +7,8 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from scripts.bench.sampler import Sampler
 
 # A parent that starts three short-lived children one after another, each burning ~0.2 CPU-s, then sleeps.
@@ -19,6 +21,7 @@ time.sleep(30)
 """
 
 
+@pytest.mark.integration  # a process tree of its own (subprocesses)
 def test_tree_cpu_never_steps_back_when_children_exit() -> None:
     parent = subprocess.Popen([sys.executable, "-c", PARENT])  # our own fixed snippet
     try:

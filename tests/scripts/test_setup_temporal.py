@@ -19,6 +19,9 @@ import pytest
 from scripts.stack.processes import ROOT, find_temporal_cli
 from tests import temporal_bin as tb
 
+# Every test runs scripts/setup_temporal.sh (and the Temporal CLI) as a subprocess.
+pytestmark = pytest.mark.integration
+
 SCRIPT = ROOT / "scripts" / "setup_temporal.sh"
 BASH = shutil.which("bash") or "/bin/bash"
 

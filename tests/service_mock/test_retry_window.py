@@ -17,6 +17,9 @@ from service_mock.config import Settings
 from service_mock.delivery import CallbackSender
 from tests.service_mock.harness import CallbackReceiver, RunningService, refused_url, running_service
 
+# The service mock and its receivers serve on real sockets.
+pytestmark = pytest.mark.integration
+
 ON_MODULE_LOOP = pytest.mark.asyncio(loop_scope="module")  # the receiver hub is per module
 
 # The defaults under test, with quick backoff so the test takes a second, not minutes.
