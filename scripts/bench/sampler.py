@@ -37,6 +37,7 @@ class Sampler:
     _task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
+        self._tree_cpu: dict[str, float] = {}
         self._procs = {name: psutil.Process(pid) for name, pid in {**self.pids, "bench": os.getpid()}.items()}
 
     def take(self) -> Sample:
@@ -63,6 +64,11 @@ class Sampler:
                         rss[name] += child.memory_full_info().pss
                 except psutil.Error:
                     continue
+        # A child that exits between reading it and reading its parent's reaped-children times is missed for one
+        # sample: a tree's CPU is cumulative, so hold its last value rather than step back.
+        for name in self.trees & cpu.keys():
+            cpu[name] = max(cpu[name], self._tree_cpu.get(name, 0.0))
+            self._tree_cpu[name] = cpu[name]
         sample = Sample(time.monotonic(), cpu, rss)
         self.samples.append(sample)
         return sample
