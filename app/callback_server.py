@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import structlog
 
 from app.callbacks.server import create_app
@@ -14,13 +16,25 @@ def main() -> None:
     """Entry point: `python -m app.callback_server`."""
     import uvicorn
 
+    from app.errors import SettingsError
     from app.runtime.config import load_settings
     from app.runtime.logs import configure_logging
+    from app.runtime.signing_guard import callback_server_endpoints, check_signing
 
-    settings = load_settings()
+    try:
+        settings = load_settings()
+        check_signing(settings, callback_server_endpoints(settings))
+    except SettingsError as err:
+        sys.exit(f"stagegate callback server: {err}")  # one line on stderr, exit code 1
     configure_logging(settings)
-    if settings.using_dev_secret:
-        log.warning("CALLBACK_SIGNING_SECRETS is not set: using the development secret")
+    log.info(
+        "callback server starting",
+        host=settings.callback_host,
+        port=settings.callback_port,
+        signing=settings.signing_mode,
+    )
+    if settings.signing_mode == "development":
+        log.warning("STAGEGATE_DEV_MODE: callback URLs verify against the development secret (loopback only)")
     tracing = start_tracing(settings.tracing, component="stagegate-callback-server")
     try:
         uvicorn.run(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from datetime import timedelta
 
 import httpx
@@ -16,6 +17,7 @@ from temporalio.workflow import NondeterminismError
 
 from app.demo.activities import StageActivities
 from app.demo.workflow import StagedCallbackWorkflow
+from app.errors import SettingsError
 from app.gate import gate_metrics
 from app.gate.callback_urls import CallbackSigner
 from app.gate.stage_activity import StageGateInterceptor
@@ -25,6 +27,7 @@ from app.pipeline.workflow import PipelineWorkflow
 from app.runtime.client import connect_client
 from app.runtime.config import Settings, load_settings
 from app.runtime.logs import configure_logging
+from app.runtime.signing_guard import check_signing, worker_endpoints
 from app.runtime.tracing import start_tracing
 
 log = structlog.get_logger(__name__)
@@ -100,7 +103,10 @@ async def run_worker(settings: Settings) -> None:
             namespace=settings.temporal.namespace,
             metrics=f"http://{settings.worker_metrics_bind}/metrics",
             tracing=",".join(settings.tracing.exporters) or "off",
+            signing=settings.signing_mode,
         )
+        if settings.signing_mode == "development":
+            log.warning("STAGEGATE_DEV_MODE: callback URLs are signed with the development secret (loopback only)")
         async with worker:
             await stop.wait()
             log.info("shutdown requested, draining")
@@ -111,7 +117,11 @@ async def run_worker(settings: Settings) -> None:
 
 def main() -> None:
     """Entry point: `python -m app.worker`."""
-    settings = load_settings()
+    try:
+        settings = load_settings()
+        check_signing(settings, worker_endpoints(settings))
+    except SettingsError as err:
+        sys.exit(f"stagegate worker: {err}")  # one line on stderr, exit code 1
     configure_logging(settings)
     asyncio.run(run_worker(settings))
 

@@ -28,7 +28,12 @@ SENDER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # How far a signed body's timestamp may be from now, either way (Standard Webhooks' own default).
 DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300
 
-DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"  # noqa: S105  # local-only default; startup warns
+# Written in the source, so it authenticates nothing: used only with STAGEGATE_DEV_MODE=1, and the worker and
+# the callback server refuse to run with it unless they listen on loopback only (app/runtime/signing_guard.py).
+DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"  # noqa: S105  # development mode only
+# An HMAC-SHA256 key shorter than its 32-byte output is guessable sooner than the MAC itself.
+MIN_SIGNING_SECRET_BYTES = 32
+SigningMode = Literal["configured", "development", "none"]
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,11 @@ class Settings:
     service_url: str = "http://127.0.0.1:8001"
     service_request_timeout_seconds: float = 60.0
     # First secret signs; all of them verify, so a new secret can be rolled in before an old one is dropped.
-    signing_secrets: tuple[str, ...] = (DEV_SIGNING_SECRET,)
+    # Empty when CALLBACK_SIGNING_SECRETS is unset outside development mode: nothing verifies, and the worker
+    # and callback server refuse to start (app/runtime/signing_guard.py).
+    signing_secrets: tuple[str, ...] = ()
+    # STAGEGATE_DEV_MODE=1: without CALLBACK_SIGNING_SECRETS, sign with DEV_SIGNING_SECRET (loopback only).
+    dev_mode: bool = False
     # Callback URLs stay valid this long after the stage deadline (late deliveries get a clear 4xx, not 403).
     callback_url_grace_seconds: int = 3600
     worker_metrics_bind: str = "127.0.0.1:9464"
@@ -107,6 +116,13 @@ class Settings:
     def using_dev_secret(self) -> bool:
         """True while the well-known development secret is still in use."""
         return DEV_SIGNING_SECRET in self.signing_secrets
+
+    @property
+    def signing_mode(self) -> SigningMode:
+        """What signs callback URLs: `configured` secrets, the `development` secret, or `none` (refused)."""
+        if not self.signing_secrets:
+            return "none"
+        return "development" if self.using_dev_secret else "configured"
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -197,6 +213,22 @@ def pipeline_env_from(env: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in env.items() if exposed(name)}
 
 
+def signing_secrets_from(env: Mapping[str, str], *, dev_mode: bool) -> tuple[str, ...]:
+    """`CALLBACK_SIGNING_SECRETS` (comma-separated, each 32+ bytes); unset: the development secret in dev mode only."""
+    secrets = tuple(s.strip() for s in env.get("CALLBACK_SIGNING_SECRETS", "").split(",") if s.strip())
+    for number, secret in enumerate(secrets, start=1):
+        size = len(secret.encode())
+        if size < MIN_SIGNING_SECRET_BYTES:
+            # The value itself is never echoed: only its position and length.
+            raise SettingsError(
+                f"CALLBACK_SIGNING_SECRETS: secret #{number} is {size} bytes; each must be at least "
+                f"{MIN_SIGNING_SECRET_BYTES} (e.g. `openssl rand -hex 32`)"
+            )
+    if secrets:
+        return secrets
+    return (DEV_SIGNING_SECRET,) if dev_mode else ()
+
+
 def _otlp_headers(raw: str, name: str) -> dict[str, str]:
     """`key=value,key2=value2` with URL-encoded values, as the OpenTelemetry specification writes them."""
     headers: dict[str, str] = {}
@@ -266,7 +298,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment once; every entry point calls this and passes the result down."""
     env = os.environ if env is None else env
     callback_port = _int(env, "CALLBACK_PORT", 8000)
-    secrets = tuple(s.strip() for s in env.get("CALLBACK_SIGNING_SECRETS", "").split(",") if s.strip())
+    dev_mode = _bool(env, "STAGEGATE_DEV_MODE", False)
     log_format = env.get("LOG_FORMAT", "auto").lower()
     if log_format not in ("auto", "json", "console"):
         raise SettingsError(f"LOG_FORMAT must be auto, json or console, got {log_format!r}")
@@ -294,7 +326,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         callback_http=_choice(env, "CALLBACK_HTTP", CALLBACK_HTTP_CHOICES),
         callback_loop=_choice(env, "CALLBACK_LOOP", CALLBACK_LOOP_CHOICES),
         service_request_timeout_seconds=_float(env, "SERVICE_REQUEST_TIMEOUT", 60.0),
-        signing_secrets=secrets or (DEV_SIGNING_SECRET,),
+        signing_secrets=signing_secrets_from(env, dev_mode=dev_mode),
+        dev_mode=dev_mode,
         callback_url_grace_seconds=_int(env, "CALLBACK_URL_GRACE_SECONDS", 3600),
         worker_metrics_bind=env.get("WORKER_METRICS_BIND", f"127.0.0.1:{_int(env, 'WORKER_METRICS_PORT', 9464)}"),
         worker_max_concurrent_activities=_int(env, "WORKER_MAX_CONCURRENT_ACTIVITIES", 200),
