@@ -110,6 +110,11 @@ class Settings:
     # The worker environment variables pipelines may use as `${env.NAME}` (see `pipeline_env_from`): read here,
     # once, like everything else; repr=False keeps their values (API keys) out of logs and reprs.
     pipeline_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Pipeline egress (app/pipeline/egress.py): hosts requests may go to (None: SERVICE_URL's host and port),
+    # which hosts each `${env...}` variable may be sent to (None: every one to that default), private ranges.
+    egress_hosts: tuple[str, ...] | None = None
+    pipeline_env_hosts: Mapping[str, tuple[str, ...]] | None = None
+    egress_refuse_private: bool = False
     tracing: TracingSettings = field(default_factory=TracingSettings)
 
     @property
@@ -229,6 +234,35 @@ def signing_secrets_from(env: Mapping[str, str], *, dev_mode: bool) -> tuple[str
     return (DEV_SIGNING_SECRET,) if dev_mode else ()
 
 
+def _entries(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    """A comma-separated list; None when the variable is unset or blank (the caller's default applies)."""
+    raw = env.get(name, "")
+    if not raw.strip():
+        return None
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def env_hosts_from(raw: str) -> dict[str, tuple[str, ...]] | None:
+    """`STAGEGATE_PIPELINE_ENV_HOSTS`: `NAME=host host2;PREFIX*=host` (bindings by `;`, hosts by spaces)."""
+    if not raw.strip():
+        return None
+    bindings: dict[str, tuple[str, ...]] = {}
+    for entry in (e.strip() for e in raw.split(";")):
+        if not entry:
+            continue
+        name, sep, hosts = entry.partition("=")
+        name = name.strip()
+        if not sep or not (name == "*" or ENV_NAME_PATTERN.fullmatch(name)):
+            raise SettingsError(
+                f"STAGEGATE_PIPELINE_ENV_HOSTS entries must be NAME=host ... (NAME, PREFIX* or *); got {entry[:60]!r}"
+            )
+        bindings[name] = tuple(hosts.split())
+    return bindings
+
+
+ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
+
+
 def _otlp_headers(raw: str, name: str) -> dict[str, str]:
     """`key=value,key2=value2` with URL-encoded values, as the OpenTelemetry specification writes them."""
     headers: dict[str, str] = {}
@@ -336,5 +370,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,  # type: ignore[arg-type]  # checked just above
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         pipeline_env=pipeline_env_from(env),
+        egress_hosts=_entries(env, "STAGEGATE_EGRESS_HOSTS"),
+        pipeline_env_hosts=env_hosts_from(env.get("STAGEGATE_PIPELINE_ENV_HOSTS", "")),
+        egress_refuse_private=_bool(env, "STAGEGATE_EGRESS_REFUSE_PRIVATE", False),
         tracing=load_tracing_settings(env),
     )
