@@ -19,7 +19,7 @@ from app.gate.callback_urls import CallbackTarget, build_callback_url
 from app.gate.types import Mode
 from app.runtime.config import DEV_SIGNING_SECRET, load_settings
 from app.runtime.signing_guard import callback_server_endpoints, check_signing, is_loopback, worker_endpoints
-from scripts.processes import ROOT, free_port, start_process, wait_http_ok
+from tests.stack import ROOT, free_port, start_process, wait_http_ok
 
 REAL_SECRET = "real-secret-" + "0123456789abcdef" * 2
 START_TIMEOUT_S = 60.0
