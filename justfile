@@ -219,3 +219,11 @@ reliability-row NAME *ARGS: setup
     export TEMPORAL_CLI
     name="$1"; shift
     exec uv run python -m "scripts.reliability.$name" "$@"
+
+# Slow clients vs the callback server: 500 half-sent headers closed within CALLBACK_HEADER_TIMEOUT while real callbacks keep p99 < 1 s (not a test)
+slow-clients *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run python -m scripts.slow_clients "$@"

@@ -88,6 +88,15 @@ class Settings:
     # Worker: the sender name put (signed) into every callback URL, when the services it calls sign bodies.
     callback_webhook_sender: str | None = None
     callback_http: str = "auto"
+    # Connection hygiene (app/callbacks/http_protocol.py): the whole request head within this many seconds of
+    # the connection (or of a kept-alive connection's next request) starting, the body within this many of the
+    # head; idle keep-alive connections closed after this many; connections past the cap answered 503.
+    callback_header_timeout_seconds: float = 10.0
+    callback_body_timeout_seconds: float = 15.0
+    callback_keepalive_timeout_seconds: int = 5
+    callback_max_connections: int = 1000
+    # h11's cap on a request head (request line and headers); over it the parser answers 400.
+    callback_max_header_bytes: int = 16 * 1024
     callback_loop: str = "auto"
     service_url: str = "http://127.0.0.1:8001"
     service_request_timeout_seconds: float = 60.0
@@ -359,6 +368,19 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         service_url=env.get("SERVICE_URL", f"http://127.0.0.1:{_int(env, 'SERVICE_PORT', 8001)}").rstrip("/"),
         callback_http=_choice(env, "CALLBACK_HTTP", CALLBACK_HTTP_CHOICES),
         callback_loop=_choice(env, "CALLBACK_LOOP", CALLBACK_LOOP_CHOICES),
+        callback_header_timeout_seconds=_positive(
+            _float(env, "CALLBACK_HEADER_TIMEOUT", 10.0), "CALLBACK_HEADER_TIMEOUT"
+        ),
+        callback_body_timeout_seconds=_positive(_float(env, "CALLBACK_BODY_TIMEOUT", 15.0), "CALLBACK_BODY_TIMEOUT"),
+        callback_keepalive_timeout_seconds=int(
+            _positive(_int(env, "CALLBACK_KEEPALIVE_TIMEOUT", 5), "CALLBACK_KEEPALIVE_TIMEOUT")
+        ),
+        callback_max_connections=int(
+            _positive(_int(env, "CALLBACK_MAX_CONNECTIONS", 1000), "CALLBACK_MAX_CONNECTIONS")
+        ),
+        callback_max_header_bytes=int(
+            _positive(_int(env, "CALLBACK_MAX_HEADER_BYTES", 16 * 1024), "CALLBACK_MAX_HEADER_BYTES")
+        ),
         service_request_timeout_seconds=_float(env, "SERVICE_REQUEST_TIMEOUT", 60.0),
         signing_secrets=signing_secrets_from(env, dev_mode=dev_mode),
         dev_mode=dev_mode,
