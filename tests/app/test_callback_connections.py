@@ -17,6 +17,8 @@ import pytest
 
 from tests.stack import ManagedProcess, free_port, start_process, wait_http_ok
 
+pytestmark = pytest.mark.integration  # a real callback server subprocess, raw sockets
+
 WAIT_S = 30.0  # generous: the deadlines below are 1 s; this only bounds a test that would otherwise hang
 
 

@@ -118,6 +118,7 @@ def _refusal(module: str, env: dict[str, str]) -> tuple[int, list[str]]:
 ENTRY_POINTS = [("app.callback_server", "stagegate callback server: "), ("app.worker", "stagegate worker: ")]
 
 
+@pytest.mark.integration  # a real `python -m` process
 @pytest.mark.parametrize(("module", "prefix"), ENTRY_POINTS)
 def test_process_without_a_secret_refuses_to_start(module: str, prefix: str) -> None:
     code, lines = _refusal(module, _env(TEMPORAL_ADDRESS="127.0.0.1:1"))
@@ -126,6 +127,7 @@ def test_process_without_a_secret_refuses_to_start(module: str, prefix: str) -> 
     assert lines[0].startswith(prefix + "CALLBACK_SIGNING_SECRETS is not set"), lines
 
 
+@pytest.mark.integration  # a real `python -m` process
 @pytest.mark.parametrize(("module", "prefix"), ENTRY_POINTS)
 def test_process_with_a_short_secret_refuses_to_start(module: str, prefix: str) -> None:
     code, lines = _refusal(module, _env(CALLBACK_SIGNING_SECRETS="too-short", TEMPORAL_ADDRESS="127.0.0.1:1"))
@@ -134,6 +136,7 @@ def test_process_with_a_short_secret_refuses_to_start(module: str, prefix: str) 
                      "(e.g. `openssl rand -hex 32`)"]  # fmt: skip
 
 
+@pytest.mark.integration  # a real `python -m` process
 @pytest.mark.parametrize(
     ("module", "prefix", "exposed"),
     [
@@ -155,6 +158,7 @@ def _forged_url(base: str) -> str:
     return build_callback_url(base, DEV_SIGNING_SECRET, target)
 
 
+@pytest.mark.integration  # a real `python -m` process
 def test_callback_server_with_a_real_secret_refuses_dev_signed_urls(tmp_path: Path) -> None:
     port = free_port()
     env = _env(CALLBACK_SIGNING_SECRETS=REAL_SECRET, CALLBACK_PORT=str(port), TEMPORAL_ADDRESS="127.0.0.1:1")
@@ -170,6 +174,7 @@ def test_callback_server_with_a_real_secret_refuses_dev_signed_urls(tmp_path: Pa
         proc.stop()
 
 
+@pytest.mark.integration  # a real `python -m` process
 def test_dev_mode_on_loopback_starts_and_says_so(tmp_path: Path) -> None:
     port = free_port()
     env = _env(STAGEGATE_DEV_MODE="1", CALLBACK_PORT=str(port), TEMPORAL_ADDRESS="127.0.0.1:1")

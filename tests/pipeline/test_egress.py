@@ -178,6 +178,7 @@ def _port(url: str) -> int:
     return int(url.rsplit(":", 1)[1])
 
 
+@pytest.mark.integration  # real loopback servers and connections
 async def test_a_host_off_the_list_is_never_contacted() -> None:
     async with recorded() as (listed, listed_rec), recorded() as (other, other_rec):
         http = await _client(_policy(f"127.0.0.1:{_port(listed)}"))
@@ -192,6 +193,7 @@ async def test_a_host_off_the_list_is_never_contacted() -> None:
     assert other_rec.seen == []
 
 
+@pytest.mark.integration  # real loopback servers and connections
 async def test_a_listed_name_that_resolves_to_a_refused_address_is_refused_after_dns() -> None:
     """`localhost` is on the list by name; DNS answers 127.0.0.1 (or ::1), which the policy refuses here."""
     async with recorded() as (url, rec):
@@ -210,6 +212,7 @@ async def test_a_listed_name_that_resolves_to_a_refused_address_is_refused_after
     assert [path for _, path, _, _ in rec.seen] == ["x"]
 
 
+@pytest.mark.integration  # real loopback servers and connections
 @pytest.mark.parametrize("address", ["169.254.169.254", "[::ffff:169.254.169.254]", "0.0.0.0"])
 async def test_metadata_addresses_are_refused_before_connecting(address: str) -> None:
     async with egress_client(_policy("*")) as http:
@@ -218,6 +221,7 @@ async def test_metadata_addresses_are_refused_before_connecting(address: str) ->
     assert isinstance(refusal_in(caught.value), EgressRefusedError)
 
 
+@pytest.mark.integration  # real loopback servers and connections
 async def test_every_connection_is_checked_so_dns_rebinding_finds_no_window() -> None:
     """The resolver answers a loopback address first, then a metadata one (a rebinding DNS server would)."""
     answers = ["127.0.0.1", "169.254.169.254"]
@@ -243,6 +247,7 @@ async def test_every_connection_is_checked_so_dns_rebinding_finds_no_window() ->
     assert asked == ["rebind.test", "rebind.test"]
 
 
+@pytest.mark.integration  # real loopback servers and connections
 async def test_redirects_are_not_followed_by_the_client() -> None:
     async with (
         recorded() as (target, target_rec),
