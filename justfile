@@ -219,3 +219,21 @@ reliability-row NAME *ARGS: setup
     export TEMPORAL_CLI
     name="$1"; shift
     exec uv run python -m "scripts.reliability.$name" "$@"
+
+# Slow clients vs the callback server: 500 half-sent headers closed within CALLBACK_HEADER_TIMEOUT while real callbacks keep p99 < 1 s (not a test)
+slow-clients *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run python -m scripts.slow_clients "$@"
+
+# Mutation testing (mutmut) of the pure security modules ([tool.mutmut] in pyproject.toml): score and survivors
+mutation *ARGS:
+    #!/usr/bin/env bash
+    set -euo pipefail
+    uv run mutmut run --max-children "${MUTATION_CHILDREN:-2}" "$@" >/dev/null 2>&1 || true
+    uv run mutmut export-cicd-stats >/dev/null
+    uv run python -c 'import json; s = json.load(open("mutants/mutmut-cicd-stats.json")); tested = s["total"] - s["skipped"]; score = 100 * (s["killed"] + s["timeout"]) / max(tested, 1); print(f"mutation score {score:.1f}% ({s[\"killed\"]} killed, {s[\"timeout\"]} timed out, {s[\"survived\"]} survived, {s[\"no_tests\"]} without tests, of {s[\"total\"]})")'
+    echo "surviving mutants (inspect one with: uv run mutmut show NAME):"
+    uv run mutmut results

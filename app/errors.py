@@ -70,6 +70,10 @@ class TemplateError(StagegateError, ValueError):
     """A `${...}` reference that is malformed, not allowed where it is, or cannot be resolved."""
 
 
+class EgressRefusedError(StagegateError, PermissionError):
+    """A pipeline request the operator's egress policy does not allow (host, address or `${env...}` binding)."""
+
+
 # --- Callbacks refused by the callback server: the type says the HTTP status ----------------------------------
 
 

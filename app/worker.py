@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import sys
 from datetime import timedelta
 
 import httpx
@@ -16,15 +17,18 @@ from temporalio.workflow import NondeterminismError
 
 from app.demo.activities import StageActivities
 from app.demo.workflow import StagedCallbackWorkflow
+from app.errors import SettingsError
 from app.gate import gate_metrics
 from app.gate.callback_urls import CallbackSigner
 from app.gate.stage_activity import StageGateInterceptor
 from app.pipeline.activities import PipelineActivities
+from app.pipeline.egress import EgressPolicy, egress_client
 from app.pipeline.fetch import FetchActivity
 from app.pipeline.workflow import PipelineWorkflow
 from app.runtime.client import connect_client
 from app.runtime.config import Settings, load_settings
 from app.runtime.logs import configure_logging
+from app.runtime.signing_guard import check_signing, worker_endpoints
 from app.runtime.tracing import start_tracing
 
 log = structlog.get_logger(__name__)
@@ -53,11 +57,18 @@ def prometheus_config(settings: Settings) -> PrometheusConfig:
     )
 
 
-def build_worker(settings: Settings, client: Client, http: httpx.AsyncClient) -> Worker:
-    """A worker for the demo and the pipeline workflow and their activities; tests build theirs the same way."""
+def build_worker(
+    settings: Settings, client: Client, http: httpx.AsyncClient, pipeline_http: httpx.AsyncClient | None = None
+) -> Worker:
+    """A worker for the demo and the pipeline workflow and their activities; tests build theirs the same way.
+
+    `pipeline_http` is the egress-checked client pipeline requests go through (`egress_client`); tests that run
+    no pipeline may leave it out, and pipelines then use `http` without the per-connection address check.
+    """
     activities = StageActivities(settings, http)
-    pipeline = PipelineActivities(settings, http)
-    fetch = FetchActivity(settings, http)
+    pipeline = PipelineActivities(settings, pipeline_http or http)
+    # The fetch after notify runs pipeline-defined URLs too: the same egress-checked client.
+    fetch = FetchActivity(settings, pipeline_http or http)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -89,10 +100,11 @@ async def run_worker(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with httpx.AsyncClient() as http:
+    async with httpx.AsyncClient() as http, egress_client(EgressPolicy.from_settings(settings)) as pipeline_http:
         if tracing is not None:
             tracing.instrument(http)
-        worker = build_worker(settings, client, http)
+            tracing.instrument(pipeline_http)
+        worker = build_worker(settings, client, http, pipeline_http)
         log.info(
             "worker started",
             task_queue=settings.task_queue,
@@ -100,7 +112,10 @@ async def run_worker(settings: Settings) -> None:
             namespace=settings.temporal.namespace,
             metrics=f"http://{settings.worker_metrics_bind}/metrics",
             tracing=",".join(settings.tracing.exporters) or "off",
+            signing=settings.signing_mode,
         )
+        if settings.signing_mode == "development":
+            log.warning("STAGEGATE_DEV_MODE: callback URLs are signed with the development secret (loopback only)")
         async with worker:
             await stop.wait()
             log.info("shutdown requested, draining")
@@ -111,7 +126,12 @@ async def run_worker(settings: Settings) -> None:
 
 def main() -> None:
     """Entry point: `python -m app.worker`."""
-    settings = load_settings()
+    try:
+        settings = load_settings()
+        check_signing(settings, worker_endpoints(settings))
+        EgressPolicy.from_settings(settings)  # a bad STAGEGATE_EGRESS_HOSTS entry stops the start here
+    except SettingsError as err:
+        sys.exit(f"stagegate worker: {err}")  # one line on stderr, exit code 1
     configure_logging(settings)
     asyncio.run(run_worker(settings))
 

@@ -57,12 +57,22 @@ def validate(
         str | None, typer.Option("--input", "-i", help="Also check this run input: JSON, or @file.json.")
     ] = None,
 ) -> None:
-    """Check a pipeline file (and optionally a run input); one line naming file, line, stage and field if not."""
+    """Check a pipeline file (and optionally a run input); one line naming file, line, stage and field if not.
+
+    Also warns (on stderr; the exit code stays 0) about requests this shell's egress settings would refuse:
+    hosts off STAGEGATE_EGRESS_HOSTS and `${env...}` values not bound to their host. The worker's own
+    environment is what counts when the stages run.
+    """
+    from app.pipeline.egress import EgressPolicy, pipeline_warnings
     from app.pipeline.file import load_pipeline
+    from app.runtime.config import load_settings
 
     pipeline = load_pipeline(file)
     if input_ is not None:
         parse_input(input_, pipeline)
+    settings = load_settings()
+    for warning in pipeline_warnings(pipeline, EgressPolicy.from_settings(settings), settings.pipeline_env):
+        typer.echo(f"warning: {file}: {warning}", err=True)
     stages = " -> ".join(s.name for s in pipeline.stages)
     out().print(
         f"ok: {file}: pipeline {pipeline.name!r} (version {pipeline.version}), {len(pipeline.stages)} stage(s): "

@@ -434,8 +434,15 @@ def _child_env(state: StateDir, name: str) -> dict[str, str]:
     env.setdefault("PYTHONUNBUFFERED", "1")
     # Pipeline files read the service's address as ${env.SERVICE_URL}: keep it on the port this stack uses.
     env.setdefault("SERVICE_URL", f"http://{LOCALHOST}:{_port_from_env('SERVICE_PORT', 8001)}")
+    if _dev_mode(env):
+        env["STAGEGATE_DEV_MODE"] = "1"
     env[TAG_VAR] = str(state.root)
     return env
+
+
+def _dev_mode(env: dict[str, str]) -> bool:
+    """No CALLBACK_SIGNING_SECRETS (and STAGEGATE_DEV_MODE not turned off): this loopback stack runs in dev mode."""
+    return not env.get("CALLBACK_SIGNING_SECRETS", "").strip() and env.get("STAGEGATE_DEV_MODE", "1") != "0"
 
 
 def _wait_healthy(service: Service, pid: int, proc: subprocess.Popen[bytes] | None) -> str | None:
@@ -494,6 +501,11 @@ def cmd_up(
     state.pids.mkdir(parents=True, exist_ok=True)
     state.logs.mkdir(parents=True, exist_ok=True)
     temporal_bin = ""
+    if _dev_mode(dict(os.environ)):
+        print(
+            "devstack: CALLBACK_SIGNING_SECRETS is not set: development mode (STAGEGATE_DEV_MODE=1), callback URLs "
+            "signed with the development secret from the source; every process listens on loopback only"
+        )
     for service in services:
         recorded = _read_pid(service)
         pid = _running_pid(service, clean_stale=True)

@@ -141,15 +141,16 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", summary="Temporal is reachable")
-async def readyz(client: NamedDependency[Client]) -> Response[dict[str, str]]:
-    """Readiness: 200 when Temporal answers a health check, else 503."""
+async def readyz(client: NamedDependency[Client], settings: NamedDependency[Settings]) -> Response[dict[str, str]]:
+    """Readiness: 200 when Temporal answers a health check, else 503; `signing` says what verifies URLs."""
     try:
         # The outer bound also covers a lazy client's first connection (up to 30 s on a Temporal that hangs).
         async with asyncio.timeout(2.5):
             await client.service_client.check_health(timeout=timedelta(seconds=2))
     except Exception as err:  # noqa: BLE001  # any failure means "not ready"; the reason goes in the body
-        return Response({"status": "unavailable", "reason": str(err)[:300]}, status_code=503)
-    return Response({"status": "ok", "temporal": "reachable"}, status_code=200)
+        answer = {"status": "unavailable", "reason": str(err)[:300], "signing": settings.signing_mode}
+        return Response(answer, status_code=503)
+    return Response({"status": "ok", "temporal": "reachable", "signing": settings.signing_mode}, status_code=200)
 
 
 def _callback_error_handler(

@@ -4,11 +4,16 @@ They know nothing about any particular service: the stage's templates say where 
 idempotency key, the run's input and earlier results go. Placeholders are filled in here, in the worker, in
 one pass, so `${env.NAME}` values (API keys) never enter workflow history; errors name the template, never
 the filled-in URL or header.
+
+Every request goes out through the egress policy (`app/pipeline/egress.py`): the `http` client handed in is
+the one `egress_client` makes (it checks each connection's address), and here each request's `${env...}`
+values are checked against the hosts they are bound to, and a redirect fails the stage instead of being
+followed (it would take the callback URL and the credentials somewhere the pipeline file did not name).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,11 +30,14 @@ from app.gate.types import (
     StageCallback,
     StageCheck,
 )
+from app.pipeline.egress import EgressPolicy, host_port, refusal_in
 from app.pipeline.template import Context, Place, lookup, render_json, render_text
 from app.pipeline.types import (
     ACTIVITY_PIPELINE_REQUEST,
     ACTIVITY_PIPELINE_STATUS,
+    ERR_EGRESS_REFUSED,
     ERR_PIPELINE_TEMPLATE,
+    ERR_REDIRECT_REFUSED,
     HttpStageCall,
     StatusCheckCall,
 )
@@ -42,9 +50,11 @@ STATUS_TIMEOUT_SECONDS = 10.0
 class PipelineActivities:
     """Activities bound to one worker's settings (its exposed environment) and its shared httpx client."""
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, policy: EgressPolicy | None = None) -> None:
+        """`http` should come from `app.pipeline.egress.egress_client` (the worker's does): it checks addresses."""
         self._settings = settings
         self._http = http
+        self._policy = policy or EgressPolicy.from_settings(settings)
 
     @activity.defn(name=ACTIVITY_PIPELINE_REQUEST)
     async def http_request(self, call: HttpStageCall) -> Any:
@@ -53,10 +63,11 @@ class PipelineActivities:
         In token mode the gate's interceptor then leaves the activity open until the callback completes it.
         """
         stage = current_stage()
+        env = _UsedEnv(self._settings.pipeline_env)
         ctx = Context(
             input=call.input,
             stages=call.earlier,
-            env=self._settings.pipeline_env,
+            env=env,
             idempotency_key=stage.idempotency_key,
             workflow_id=stage.workflow_id,
             stage=call.stage,
@@ -72,6 +83,7 @@ class PipelineActivities:
         timeout = min(remaining, self._settings.service_request_timeout_seconds)
         report_service(call.request.method, url)  # method and host only, for the run's current details
         what = f"{call.request.method} {call.request.url}"
+        self._check_env(what, url, env.used)
         try:
             response = await self._http.request(
                 call.request.method,
@@ -79,10 +91,10 @@ class PipelineActivities:
                 headers=headers,
                 json=body if call.request.body is not None else None,
                 timeout=timeout,
+                follow_redirects=False,
             )
         except httpx.HTTPError as exc:
-            # The exception text may hold the filled-in URL (and with it an `${env...}` value): type only.
-            raise ApplicationError(f"{what}: {type(exc).__name__}", type=ERR_SERVICE_UNAVAILABLE) from None
+            raise _request_error(what, exc) from None
         _raise_for_answer(what, response)
         answer = _answer_id(call, response)
         activity.logger.info(
@@ -93,10 +105,11 @@ class PipelineActivities:
     @activity.defn(name=ACTIVITY_PIPELINE_STATUS)
     async def check_status(self, call: StatusCheckCall) -> StageCheck:
         """Reconcile: GET the stage's status URL; a callback-shaped object at `callback_at` is the stage's outcome."""
+        env = _UsedEnv(self._settings.pipeline_env)
         ctx = Context(
             input=call.input,
             stages=call.earlier,
-            env=self._settings.pipeline_env,
+            env=env,
             idempotency_key=call.idempotency_key,
             workflow_id=call.workflow_id,
             stage=call.stage,
@@ -107,15 +120,75 @@ class PipelineActivities:
         except TemplateError as exc:
             raise _template_error(call.stage, exc) from None
         what = f"GET {call.status.url}"
+        self._check_env(what, url, env.used)
         try:
-            response = await self._http.get(url, headers=headers, timeout=STATUS_TIMEOUT_SECONDS)
+            response = await self._http.get(
+                url, headers=headers, timeout=STATUS_TIMEOUT_SECONDS, follow_redirects=False
+            )
         except httpx.HTTPError as exc:
-            raise ApplicationError(f"{what}: {type(exc).__name__}", type=ERR_SERVICE_UNAVAILABLE) from None
+            raise _request_error(what, exc) from None
+        _raise_for_redirect(what, response)
         if response.status_code == 404:
             return StageCheck(job_found=False)
         if not response.is_success:
             raise ApplicationError(f"{what}: answered {response.status_code}", type=ERR_SERVICE_UNAVAILABLE)
         return _stage_check(call, response)
+
+    def _check_env(self, what: str, url: str, used: set[str]) -> None:
+        """The `${env...}` values in this request may go to its host (`STAGEGATE_PIPELINE_ENV_HOSTS`)."""
+        try:
+            host, port = host_port(url)
+        except ValueError:
+            raise ApplicationError(
+                f"{what}: the filled-in URL is not an http(s) URL with a host",
+                type=ERR_EGRESS_REFUSED,
+                non_retryable=True,
+            ) from None
+        problem = self._policy.env_problem(used, host, port) if used else None
+        if problem is not None:
+            raise ApplicationError(f"{what}: refused: {problem}", type=ERR_EGRESS_REFUSED, non_retryable=True)
+
+
+class _UsedEnv(Mapping[str, str]):
+    """The exposed environment, remembering which variables a template actually took a value from."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self._env = env
+        self.used: set[str] = set()
+
+    def __getitem__(self, name: str) -> str:
+        value = self._env[name]
+        self.used.add(name)
+        return value
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._env)
+
+    def __len__(self) -> int:
+        return len(self._env)
+
+
+def _request_error(what: str, exc: httpx.HTTPError) -> ApplicationError:
+    refused = refusal_in(exc)
+    if refused is not None:
+        # Names host and address only (never the path or query, where `${env...}` values may sit).
+        return ApplicationError(f"{what}: refused: {refused}", type=ERR_EGRESS_REFUSED, non_retryable=True)
+    # The exception text may hold the filled-in URL (and with it an `${env...}` value): type only.
+    return ApplicationError(f"{what}: {type(exc).__name__}", type=ERR_SERVICE_UNAVAILABLE)
+
+
+def _raise_for_redirect(what: str, response: httpx.Response) -> None:
+    if 300 <= response.status_code < 400:
+        try:
+            where = httpx.URL(response.headers.get("location", "")).host or "the same host"
+        except httpx.InvalidURL:
+            where = "an unreadable location"
+        raise ApplicationError(
+            f"{what}: answered {response.status_code}, a redirect to {where}; redirects are not followed "
+            "(they would carry the callback URL and credentials elsewhere): put the final URL in the pipeline file",
+            type=ERR_REDIRECT_REFUSED,
+            non_retryable=True,
+        )
 
 
 def _template_error(stage: str, exc: TemplateError) -> ApplicationError:
@@ -125,6 +198,7 @@ def _template_error(stage: str, exc: TemplateError) -> ApplicationError:
 
 
 def _raise_for_answer(what: str, response: httpx.Response) -> None:
+    _raise_for_redirect(what, response)
     if response.status_code == 429 or response.status_code >= 500:
         raise ApplicationError(f"{what}: answered {response.status_code}", type=ERR_SERVICE_UNAVAILABLE)
     if response.status_code >= 400:

@@ -27,6 +27,10 @@ DEFAULT_STAGE_TIMEOUT_SECONDS = 300.0
 # ApplicationError type of a stage whose request could not be built at run time (an environment variable the
 # worker does not have, a value an earlier stage did not deliver): non-retryable, the stage fails with it.
 ERR_PIPELINE_TEMPLATE = "PipelineTemplateError"
+# A request the egress policy refuses (host off STAGEGATE_EGRESS_HOSTS, a metadata/link-local address, an
+# `${env...}` value for a host it is not bound to), and a 3xx answer (never followed): non-retryable.
+ERR_EGRESS_REFUSED = "EgressRefused"
+ERR_REDIRECT_REFUSED = "RedirectRefused"
 
 
 class OnFailure(StrEnum):

@@ -28,7 +28,12 @@ SENDER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # How far a signed body's timestamp may be from now, either way (Standard Webhooks' own default).
 DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300
 
-DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"  # noqa: S105  # local-only default; startup warns
+# Written in the source, so it authenticates nothing: used only with STAGEGATE_DEV_MODE=1, and the worker and
+# the callback server refuse to run with it unless they listen on loopback only (app/runtime/signing_guard.py).
+DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"  # noqa: S105  # development mode only
+# An HMAC-SHA256 key shorter than its 32-byte output is guessable sooner than the MAC itself.
+MIN_SIGNING_SECRET_BYTES = 32
+SigningMode = Literal["configured", "development", "none"]
 
 
 @dataclass(frozen=True)
@@ -83,11 +88,24 @@ class Settings:
     # Worker: the sender name put (signed) into every callback URL, when the services it calls sign bodies.
     callback_webhook_sender: str | None = None
     callback_http: str = "auto"
+    # Connection hygiene (app/callbacks/http_protocol.py): the whole request head within this many seconds of
+    # the connection (or of a kept-alive connection's next request) starting, the body within this many of the
+    # head; idle keep-alive connections closed after this many; connections past the cap answered 503.
+    callback_header_timeout_seconds: float = 10.0
+    callback_body_timeout_seconds: float = 15.0
+    callback_keepalive_timeout_seconds: int = 5
+    callback_max_connections: int = 1000
+    # h11's cap on a request head (request line and headers); over it the parser answers 400.
+    callback_max_header_bytes: int = 16 * 1024
     callback_loop: str = "auto"
     service_url: str = "http://127.0.0.1:8001"
     service_request_timeout_seconds: float = 60.0
     # First secret signs; all of them verify, so a new secret can be rolled in before an old one is dropped.
-    signing_secrets: tuple[str, ...] = (DEV_SIGNING_SECRET,)
+    # Empty when CALLBACK_SIGNING_SECRETS is unset outside development mode: nothing verifies, and the worker
+    # and callback server refuse to start (app/runtime/signing_guard.py).
+    signing_secrets: tuple[str, ...] = ()
+    # STAGEGATE_DEV_MODE=1: without CALLBACK_SIGNING_SECRETS, sign with DEV_SIGNING_SECRET (loopback only).
+    dev_mode: bool = False
     # Callback URLs stay valid this long after the stage deadline (late deliveries get a clear 4xx, not 403).
     callback_url_grace_seconds: int = 3600
     worker_metrics_bind: str = "127.0.0.1:9464"
@@ -101,12 +119,24 @@ class Settings:
     # The worker environment variables pipelines may use as `${env.NAME}` (see `pipeline_env_from`): read here,
     # once, like everything else; repr=False keeps their values (API keys) out of logs and reprs.
     pipeline_env: Mapping[str, str] = field(default_factory=dict, repr=False)
+    # Pipeline egress (app/pipeline/egress.py): hosts requests may go to (None: SERVICE_URL's host and port),
+    # which hosts each `${env...}` variable may be sent to (None: every one to that default), private ranges.
+    egress_hosts: tuple[str, ...] | None = None
+    pipeline_env_hosts: Mapping[str, tuple[str, ...]] | None = None
+    egress_refuse_private: bool = False
     tracing: TracingSettings = field(default_factory=TracingSettings)
 
     @property
     def using_dev_secret(self) -> bool:
         """True while the well-known development secret is still in use."""
         return DEV_SIGNING_SECRET in self.signing_secrets
+
+    @property
+    def signing_mode(self) -> SigningMode:
+        """What signs callback URLs: `configured` secrets, the `development` secret, or `none` (refused)."""
+        if not self.signing_secrets:
+            return "none"
+        return "development" if self.using_dev_secret else "configured"
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
@@ -197,6 +227,51 @@ def pipeline_env_from(env: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in env.items() if exposed(name)}
 
 
+def signing_secrets_from(env: Mapping[str, str], *, dev_mode: bool) -> tuple[str, ...]:
+    """`CALLBACK_SIGNING_SECRETS` (comma-separated, each 32+ bytes); unset: the development secret in dev mode only."""
+    secrets = tuple(s.strip() for s in env.get("CALLBACK_SIGNING_SECRETS", "").split(",") if s.strip())
+    for number, secret in enumerate(secrets, start=1):
+        size = len(secret.encode())
+        if size < MIN_SIGNING_SECRET_BYTES:
+            # The value itself is never echoed: only its position and length.
+            raise SettingsError(
+                f"CALLBACK_SIGNING_SECRETS: secret #{number} is {size} bytes; each must be at least "
+                f"{MIN_SIGNING_SECRET_BYTES} (e.g. `openssl rand -hex 32`)"
+            )
+    if secrets:
+        return secrets
+    return (DEV_SIGNING_SECRET,) if dev_mode else ()
+
+
+def _entries(env: Mapping[str, str], name: str) -> tuple[str, ...] | None:
+    """A comma-separated list; None when the variable is unset or blank (the caller's default applies)."""
+    raw = env.get(name, "")
+    if not raw.strip():
+        return None
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
+def env_hosts_from(raw: str) -> dict[str, tuple[str, ...]] | None:
+    """`STAGEGATE_PIPELINE_ENV_HOSTS`: `NAME=host host2;PREFIX*=host` (bindings by `;`, hosts by spaces)."""
+    if not raw.strip():
+        return None
+    bindings: dict[str, tuple[str, ...]] = {}
+    for entry in (e.strip() for e in raw.split(";")):
+        if not entry:
+            continue
+        name, sep, hosts = entry.partition("=")
+        name = name.strip()
+        if not sep or not (name == "*" or ENV_NAME_PATTERN.fullmatch(name)):
+            raise SettingsError(
+                f"STAGEGATE_PIPELINE_ENV_HOSTS entries must be NAME=host ... (NAME, PREFIX* or *); got {entry[:60]!r}"
+            )
+        bindings[name] = tuple(hosts.split())
+    return bindings
+
+
+ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
+
+
 def _otlp_headers(raw: str, name: str) -> dict[str, str]:
     """`key=value,key2=value2` with URL-encoded values, as the OpenTelemetry specification writes them."""
     headers: dict[str, str] = {}
@@ -266,7 +341,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment once; every entry point calls this and passes the result down."""
     env = os.environ if env is None else env
     callback_port = _int(env, "CALLBACK_PORT", 8000)
-    secrets = tuple(s.strip() for s in env.get("CALLBACK_SIGNING_SECRETS", "").split(",") if s.strip())
+    dev_mode = _bool(env, "STAGEGATE_DEV_MODE", False)
     log_format = env.get("LOG_FORMAT", "auto").lower()
     if log_format not in ("auto", "json", "console"):
         raise SettingsError(f"LOG_FORMAT must be auto, json or console, got {log_format!r}")
@@ -293,8 +368,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         service_url=env.get("SERVICE_URL", f"http://127.0.0.1:{_int(env, 'SERVICE_PORT', 8001)}").rstrip("/"),
         callback_http=_choice(env, "CALLBACK_HTTP", CALLBACK_HTTP_CHOICES),
         callback_loop=_choice(env, "CALLBACK_LOOP", CALLBACK_LOOP_CHOICES),
+        callback_header_timeout_seconds=_positive(
+            _float(env, "CALLBACK_HEADER_TIMEOUT", 10.0), "CALLBACK_HEADER_TIMEOUT"
+        ),
+        callback_body_timeout_seconds=_positive(_float(env, "CALLBACK_BODY_TIMEOUT", 15.0), "CALLBACK_BODY_TIMEOUT"),
+        callback_keepalive_timeout_seconds=int(
+            _positive(_int(env, "CALLBACK_KEEPALIVE_TIMEOUT", 5), "CALLBACK_KEEPALIVE_TIMEOUT")
+        ),
+        callback_max_connections=int(
+            _positive(_int(env, "CALLBACK_MAX_CONNECTIONS", 1000), "CALLBACK_MAX_CONNECTIONS")
+        ),
+        callback_max_header_bytes=int(
+            _positive(_int(env, "CALLBACK_MAX_HEADER_BYTES", 16 * 1024), "CALLBACK_MAX_HEADER_BYTES")
+        ),
         service_request_timeout_seconds=_float(env, "SERVICE_REQUEST_TIMEOUT", 60.0),
-        signing_secrets=secrets or (DEV_SIGNING_SECRET,),
+        signing_secrets=signing_secrets_from(env, dev_mode=dev_mode),
+        dev_mode=dev_mode,
         callback_url_grace_seconds=_int(env, "CALLBACK_URL_GRACE_SECONDS", 3600),
         worker_metrics_bind=env.get("WORKER_METRICS_BIND", f"127.0.0.1:{_int(env, 'WORKER_METRICS_PORT', 9464)}"),
         worker_max_concurrent_activities=_int(env, "WORKER_MAX_CONCURRENT_ACTIVITIES", 200),
@@ -303,5 +392,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_format=log_format,  # type: ignore[arg-type]  # checked just above
         log_level=env.get("LOG_LEVEL", "INFO").upper(),
         pipeline_env=pipeline_env_from(env),
+        egress_hosts=_entries(env, "STAGEGATE_EGRESS_HOSTS"),
+        pipeline_env_hosts=env_hosts_from(env.get("STAGEGATE_PIPELINE_ENV_HOSTS", "")),
+        egress_refuse_private=_bool(env, "STAGEGATE_EGRESS_REFUSE_PRIVATE", False),
         tracing=load_tracing_settings(env),
     )

@@ -52,6 +52,7 @@ async def test_health_ready_and_schema(http: httpx.AsyncClient) -> None:
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     ready = await http.get("/readyz")
     assert ready.status_code == 200, ready.text
+    assert ready.json()["signing"] == "configured"
     schema = (await http.get("/schema/openapi.json")).json()
     assert {"/callbacks/signal", "/callbacks/token", "/callbacks/update", "/healthz", "/readyz"} <= set(schema["paths"])
 

@@ -17,8 +17,9 @@ def test_defaults_work_locally() -> None:
     assert s.temporal.namespace == "default"
     assert s.callback_base_url == "http://127.0.0.1:8000"
     assert s.service_url == "http://127.0.0.1:8001"
-    assert s.signing_secrets == (DEV_SIGNING_SECRET,)
-    assert s.using_dev_secret
+    # No secret written in the source signs anything unless development mode is asked for.
+    assert s.signing_secrets == ()
+    assert s.signing_mode == "none"
     assert (s.callback_max_body_bytes, s.callback_max_result_bytes) == (64 * 1024, 32 * 1024)
 
 
@@ -98,9 +99,25 @@ def test_temporal_env_config_is_used() -> None:
 
 
 def test_secret_list_for_rotation() -> None:
-    s = load_settings({"CALLBACK_SIGNING_SECRETS": " new , old ,"})
-    assert s.signing_secrets == ("new", "old")
+    new, old = "n" * 32, "o" * 40
+    s = load_settings({"CALLBACK_SIGNING_SECRETS": f" {new} , {old} ,"})
+    assert s.signing_secrets == (new, old)
     assert not s.using_dev_secret
+    assert s.signing_mode == "configured"
+
+
+def test_dev_mode_signs_with_the_dev_secret_only_when_no_secret_is_given() -> None:
+    dev = load_settings({"STAGEGATE_DEV_MODE": "1"})
+    assert (dev.signing_secrets, dev.signing_mode, dev.dev_mode) == ((DEV_SIGNING_SECRET,), "development", True)
+    real = load_settings({"STAGEGATE_DEV_MODE": "1", "CALLBACK_SIGNING_SECRETS": "r" * 32})
+    assert (real.signing_secrets, real.signing_mode) == (("r" * 32,), "configured")
+
+
+@pytest.mark.parametrize("short", ["x" * 31, "é" * 15, DEV_SIGNING_SECRET])
+def test_a_secret_shorter_than_32_bytes_is_refused(short: str) -> None:
+    with pytest.raises(SettingsError, match=r"secret #2 is \d+ bytes; each must be at least 32") as caught:
+        load_settings({"CALLBACK_SIGNING_SECRETS": f"{'a' * 32},{short}"})
+    assert short not in str(caught.value)  # the value is never echoed
 
 
 @pytest.mark.parametrize(

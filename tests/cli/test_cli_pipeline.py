@@ -113,3 +113,30 @@ def test_validate_and_show(temporal_address: str) -> None:
         assert needle in shown.stdout
     as_json = json.loads(run_cli("pipeline", "show", DEMO, "--json", env=env).stdout)
     assert [s["name"] for s in as_json["stages"]] == ["stage1", "stage2", "stage3"]
+
+
+def test_validate_warns_about_hosts_the_egress_policy_refuses(temporal_address: str) -> None:
+    env = base_env(temporal_address)
+    quiet = run_cli("pipeline", "validate", PUBLISH, env=env)
+    assert (quiet.returncode, quiet.stderr) == (0, "")  # the local default allows the local service
+    off_list = run_cli("pipeline", "validate", PUBLISH, env={**env, "STAGEGATE_EGRESS_HOSTS": "api.example.com"})
+    assert off_list.returncode == 0, off_list.stderr
+    assert (
+        f"warning: {PUBLISH}: stage transcode: request url: 127.0.0.1:8001 is not on STAGEGATE_EGRESS_HOSTS; "
+        "the worker will refuse it"
+    ) in off_list.stderr.splitlines()
+    unbound = run_cli(
+        "pipeline",
+        "validate",
+        PUBLISH,
+        env={
+            **env,
+            "PIPELINE_PUBLISH_TOKEN": "t" * 20,
+            "STAGEGATE_PIPELINE_ENV_HOSTS": "PIPELINE_PUBLISH_TOKEN=api.example.com",
+        },
+    )
+    assert unbound.returncode == 0, unbound.stderr
+    assert unbound.stderr.splitlines() == [
+        f"warning: {PUBLISH}: stage publish: request url: ${{env.PIPELINE_PUBLISH_TOKEN}} is not bound to "
+        "127.0.0.1:8001 (see STAGEGATE_PIPELINE_ENV_HOSTS); the worker will refuse it"
+    ]

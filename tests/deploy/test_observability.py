@@ -18,7 +18,7 @@ from tests.deploy import compose_checks as cc
 
 PROFILE = "observability"
 OBSERVABILITY_SERVICES = {"otel-collector", "jaeger", "prometheus"}
-SECRET_ENV = {"CALLBACK_SIGNING_SECRETS": "test-secret"}
+SECRET_ENV = {"CALLBACK_SIGNING_SECRETS": "test-secret-of-at-least-32-bytes-0123"}
 COLLECTOR_ENDPOINT = "http://otel-collector:4318"
 
 

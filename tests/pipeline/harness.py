@@ -12,7 +12,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -25,6 +25,7 @@ from app.callbacks.server import create_app
 from app.gate.stage_activity import StageGateInterceptor
 from app.gate.types import Mode
 from app.pipeline.activities import PipelineActivities
+from app.pipeline.egress import EgressPolicy, egress_client
 from app.pipeline.file import parse_pipeline
 from app.pipeline.types import Pipeline, PipelineResult, PipelineRunInput
 from app.pipeline.workflow import PipelineWorkflow
@@ -71,9 +72,18 @@ class Rig:
 
 @asynccontextmanager
 async def rig(
-    client: Client, settings: Settings, *, worker_env: dict[str, str] | None = None, publish_token: str | None = None
+    client: Client,
+    settings: Settings,
+    *,
+    worker_env: dict[str, str] | None = None,
+    publish_token: str | None = None,
+    **worker_settings_changes: Any,
 ) -> AsyncIterator[Rig]:
-    """Callback server, service mock (optionally wanting a publish token) and a pipeline worker, all on loopback."""
+    """Callback server, service mock (optionally wanting a publish token) and a pipeline worker, all on loopback.
+
+    The worker's pipeline requests go through the egress policy, as in `app.worker`; by default it allows the
+    service mock only. `worker_settings_changes` replace worker settings (e.g. `egress_hosts=(...)`).
+    """
     mock_settings = MockSettings(
         heartbeat_interval=0.2, callback_backoff_initial=0.1, callback_backoff_max=1.0, publish_token=publish_token
     )
@@ -81,11 +91,15 @@ async def rig(
         serving(create_app(settings, client=client)) as callback_url,
         serving(create_mock(mock_settings)) as service_url,
         httpx.AsyncClient() as http,
+        AsyncExitStack() as stack,
     ):
         # The worker's exposed environment: where the service is, plus whatever the test adds (or leaves out).
         env = {"SERVICE_URL": service_url, **(worker_env or {})}
-        worker_settings = replace(settings, callback_base_url=callback_url, pipeline_env=env)
-        activities = PipelineActivities(worker_settings, http)
+        worker_settings = replace(settings, callback_base_url=callback_url, service_url=service_url, pipeline_env=env)
+        worker_settings = replace(worker_settings, **worker_settings_changes)
+        policy = EgressPolicy.from_settings(worker_settings)
+        egress = await stack.enter_async_context(egress_client(policy))
+        activities = PipelineActivities(worker_settings, egress, policy)
         worker = Worker(
             client,
             task_queue=settings.task_queue,

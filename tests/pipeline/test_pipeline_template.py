@@ -114,7 +114,7 @@ def test_what_cannot_be_filled_in_says_what_is_missing(template: str, message: s
 
 
 def test_env_exposed_to_pipelines_is_an_allow_list() -> None:
-    env = {"SERVICE_URL": "u", "PIPELINE_KEY": "k", "CALLBACK_SIGNING_SECRETS": "x", "AWS_SECRET_ACCESS_KEY": "y"}
+    env = {"SERVICE_URL": "u", "PIPELINE_KEY": "k", "CALLBACK_SIGNING_SECRETS": "x" * 32, "AWS_SECRET_ACCESS_KEY": "y"}
     assert pipeline_env_from(env) == {"SERVICE_URL": "u", "PIPELINE_KEY": "k"}
     assert pipeline_env_from({**env, "STAGEGATE_PIPELINE_ENV": "AWS_*, PIPELINE_KEY"}) == {
         "AWS_SECRET_ACCESS_KEY": "y",

@@ -111,10 +111,11 @@ class Devstack:
             check=False,
         )
 
-    def up(self) -> None:
+    def up(self) -> str:
         done = self.run("up")
         assert done.returncode == 0, f"up failed:\n{done.stdout}\n{done.stderr}\n{self.logs()}"
         self.note()
+        return done.stdout
 
     def pid(self, name: str) -> int:
         return int((self.state_dir / "pids" / f"{name}.pid").read_text().strip())
@@ -163,7 +164,8 @@ def devstack(tmp_path: Path, temporal_cli: str) -> Iterator[Devstack]:
 
 
 def test_pid_files_hold_the_listening_processes_and_down_leaves_nothing(devstack: Devstack) -> None:
-    devstack.up()
+    # No CALLBACK_SIGNING_SECRETS here: the stack runs in development mode, and says so.
+    assert "development mode (STAGEGATE_DEV_MODE=1)" in devstack.up()
     for name in ("temporal", *PYTHON_SERVICES):
         pid = devstack.pid(name)
         cmdline = _cmdline(pid)

@@ -124,8 +124,12 @@ async def vendor_rig(client: Client, settings: Settings) -> AsyncIterator[Vendor
         vendors = create_vendors(deliveries)
         fakes = vendors.state.fakes
         async with serving(vendors) as vendor_url:
+            # The vendor is this worker's service: the egress policy's default allows it and binds the env to it.
             worker_settings = replace(
-                settings, callback_base_url=callback_url, pipeline_env={"PIPELINE_VENDOR_URL": vendor_url}
+                settings,
+                callback_base_url=callback_url,
+                service_url=vendor_url,
+                pipeline_env={"PIPELINE_VENDOR_URL": vendor_url},
             )
             pipeline = PipelineActivities(worker_settings, http)
             fetch = FetchActivity(worker_settings, http)
