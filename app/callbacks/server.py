@@ -71,7 +71,9 @@ async def _body(
         except msgspec.DecodeError as err:
             raise BadCallbackError(f"callback body is not valid JSON: {err}", code="invalid_json") from err
     # A signed body's webhook-id is the dedupe key: the sender keeps it across retries, and it is signed.
-    return body if signed is None else msgspec.structs.replace(body, callback_id=signed.webhook_id)
+    if signed is None or signed.webhook_id is None:
+        return body
+    return msgspec.structs.replace(body, callback_id=signed.webhook_id)
 
 
 def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
