@@ -135,8 +135,9 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
     status_code=202,
     responses=hook_error_responses(),
 )
-async def hook_route(request: Request[object, object, State], source: str) -> Response[HookAnswer]:
+async def hook_route(request: Request[object, object, State]) -> Response[HookAnswer]:
     """Verify the source's signature on the exact bytes, read the correlation key and event ID, deliver."""
+    source: str = request.path_params["source"]
     raw = await request.body()
     event = verified_event(request.app.state.hook_sources, source, request.scope["headers"], raw)
     structlog.contextvars.bind_contextvars(hook_source=event.source, hook_key=event.key, event_id=event.event_id)

@@ -187,7 +187,8 @@ def _hook_var(name: str, what: str) -> str:
 def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
     """`STAGEGATE_HOOK_SOURCES=esign:stripe,gh:github` plus, per source NAME (upper-case, `-` as `_`):
 
-    `STAGEGATE_HOOK_<NAME>_SECRETS` (required; space-separated, several during a rotation),
+    `STAGEGATE_HOOK_<NAME>_SECRET` (one secret, taken whole) and/or `_SECRETS` (space-separated, several
+    during a rotation; any may match): at least one is required;
     `_KEY_PATH` (required: dotted path of the correlation key in the event), `_EVENT_ID_PATH` (dotted path of
     the event's ID, the dedupe key), `_TOLERANCE` (seconds, for schemes that sign a timestamp), and
     `_OPT_<OPTION>` for configurable schemes (e.g. `_OPT_HEADER=X-Acme-Signature` for `hmac`).
@@ -205,10 +206,13 @@ def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
             )
         if name in sources:
             raise SettingsError(f"STAGEGATE_HOOK_SOURCES names {name!r} twice")
-        secrets_var, key_var = _hook_var(name, "SECRETS"), _hook_var(name, "KEY_PATH")
-        secrets = tuple(env.get(secrets_var, "").split())
+        secret_var, secrets_var = _hook_var(name, "SECRET"), _hook_var(name, "SECRETS")
+        key_var = _hook_var(name, "KEY_PATH")
+        # _SECRET is taken whole (a secret may hold spaces); _SECRETS adds space-separated ones (rotation).
+        whole = env.get(secret_var, "")
+        secrets = (*((whole,) if whole.strip() else ()), *env.get(secrets_var, "").split())
         if not secrets:
-            raise SettingsError(f"hook source {name!r}: {secrets_var} is not set (its secret(s), space-separated)")
+            raise SettingsError(f"hook source {name!r}: neither {secret_var} nor {secrets_var} is set")
         key_path = env.get(key_var, "").strip()
         if not key_path:
             raise SettingsError(f"hook source {name!r}: {key_var} is not set (the correlation key's dotted path)")
