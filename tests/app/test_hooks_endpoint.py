@@ -22,6 +22,9 @@ from app.errors import SettingsError
 from app.runtime.config import load_settings
 from tests.asgi import serving
 
+# A real server on loopback: the integration tier.
+pytestmark = pytest.mark.integration
+
 STRIPE_OLD, STRIPE_NEW = "whsec_old_endpoint_secret", "whsec_new_endpoint_secret"
 SLACK_SECRET = "slack-signing-secret-1234"
 GITHUB_SECRET = "It's a Secret to Everybody"
