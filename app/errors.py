@@ -152,6 +152,16 @@ class TemporalAnswerError(CallbackRefusedError):
     default_code = "temporal_error"
 
 
+class NotConfiguredError(CallbackRefusedError):
+    """The server verified the request but has no way configured to take it further (501; the sender retries).
+
+    Never silently dropped: a fixed-endpoint event (`/hooks/{source}`) that passed its signature check while no
+    correlation delivers such events is answered 501 `correlation_not_configured`, so the vendor keeps it.
+    """
+
+    default_code = "correlation_not_configured"
+
+
 class CallbackUrlError(ForbiddenCallbackError):
     """A callback URL is badly signed or expired (403); its subclasses: over a limit (400), incomplete (401)."""
 
@@ -193,6 +203,7 @@ HTTP_STATUS: dict[type[CallbackRefusedError], int] = {
     ForbiddenCallbackError: 403,
     UnknownTargetError: 404,
     CallbackConflictError: 409,
+    NotConfiguredError: 501,
     TemporalAnswerError: 502,
     TemporalUnavailableError: 503,
 }

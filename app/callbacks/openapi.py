@@ -150,6 +150,26 @@ def error_responses() -> dict[int, ResponseSpec]:
     }
 
 
+# The fixed endpoints' own refusals (`POST /hooks/{source}`), by status.
+_HOOK_ERRORS: dict[int, str] = {
+    400: "invalid_json, invalid_body, malformed_body_signature, no_correlation_key, no_event_id",
+    401: "missing_body_signature: a header the source's signature scheme needs is missing",
+    403: "bad_body_signature, stale_body_signature",
+    404: "unknown_source: no such hook source is configured",
+    413: "body_too_large",
+    500: "internal_error: a bug, never an input; logged with its traceback",
+    501: "correlation_not_configured: the event is verified but not yet delivered to stages; retry later",
+}
+
+
+def hook_error_responses() -> dict[int, ResponseSpec]:
+    """Every error status `POST /hooks/{source}` answers with, all with the JSON error body."""
+    return {
+        status: ResponseSpec(data_container=ErrorBody, description=description, generate_examples=False)
+        for status, description in _HOOK_ERRORS.items()
+    }
+
+
 def operation_class(*, carries_token: bool) -> type[Operation]:
     """An Operation that adds the mode's parameters, the optional body and the 503's Retry-After header."""
     mode_parameters = parameters(carries_token=carries_token)

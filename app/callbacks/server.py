@@ -20,10 +20,11 @@ from temporalio.client import Client
 
 from app.callbacks.body_check import BodyCheck, check_body_signature
 from app.callbacks.forwarding import Forwarded, Temporal
+from app.callbacks.hooks import Delivery, HookAnswer, hook_sources, refuse_uncorrelated, verified_event
 from app.callbacks.metrics import CallbackMetrics
 from app.callbacks.modes.registry import SPECS
 from app.callbacks.modes.spec import ModeSpec
-from app.callbacks.openapi import error_responses, operation_class
+from app.callbacks.openapi import error_responses, hook_error_responses, operation_class
 from app.callbacks.shapes import decode_foreign_body
 from app.callbacks.tracing import annotate_request_span, tracing_middleware
 from app.callbacks.wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
@@ -71,7 +72,9 @@ async def _body(
         except msgspec.DecodeError as err:
             raise BadCallbackError(f"callback body is not valid JSON: {err}", code="invalid_json") from err
     # A signed body's webhook-id is the dedupe key: the sender keeps it across retries, and it is signed.
-    return body if signed is None else msgspec.structs.replace(body, callback_id=signed.webhook_id)
+    if signed is None or signed.webhook_id is None:
+        return body
+    return msgspec.structs.replace(body, callback_id=signed.webhook_id)
 
 
 def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
@@ -122,6 +125,26 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
         responses=error_responses(),
         operation_class=operation_class(carries_token=spec.carries_token),
     )(handler)
+
+
+@post(
+    "/hooks/{source:str}",
+    name="hook",
+    summary="A fixed endpoint: one URL per vendor account, verified with the source's own signature scheme",
+    operation_id="hook",
+    status_code=202,
+    responses=hook_error_responses(),
+)
+async def hook_route(request: Request[object, object, State]) -> Response[HookAnswer]:
+    """Verify the source's signature on the exact bytes, read the correlation key and event ID, deliver."""
+    source: str = request.path_params["source"]
+    raw = await request.body()
+    event = verified_event(request.app.state.hook_sources, source, request.scope["headers"], raw)
+    structlog.contextvars.bind_contextvars(hook_source=event.source, hook_key=event.key, event_id=event.event_id)
+    delivery: Delivery = request.app.state.hook_delivery
+    answer = await delivery(event)
+    log.info("hook event delivered", outcome=answer.outcome)
+    return Response(answer, status_code=202)
 
 
 def _ignored(spec: ModeSpec, target: CallbackTarget, metrics: CallbackMetrics) -> Response[Accepted]:
@@ -223,8 +246,16 @@ def _utc_now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def create_app(settings: Settings, *, client: Client | None = None, tracing: Tracing | None = None) -> Litestar:
+def create_app(
+    settings: Settings,
+    *,
+    client: Client | None = None,
+    tracing: Tracing | None = None,
+    hook_delivery: Delivery = refuse_uncorrelated,
+) -> Litestar:
     """App factory. Pass `client` to reuse one (tests do, on their own loop); else one is made lazily.
+
+    `hook_delivery` takes verified `/hooks/{source}` events on; the default answers 501 (no correlation yet).
 
     With `tracing`, requests get spans (Litestar's OpenTelemetry middleware) and the client made here traces
     its Temporal calls; a client handed in brings its own interceptors.
@@ -251,9 +282,20 @@ def create_app(settings: Settings, *, client: Client | None = None, tracing: Tra
         {"client": client, "temporal": Temporal(client, timeout_seconds=timeout)} if client is not None else {}
     )
     initial.body_check = BodyCheck.from_settings(settings)
+    # Parsed now: a bad hook source (scheme, key, option, path) stops the server before it serves.
+    initial.hook_sources = hook_sources(settings)
+    initial.hook_delivery = hook_delivery
+    if initial.hook_sources:
+        log.info("hook sources", sources={n: s.scheme.name for n, s in initial.hook_sources.items()})
     initial.metrics = CallbackMetrics.create({spec.path: spec.mode.value for spec in SPECS.values()})
     return Litestar(
-        route_handlers=[*(_callback_route(spec) for spec in SPECS.values()), healthz, readyz, metrics_route],
+        route_handlers=[
+            *(_callback_route(spec) for spec in SPECS.values()),
+            hook_route,
+            healthz,
+            readyz,
+            metrics_route,
+        ],
         middleware=[tracing_middleware(tracing)] if tracing is not None else [],
         lifespan=[lifespan],
         state=initial,

@@ -28,6 +28,10 @@ SENDER_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
 # How far a signed body's timestamp may be from now, either way (Standard Webhooks' own default).
 DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300
 
+# Fixed-endpoint hook sources (`POST /hooks/{source}`): their names, and the per-source variable prefix.
+HOOK_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+HOOK_OPTION_PREFIX = "STAGEGATE_HOOK_"
+
 # Written in the source, so it authenticates nothing: used only with STAGEGATE_DEV_MODE=1, and the worker and
 # the callback server refuse to run with it unless they listen on loopback only (app/runtime/signing_guard.py).
 DEV_SIGNING_SECRET = "stagegate-dev-secret-change-me"  # noqa: S105  # development mode only
@@ -64,6 +68,25 @@ class TracingSettings:
 
 
 @dataclass(frozen=True)
+class HookSourceSettings:
+    """One fixed-endpoint source, as configured: `POST /hooks/<name>`, verified by `scheme` with `secrets`.
+
+    Paths are the product's dotted paths (`app.gate.paths`) into the event's JSON; the callback server checks
+    their syntax and the scheme's name and options when it starts.
+    """
+
+    name: str
+    scheme: str
+    # Several during a rotation (any may match); from the environment only, never from a file.
+    secrets: tuple[str, ...] = field(repr=False)
+    key_path: str
+    event_id_path: str | None = None
+    tolerance_seconds: int = DEFAULT_WEBHOOK_TOLERANCE_SECONDS
+    # Scheme options (only configurable schemes such as `hmac` take any), lower-case names.
+    options: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything a stagegate process needs to know about its surroundings."""
 
@@ -87,6 +110,8 @@ class Settings:
     callback_webhook_tolerance_seconds: int = DEFAULT_WEBHOOK_TOLERANCE_SECONDS
     # Worker: the sender name put (signed) into every callback URL, when the services it calls sign bodies.
     callback_webhook_sender: str | None = None
+    # Callback server: fixed endpoints `POST /hooks/{source}` (STAGEGATE_HOOK_SOURCES), by name.
+    hook_sources: Mapping[str, HookSourceSettings] = field(default_factory=dict)
     callback_http: str = "auto"
     # Connection hygiene (app/callbacks/http_protocol.py): the whole request head within this many seconds of
     # the connection (or of a kept-alive connection's next request) starting, the body within this many of the
@@ -183,6 +208,62 @@ def webhook_senders_from(raw: str) -> dict[str, tuple[str, ...]]:
             raise SettingsError(f"CALLBACK_WEBHOOK_SENDERS, sender {name!r}: no key")
         senders[name] = parsed
     return senders
+
+
+def _hook_var(name: str, what: str) -> str:
+    return f"{HOOK_OPTION_PREFIX}{name.upper().replace('-', '_')}_{what}"
+
+
+def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
+    """`STAGEGATE_HOOK_SOURCES=esign:stripe,gh:github` plus, per source NAME (upper-case, `-` as `_`):
+
+    `STAGEGATE_HOOK_<NAME>_SECRET` (one secret, taken whole) and/or `_SECRETS` (space-separated, several
+    during a rotation; any may match): at least one is required;
+    `_KEY_PATH` (required: dotted path of the correlation key in the event), `_EVENT_ID_PATH` (dotted path of
+    the event's ID, the dedupe key), `_TOLERANCE` (seconds, for schemes that sign a timestamp), and
+    `_OPT_<OPTION>` for configurable schemes (e.g. `_OPT_HEADER=X-Acme-Signature` for `hmac`).
+    """
+    sources: dict[str, HookSourceSettings] = {}
+    for entry in (e.strip() for e in env.get("STAGEGATE_HOOK_SOURCES", "").split(",")):
+        if not entry:
+            continue
+        name, sep, scheme_name = entry.partition(":")
+        name, scheme_name = name.strip(), scheme_name.strip()
+        if not sep or not scheme_name or not HOOK_SOURCE_NAME.fullmatch(name):
+            raise SettingsError(
+                "STAGEGATE_HOOK_SOURCES entries must be name:scheme with lower-case names of [a-z0-9_-]; "
+                f"got {entry[:40]!r}"
+            )
+        if name in sources:
+            raise SettingsError(f"STAGEGATE_HOOK_SOURCES names {name!r} twice")
+        secret_var, secrets_var = _hook_var(name, "SECRET"), _hook_var(name, "SECRETS")
+        key_var = _hook_var(name, "KEY_PATH")
+        # _SECRET is taken whole (a secret may hold spaces); _SECRETS adds space-separated ones (rotation).
+        whole = env.get(secret_var, "")
+        secrets = (*((whole,) if whole.strip() else ()), *env.get(secrets_var, "").split())
+        if not secrets:
+            raise SettingsError(f"hook source {name!r}: neither {secret_var} nor {secrets_var} is set")
+        key_path = env.get(key_var, "").strip()
+        if not key_path:
+            raise SettingsError(f"hook source {name!r}: {key_var} is not set (the correlation key's dotted path)")
+        option_prefix = _hook_var(name, "OPT_")
+        tolerance_var = _hook_var(name, "TOLERANCE")
+        sources[name] = HookSourceSettings(
+            name=name,
+            scheme=scheme_name,
+            secrets=secrets,
+            key_path=key_path,
+            event_id_path=env.get(_hook_var(name, "EVENT_ID_PATH"), "").strip() or None,
+            tolerance_seconds=int(
+                _positive(_int(env, tolerance_var, DEFAULT_WEBHOOK_TOLERANCE_SECONDS), tolerance_var)
+            ),
+            options={
+                var[len(option_prefix) :].lower(): value
+                for var, value in env.items()
+                if var.startswith(option_prefix) and value.strip()
+            },
+        )
+    return sources
 
 
 def _sender_name(env: Mapping[str, str]) -> str | None:
@@ -364,6 +445,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             )
         ),
         callback_webhook_sender=_sender_name(env),
+        hook_sources=hook_sources_from(env),
         # Like the callback URL, the service URL follows its port (SERVICE_PORT, as `just up` uses) unless given whole.
         service_url=env.get("SERVICE_URL", f"http://127.0.0.1:{_int(env, 'SERVICE_PORT', 8001)}").rstrip("/"),
         callback_http=_choice(env, "CALLBACK_HTTP", CALLBACK_HTTP_CHOICES),

@@ -7,33 +7,26 @@ headers to read, parses configured keys with it once at start-up, and calls its 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 
-from app.callbacks.signatures import standard_webhooks
-from app.callbacks.signatures.types import SignedBody
+from app.callbacks.signatures import generic_hmac, github, slack, standard_webhooks, stripe
+from app.callbacks.signatures.types import SignatureScheme
 from app.errors import SettingsError
 
+__all__ = ["SCHEMES", "SignatureScheme", "configured", "parse_keys", "scheme"]
 
-@dataclass(frozen=True)
-class SignatureScheme:
-    """How one provider signs request bodies."""
-
-    name: str
-    # The (lower-case) headers it reads; a repeated one is refused, never picked.
-    headers: tuple[str, ...]
-    # A configured key's text -> its secret bytes; ValueError when the text is not such a key.
-    parse_key: Callable[[str], bytes]
-    # (headers, exact body, keys, now, tolerance seconds) -> the verified body, or a BodySignatureError.
-    verify: Callable[[Mapping[str, str], bytes, Sequence[bytes], float, int], SignedBody]
-
-
+# Fixed schemes: one line each.
 SCHEMES: dict[str, SignatureScheme] = {
-    scheme.name: scheme
-    for scheme in (
-        SignatureScheme(
-            standard_webhooks.NAME, standard_webhooks.HEADERS, standard_webhooks.parse_key, standard_webhooks.check
-        ),
+    s.name: s
+    for s in (
+        standard_webhooks.SCHEME,
+        stripe.SCHEME,
+        github.SCHEME,
+        slack.SCHEME,
     )
+}
+# Schemes built from per-source options (header, encoding, ...): one line each.
+CONFIGURABLE: dict[str, Callable[[Mapping[str, str]], SignatureScheme]] = {
+    generic_hmac.NAME: generic_hmac.build,
 }
 # The scheme of senders named in callback URLs (`CALLBACK_WEBHOOK_SENDERS`).
 DEFAULT_SCHEME = standard_webhooks.NAME
@@ -44,7 +37,22 @@ def scheme(name: str) -> SignatureScheme:
     try:
         return SCHEMES[name]
     except KeyError:
-        raise SettingsError(f"unknown signature scheme {name!r}; known: {', '.join(sorted(SCHEMES))}") from None
+        raise SettingsError(f"unknown signature scheme {name!r}; known: {', '.join(known())}") from None
+
+
+def known() -> list[str]:
+    """Every scheme name, fixed or configurable."""
+    return sorted({*SCHEMES, *CONFIGURABLE})
+
+
+def configured(name: str, options: Mapping[str, str]) -> SignatureScheme:
+    """The scheme `name` with its options (only configurable schemes take any); SettingsError otherwise."""
+    if name in CONFIGURABLE:
+        return CONFIGURABLE[name](options)
+    found = scheme(name)
+    if options:
+        raise SettingsError(f"signature scheme {name!r} takes no options, got {', '.join(sorted(options))}")
+    return found
 
 
 def parse_keys(

@@ -17,7 +17,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
-from app.callbacks.signatures.types import SignedBody
+from app.callbacks.signatures.types import SignatureScheme, SignedBody
 from app.errors import BodySignatureError, MalformedBodySignatureError, MissingBodySignatureError
 from app.runtime.config import DEFAULT_WEBHOOK_TOLERANCE_SECONDS
 
@@ -148,3 +148,6 @@ def verify(
 def check(headers: Mapping[str, str], body: bytes, secrets: Sequence[bytes], now: float, tolerance: int) -> SignedBody:
     """`verify` in the registry's positional shape."""
     return verify(headers, body, secrets, now=now, tolerance_seconds=tolerance)
+
+
+SCHEME = SignatureScheme(NAME, HEADERS, parse_key, check)
