@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 from temporalio.converter import PayloadConverter
-from temporalio.worker import Interceptor, Replayer
+from temporalio.worker import Interceptor, Replayer, UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import NondeterminismError
 
@@ -59,9 +59,17 @@ def _load() -> dict[Path, WorkflowHistory]:
 
 
 async def _replay(
-    workflow: type, histories: dict[Path, WorkflowHistory], *, interceptors: Sequence[Interceptor] = ()
+    workflow: type,
+    histories: dict[Path, WorkflowHistory],
+    *,
+    interceptors: Sequence[Interceptor] = (),
+    sandboxed: bool = True,
 ) -> dict[Path, Exception]:
-    """Replay all histories in one replayer; the failure of each history that failed, by file."""
+    """Replay all histories in one replayer; the failure of each history that failed, by file.
+
+    `sandboxed=False` skips the sandbox's per-run re-import (most of a replay's cost) where the test asks only
+    about commands, not about what the workflow may import: the production worker's sandbox is replayed once.
+    """
     by_run_id = {h.run_id: path for path, h in histories.items()}
     fed: list[Path] = []
 
@@ -73,7 +81,9 @@ async def _replay(
     replayer = Replayer(
         workflows=[workflow],
         interceptors=interceptors,
-        workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS),
+        workflow_runner=(
+            SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS) if sandboxed else UnsandboxedWorkflowRunner()
+        ),
     )
     results = await replayer.replay_workflows(feed(), raise_on_replay_failure=False)
     assert fed == list(histories), "the replayer did not take every history"
@@ -127,7 +137,7 @@ async def test_committed_histories_replay_on_a_traced_worker() -> None:
     worker_side = [i for i in tracing.temporal_interceptors() if isinstance(i, Interceptor)]
     assert worker_side, "the tracing interceptor must apply to workers"
     try:
-        failures = await _replay(StagedCallbackWorkflow, _load(), interceptors=worker_side)
+        failures = await _replay(StagedCallbackWorkflow, _load(), interceptors=worker_side, sandboxed=False)
     finally:
         tracing.shutdown()
     assert not failures, "histories that no longer replay with tracing on:\n" + "\n".join(
@@ -144,7 +154,7 @@ async def test_changed_workflow_fails_replay() -> None:
     assert reached == {path for path, h in histories.items() if not _is_continuation(h)}
     assert reached, "no committed history reached stage 1"
 
-    failures = await _replay(ChangedStagedCallbackWorkflow, histories)
+    failures = await _replay(ChangedStagedCallbackWorkflow, histories, sandboxed=False)
 
     missed = sorted(path.name for path in reached if path not in failures)
     assert not missed, f"the changed workflow replayed these histories without error: {missed}"
