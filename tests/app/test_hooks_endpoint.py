@@ -72,9 +72,8 @@ class Recorder:
 
 
 async def _serve(delivery: Delivery, env: Mapping[str, str] = ENV) -> AsyncIterator[httpx.AsyncClient]:
-    port = int(os.environ.get("CALLBACK_PORT", "0")) or None
     app = create_app(load_settings(env), hook_delivery=delivery)
-    async with serving(app, port=port) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
         yield http
 
 
