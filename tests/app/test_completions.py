@@ -98,7 +98,7 @@ def test_the_signals_object_form_ends_the_stage_as_it_says(value: Any, status: C
     ],
 )
 def test_what_the_gate_cannot_use_is_refused_with_the_reason(value: Any, says: str) -> None:
-    with pytest.raises(InvalidCallbackError, match=None) as err:
+    with pytest.raises(InvalidCallbackError) as err:
         _read(value)
     assert says in str(err.value)
 
@@ -114,7 +114,7 @@ def test_what_the_gate_cannot_use_is_refused_with_the_reason(value: Any, says: s
     ],
 )
 def test_a_payload_that_is_not_json_is_refused(payload: Payload) -> None:
-    with pytest.raises(InvalidCallbackError, match="cannot read|not JSON"):
+    with pytest.raises(InvalidCallbackError, match=r"cannot read|not JSON"):
         completions.decode(RawValue(payload), CONVERTER)
 
 
@@ -159,9 +159,7 @@ def test_any_json_is_read_or_refused_never_anything_else(value: Any) -> None:
     """Whatever JSON arrives: a completion, a manual callback, or InvalidCallbackError; no other exception."""
     payload = CONVERTER.to_payload(json.loads(json.dumps(value)))
     try:
-        got = completions.read_completion(
-            completions.decode(RawValue(payload), CONVERTER), stage=1, received_at=AT
-        )
+        got = completions.read_completion(completions.decode(RawValue(payload), CONVERTER), stage=1, received_at=AT)
     except InvalidCallbackError:
         return
     assert isinstance(got, StageCompletion | StageCallback)
