@@ -15,6 +15,7 @@ import pytest
 from temporalio.api.common.v1 import Payload
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.common import RawValue
+from temporalio.exceptions import ApplicationError
 
 from app.demo.payloads import (
     ACTIVITY_AWAIT_STAGE_CALLBACK,
@@ -221,3 +222,35 @@ def test_cases_are_json() -> None:
     """The CLI sends each --result as JSON: every case must be valid JSON for the test to mean anything."""
     for text in [c[0] for c in DONE] + [c[0] for c in NOT_DONE]:
         json.loads(text)
+
+
+@pytest.mark.parametrize("detail", [None, '{"why": "by hand"}', '"just text"'], ids=["bare", "object", "string"])
+async def test_token_activity_failed_by_cli_fails_the_stage_with_the_reason(
+    client: Client, stack: Stack, temporal_cli: str, temporal_address: str, detail: str | None
+) -> None:
+    handle = await start_staged_run(client, stack.settings.task_queue, _waiting_token_stage())
+    activity_id = await started_activity_id(handle, ACTIVITY_AWAIT_STAGE_CALLBACK)
+    extra = ["--detail", detail] if detail is not None else []
+    failed = await temporal(
+        temporal_cli, temporal_address, "activity", "fail",
+        "--workflow-id", handle.id, "--activity-id", activity_id, "--reason", "rejected by ops", *extra,
+    )  # fmt: skip
+    assert failed.returncode == 0, failed.stderr
+    end = await wait_end(handle, timeout=STAGE_TIMEOUT)
+    assert end.error_type == "StageFailed", end
+    assert "rejected by ops" in (end.error_message or "")
+    record = await _stage_record(handle)
+    assert (record.outcome, record.advanced_by) == (Outcome.FAILED, AdvancedBy.ACTIVITY)
+    assert await task_failures(handle) == []
+
+
+async def test_token_activity_failed_with_details_not_json_fails_the_stage(client: Client, stack: Stack) -> None:
+    """Another SDK's failure details (the CLI sends only JSON): the client's own async-completion `fail`."""
+    handle = await start_staged_run(client, stack.settings.task_queue, _waiting_token_stage())
+    activity_id = await started_activity_id(handle, ACTIVITY_AWAIT_STAGE_CALLBACK)
+    activity = client.get_async_activity_handle(workflow_id=handle.id, run_id=None, activity_id=activity_id)
+    await activity.fail(ApplicationError("rejected by another SDK", BOGUS, type="Rejected", non_retryable=True))
+    end = await wait_end(handle, timeout=STAGE_TIMEOUT)
+    assert end.error_type == "StageFailed", end
+    assert "rejected by another SDK" in (end.error_message or "")
+    assert await task_failures(handle) == []
