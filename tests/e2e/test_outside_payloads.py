@@ -8,7 +8,6 @@ ends as docs/gate.md says within the stage's timeout, its status query answers, 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -216,12 +215,6 @@ async def test_garbage_updates_are_rejected_and_the_stage_times_out(
     end = await wait_end(handle, timeout=SHORT_TIMEOUT + RECONCILE_MARGIN)
     assert end.error_type == "StageTimedOut", end
     assert await task_failures(handle) == []
-
-
-def test_cases_are_json() -> None:
-    """The CLI sends each --result as JSON: every case must be valid JSON for the test to mean anything."""
-    for text in [c[0] for c in DONE] + [c[0] for c in NOT_DONE]:
-        json.loads(text)
 
 
 @pytest.mark.parametrize("detail", [None, '{"why": "by hand"}', '"just text"'], ids=["bare", "object", "string"])
