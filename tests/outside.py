@@ -11,8 +11,11 @@ from asyncio.subprocess import PIPE
 from dataclasses import dataclass
 from typing import Any
 
-from temporalio.api.enums.v1 import EventType, PendingActivityState
+import httpx
+from temporalio.api.enums.v1 import EventType, PendingActivityState, WorkflowTaskFailedCause
 from temporalio.client import WorkflowHandle
+
+RESET_BY_OPERATOR = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
 
 
 @dataclass(frozen=True)
@@ -50,10 +53,41 @@ async def started_activity_id(handle: WorkflowHandle[Any, Any], activity_type: s
 
 
 async def task_failures(handle: WorkflowHandle[Any, Any]) -> list[str]:
-    """The failure messages of every WorkflowTaskFailed event in the run's history (empty: none failed)."""
+    """The failure messages of every WorkflowTaskFailed event in the run's history (empty: none failed).
+
+    Not counted: the one `temporal workflow reset` writes itself where it cut the history (cause RESET_WORKFLOW).
+    """
     history = await handle.fetch_history()
     return [
         event.workflow_task_failed_event_attributes.failure.message
         for event in history.events
         if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+        and event.workflow_task_failed_event_attributes.cause != RESET_BY_OPERATOR
     ]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the callback server answered a sender: status code, and the error body's `error` (None on success)."""
+
+    status: int
+    code: str | None
+    body: dict[str, Any]
+
+
+async def callback_url(service_url: str, idempotency_key: str, *, timeout: float = 20.0) -> str:
+    """The callback URL the service mock holds for the job with this idempotency key (its newest one)."""
+    async with httpx.AsyncClient(base_url=service_url) as http, asyncio.timeout(timeout):
+        while True:
+            jobs = (await http.get("/jobs", params={"idempotency_key": idempotency_key})).json()
+            if jobs:
+                return str(jobs[0]["callback_url"])
+            await asyncio.sleep(0.1)
+
+
+async def send_callback(url: str, body: dict[str, Any]) -> Answer:
+    """POST a callback as a service does; the answer, whatever it is (the body must be JSON)."""
+    async with httpx.AsyncClient(timeout=15) as http:
+        response = await http.post(url, json=body)
+    data: dict[str, Any] = response.json()
+    return Answer(response.status_code, data.get("error") if response.status_code >= 400 else None, data)
