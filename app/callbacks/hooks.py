@@ -6,9 +6,9 @@ stage it is for, e.g. Stripe's `data.object.id`) and the event ID (the dedupe ke
 parsed once at start-up, so a bad scheme, key, option or path stops the server with a SettingsError.
 
 A request is: source known (else 404) -> signature verified on the exact bytes (401/400/403 by type) -> JSON
-object with a correlation key (else 400) -> handed to the delivery. Until correlation through Temporal is
-built, the default delivery answers 501 `correlation_not_configured`: a verified event is never dropped
-silently, the vendor keeps retrying it.
+object (or form fields, for `application/x-www-form-urlencoded`) with a correlation key (else 400) -> handed
+to the delivery. Until correlation through Temporal is built, the default delivery answers 501
+`correlation_not_configured`: a verified event is never dropped silently, the vendor keeps retrying it.
 """
 
 from __future__ import annotations
@@ -21,12 +21,15 @@ from typing import Any
 import msgspec
 
 from app.callbacks.body_check import signature_headers_of
+from app.callbacks.shapes import decode_body
 from app.callbacks.signatures.registry import configured
 from app.callbacks.signatures.types import SignatureScheme
 from app.errors import BadCallbackError, NotConfiguredError, PathError, SettingsError, UnknownTargetError
 from app.gate import paths
+from app.gate.shapes import BodyFormat
 from app.runtime.config import HookSourceSettings, Settings
 
+FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
 # Correlation keys and event IDs become workflow IDs and dedupe keys: bounded like the callback ID.
 MAX_KEY_CHARS = 255
 
@@ -41,6 +44,8 @@ class HookSource:
     tolerance_seconds: int
     key_path: tuple[str, ...]
     event_id_path: tuple[str, ...] | None
+    # Scheme `none`, opted into by the operator: logged at start and listed by /readyz.
+    unsigned: bool = False
 
     @classmethod
     def parse(cls, configured_source: HookSourceSettings) -> HookSource:
@@ -66,12 +71,18 @@ class HookSource:
             event_id_path=(
                 tuple(paths.split(configured_source.event_id_path)) if configured_source.event_id_path else None
             ),
+            unsigned=configured_source.allow_unsigned,
         )
 
 
 def hook_sources(settings: Settings) -> dict[str, HookSource]:
     """Every configured source, parsed (at start-up)."""
     return {name: HookSource.parse(source) for name, source in settings.hook_sources.items()}
+
+
+def unsigned_sources(sources: Mapping[str, HookSource]) -> list[str]:
+    """The sources that take events nobody signed (the operator opted in): shown at start and by /readyz."""
+    return sorted(name for name, source in sources.items() if source.unsigned)
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,24 @@ def _scalar(event: Mapping[str, Any], path: tuple[str, ...], what: str) -> str:
     return text
 
 
+def _is_form(raw_headers: Iterable[tuple[bytes, bytes]]) -> bool:
+    """A form-encoded event (Twilio's status callbacks); anything else is read as JSON."""
+    for name, value in raw_headers:
+        if name.lower() == b"content-type":
+            return value.split(b";", 1)[0].strip().lower() == FORM_CONTENT_TYPE
+    return False
+
+
+def _decoded(body: bytes, form: bool) -> Any:
+    """The event's fields: a JSON value, or a form's fields (a repeated field as a list of its values)."""
+    if form:
+        return decode_body(body, BodyFormat.FORM)
+    try:
+        return msgspec.json.decode(body)
+    except msgspec.DecodeError as err:
+        raise BadCallbackError(f"the event is not valid JSON: {err}", code="invalid_json") from err
+
+
 def verified_event(
     sources: Mapping[str, HookSource], name: str, raw_headers: Iterable[tuple[bytes, bytes]], body: bytes
 ) -> HookEvent:
@@ -134,10 +163,7 @@ def verified_event(
     headers = signature_headers_of(raw_headers, source.scheme.headers)
     # Before parsing: a tampered body is refused as such, whatever it holds.
     signed = source.scheme.verify(headers, body, source.keys, time.time(), source.tolerance_seconds)
-    try:
-        event = msgspec.json.decode(body)
-    except msgspec.DecodeError as err:
-        raise BadCallbackError(f"the event is not valid JSON: {err}", code="invalid_json") from err
+    event = _decoded(body, _is_form(raw_headers))
     if not isinstance(event, dict):
         raise BadCallbackError(f"the event is {paths.kind(event)}, not a JSON object", code="invalid_body")
     event_id = signed.webhook_id

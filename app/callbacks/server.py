@@ -20,7 +20,14 @@ from temporalio.client import Client
 
 from app.callbacks.body_check import BodyCheck, check_body_signature
 from app.callbacks.forwarding import Forwarded, Temporal
-from app.callbacks.hooks import Delivery, HookAnswer, hook_sources, refuse_uncorrelated, verified_event
+from app.callbacks.hooks import (
+    Delivery,
+    HookAnswer,
+    hook_sources,
+    refuse_uncorrelated,
+    unsigned_sources,
+    verified_event,
+)
 from app.callbacks.metrics import CallbackMetrics
 from app.callbacks.modes.registry import SPECS
 from app.callbacks.modes.spec import ModeSpec
@@ -164,16 +171,25 @@ async def healthz() -> dict[str, str]:
 
 
 @get("/readyz", summary="Temporal is reachable")
-async def readyz(client: NamedDependency[Client], settings: NamedDependency[Settings]) -> Response[dict[str, str]]:
-    """Readiness: 200 when Temporal answers a health check, else 503; `signing` says what verifies URLs."""
+async def readyz(
+    request: Request[object, object, State], client: NamedDependency[Client], settings: NamedDependency[Settings]
+) -> Response[dict[str, object]]:
+    """Readiness: 200 when Temporal answers a health check, else 503.
+
+    `signing` says what verifies URLs; `unsigned_hook_sources` names the fixed endpoints that take events
+    nobody signed (scheme `none`, opted into per source), so the exception is visible where health is checked.
+    """
+    security: dict[str, object] = {
+        "signing": settings.signing_mode,
+        "unsigned_hook_sources": unsigned_sources(request.app.state.hook_sources),
+    }
     try:
         # The outer bound also covers a lazy client's first connection (up to 30 s on a Temporal that hangs).
         async with asyncio.timeout(2.5):
             await client.service_client.check_health(timeout=timedelta(seconds=2))
     except Exception as err:  # noqa: BLE001  # any failure means "not ready"; the reason goes in the body
-        answer = {"status": "unavailable", "reason": str(err)[:300], "signing": settings.signing_mode}
-        return Response(answer, status_code=503)
-    return Response({"status": "ok", "temporal": "reachable", "signing": settings.signing_mode}, status_code=200)
+        return Response({"status": "unavailable", "reason": str(err)[:300], **security}, status_code=503)
+    return Response({"status": "ok", "temporal": "reachable", **security}, status_code=200)
 
 
 def _callback_error_handler(
@@ -287,6 +303,8 @@ def create_app(
     initial.hook_delivery = hook_delivery
     if initial.hook_sources:
         log.info("hook sources", sources={n: s.scheme.name for n, s in initial.hook_sources.items()})
+    if unsigned := unsigned_sources(initial.hook_sources):
+        log.warning("hook sources take UNSIGNED events (scheme none, opted in)", sources=unsigned)
     initial.metrics = CallbackMetrics.create({spec.path: spec.mode.value for spec in SPECS.values()})
     return Litestar(
         route_handlers=[

@@ -32,7 +32,7 @@ def decode_foreign_body(
     the limits of our own body's `result`. Without an event ID, the body's own digest is the callback ID: a
     delivery repeated byte for byte never advances twice.
     """
-    body = _decode(raw, shape.body)
+    body = decode_body(raw, shape.body)
     wanted = {name.lower() for name in (shape.outcome_header, shape.event_id_header) if name is not None}
     headers = _headers(raw_headers, wanted) if wanted else {}
     reading = read(shape, body, headers)
@@ -51,7 +51,8 @@ def decode_foreign_body(
     )
 
 
-def _decode(raw: bytes, body_format: BodyFormat) -> Any:
+def decode_body(raw: bytes, body_format: BodyFormat) -> Any:
+    """A JSON value, or a form's fields (a repeated field as the list of its values); else 400."""
     if body_format is BodyFormat.FORM:
         try:
             pairs = parse_qsl(raw.decode("utf-8"), keep_blank_values=True, max_num_fields=MAX_FORM_FIELDS)

@@ -31,6 +31,8 @@ DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300
 # Fixed-endpoint hook sources (`POST /hooks/{source}`): their names, and the per-source variable prefix.
 HOOK_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 HOOK_OPTION_PREFIX = "STAGEGATE_HOOK_"
+# The hook scheme that verifies nothing: allowed only with the source's own ALLOW_UNSIGNED opt-in.
+UNSIGNED_HOOK_SCHEME = "none"
 
 # Written in the source, so it authenticates nothing: used only with STAGEGATE_DEV_MODE=1, and the worker and
 # the callback server refuse to run with it unless they listen on loopback only (app/runtime/signing_guard.py).
@@ -84,6 +86,8 @@ class HookSourceSettings:
     tolerance_seconds: int = DEFAULT_WEBHOOK_TOLERANCE_SECONDS
     # Scheme options (only configurable schemes such as `hmac` take any), lower-case names.
     options: Mapping[str, str] = field(default_factory=dict)
+    # Scheme `none` only: the operator's explicit opt-in to events nobody signed.
+    allow_unsigned: bool = False
 
 
 @dataclass(frozen=True)
@@ -243,7 +247,8 @@ def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
         # _SECRET is taken whole (a secret may hold spaces); _SECRETS adds space-separated ones (rotation).
         whole = env.get(secret_var, "")
         secrets = (*((whole,) if whole.strip() else ()), *env.get(secrets_var, "").split())
-        if not secrets:
+        allow_unsigned = _unsigned_opt_in(env, name, scheme_name, has_secrets=bool(secrets))
+        if not secrets and not allow_unsigned:
             raise SettingsError(f"hook source {name!r}: neither {secret_var} nor {secrets_var} is set")
         key_path = env.get(key_var, "").strip()
         if not key_path:
@@ -264,8 +269,27 @@ def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
                 for var, value in env.items()
                 if var.startswith(option_prefix) and value.strip()
             },
+            allow_unsigned=allow_unsigned,
         )
     return sources
+
+
+def _unsigned_opt_in(env: Mapping[str, str], name: str, scheme_name: str, *, has_secrets: bool) -> bool:
+    """`_ALLOW_UNSIGNED=1`: required by scheme `none`, refused with any other scheme or with secrets."""
+    var = _hook_var(name, "ALLOW_UNSIGNED")
+    opted_in = _bool(env, var, False)
+    if scheme_name != UNSIGNED_HOOK_SCHEME:
+        if opted_in:
+            raise SettingsError(f"hook source {name!r}: {var} applies only to the scheme {UNSIGNED_HOOK_SCHEME!r}")
+        return False
+    if not opted_in:
+        raise SettingsError(
+            f"hook source {name!r}: the scheme {UNSIGNED_HOOK_SCHEME!r} takes events nobody signed; "
+            f"set {var}=1 to allow that on purpose"
+        )
+    if has_secrets:
+        raise SettingsError(f"hook source {name!r}: the scheme {UNSIGNED_HOOK_SCHEME!r} takes no secret")
+    return True
 
 
 def _sender_name(env: Mapping[str, str]) -> str | None:

@@ -66,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, required=True, help="folder for the JSON, markdown and PNG")
     parser.add_argument("--stages", "-n", type=_at_least(1), default=3, help="stages per run (default 3)")
     parser.add_argument("--runs", type=_at_least(1), default=5, help="concurrency 1: runs per side per round")
-    parser.add_argument("--rounds", type=_at_least(1), default=5, help="rounds of each phase (sides take turns)")
+    parser.add_argument("--rounds", type=_at_least(1), default=7, help="rounds of each phase (sides take turns)")
     parser.add_argument("--concurrency", "-c", type=_at_least(2), default=50, help="saturation: runs at once")
     parser.add_argument(
         "--callback-delay", type=float, default=0.05, help="concurrency 1: seconds from request to callback"

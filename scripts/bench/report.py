@@ -36,7 +36,7 @@ def _ratio(results: BenchResults, s: SideSummary) -> str:
     if ratio is None:
         return "-"
     rounds = ratio.throughput_ratio_rounds
-    return f"{ratio.throughput_ratio:.2f} ({min(rounds):.2f}-{max(rounds):.2f})" if rounds else "-"
+    return f"{ratio.interval.text()} ({min(rounds):.2f}-{max(rounds):.2f})" if rounds else "-"
 
 
 def _capacity(results: BenchResults, s: SideSummary) -> str:
@@ -53,7 +53,8 @@ def markdown_report(results: BenchResults) -> str:
         f"{plan.get('c1_runs')} runs per side, callback {1000 * float(plan.get('callback_delay', 0)):g} ms after "
         f"the request; saturation: {plan.get('sat_rounds')} rounds x {plan.get('concurrency')} runs at once per "
         f"side, callback at once. Orders rotate every round. `vs P0`: the median over "
-        "rounds of the side's advances/s over P0's (same mode, same round); `vs P0 by CPU`: P0's CPU seconds per "
+        "rounds of the side's advances/s over P0's (same mode, same round), [its 95 % bootstrap interval] and "
+        "(the range of the rounds); `vs P0 by CPU`: P0's CPU seconds per "
         "advance (all processes) over the side's, what a CPU-bound machine would give; CPU in seconds per 1,000 "
         "advances. A mode's sides run back to back (at concurrency 1 run by run).",
         "",
@@ -78,7 +79,7 @@ def markdown_report(results: BenchResults) -> str:
                 _f(total, 2),
             ]
         )
-    head = ["side", "runs done", "advances/s", "vs P0 (round range)", "vs P0 by CPU", "p50 ms", "p95 ms", "p99 ms"]
+    head = ["side", "runs done", "advances/s", "vs P0 [95 % CI] (rounds)", "vs P0 by CPU", "p50 ms", "p95 ms", "p99 ms"]
     out += _table([*head, *(f"CPU s {p}" for p in procs), "CPU s total"], rows)
     out += ["", "### Concurrency 1: callback-to-advance latency (ms)", ""]
     rows = []

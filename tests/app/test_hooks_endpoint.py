@@ -219,3 +219,79 @@ def test_generic_hmac_options_come_from_the_environment() -> None:
     assert "k1" not in repr(source)
     with pytest.raises(SettingsError, match="neither STAGEGATE_HOOK_ACME_SECRET nor STAGEGATE_HOOK_ACME_SECRETS"):
         load_settings({**env, "STAGEGATE_HOOK_ACME_SECRETS": ""})
+
+
+TWILIO_TOKEN = "0123456789abcdef0123456789abcdef"
+TWILIO_ENV = {
+    "TEMPORAL_ADDRESS": ENV["TEMPORAL_ADDRESS"],
+    "STAGEGATE_HOOK_SOURCES": "sms:twilio,lab:none",
+    "STAGEGATE_HOOK_SMS_SECRET": TWILIO_TOKEN,
+    "STAGEGATE_HOOK_SMS_KEY_PATH": "MessageSid",
+    # The URL configured at Twilio: the public one, not the loopback address this test serves on.
+    "STAGEGATE_HOOK_SMS_OPT_URL": "https://hooks.example.com/hooks/sms",
+    "STAGEGATE_HOOK_LAB_KEY_PATH": "job.id",
+    "STAGEGATE_HOOK_LAB_ALLOW_UNSIGNED": "1",
+}
+
+
+async def test_twilio_form_event_signed_by_the_sdk_is_delivered(recorder: Recorder) -> None:
+    from urllib.parse import urlencode
+
+    from twilio.request_validator import RequestValidator
+
+    fields = {"MessageSid": "SM42", "MessageStatus": "delivered", "To": "+15558675310"}
+    signature = RequestValidator(TWILIO_TOKEN).compute_signature("https://hooks.example.com/hooks/sms", fields)
+    form = {"content-type": "application/x-www-form-urlencoded; charset=utf-8"}
+    async for http in _serve(recorder, TWILIO_ENV):
+        body = urlencode(fields).encode()
+        r = await http.post("/hooks/sms", content=body, headers={**form, "x-twilio-signature": signature})
+        assert r.status_code == 202, r.text
+        assert recorder.events[0].key == "SM42"
+        assert recorder.events[0].event == fields
+        # The same signature over another status, or as JSON: refused, never delivered.
+        other = urlencode({**fields, "MessageStatus": "failed"}).encode()
+        r = await http.post("/hooks/sms", content=other, headers={**form, "x-twilio-signature": signature})
+        assert (r.status_code, r.json()["error"]) == (403, "bad_body_signature")
+        r = await http.post("/hooks/sms", content=_json(fields), headers={"x-twilio-signature": signature})
+        assert (r.status_code, r.json()["error"]) == (403, "bad_body_signature")
+    assert len(recorder.events) == 1
+
+
+async def test_form_events_that_are_not_form_data_are_400(recorder: Recorder) -> None:
+    form = {"content-type": "application/x-www-form-urlencoded"}
+    async for http in _serve(recorder, TWILIO_ENV):
+        r = await http.post("/hooks/lab", content=b"job.id=1&\xff=2", headers=form)
+        assert (r.status_code, r.json()["error"]) == (400, "invalid_form"), r.text
+        r = await http.post("/hooks/lab", content=b"other=1", headers=form)
+        assert (r.status_code, r.json()["error"]) == (400, "no_correlation_key"), r.text
+    assert recorder.events == []
+
+
+async def test_unsigned_source_takes_events_and_says_so_in_readyz(recorder: Recorder) -> None:
+    async for http in _serve(recorder, TWILIO_ENV):
+        r = await http.post("/hooks/lab", content=_json({"job": {"id": "j1"}}))
+        assert r.status_code == 202, r.text
+        ready = await http.get("/readyz")
+        assert ready.json()["unsigned_hook_sources"] == ["lab"]
+    assert [e.key for e in recorder.events] == ["j1"]
+    async for http in _serve(recorder):
+        assert (await http.get("/readyz")).json()["unsigned_hook_sources"] == []
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"STAGEGATE_HOOK_LAB_ALLOW_UNSIGNED": ""},
+            "takes events nobody signed; set STAGEGATE_HOOK_LAB_ALLOW_UNSIGNED=1",
+        ),
+        ({"STAGEGATE_HOOK_LAB_ALLOW_UNSIGNED": "0"}, "takes events nobody signed"),
+        ({"STAGEGATE_HOOK_LAB_ALLOW_UNSIGNED": "maybe"}, "must be true or false"),
+        ({"STAGEGATE_HOOK_LAB_SECRET": "s3cret"}, "the scheme 'none' takes no secret"),
+        ({"STAGEGATE_HOOK_SMS_ALLOW_UNSIGNED": "1"}, "applies only to the scheme 'none'"),
+        ({"STAGEGATE_HOOK_SMS_OPT_URL": ""}, "needs the option 'url'"),
+    ],
+)
+def test_unsigned_needs_its_own_opt_in(change: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        create_app(load_settings({**TWILIO_ENV, **change}))

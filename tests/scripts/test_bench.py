@@ -191,3 +191,6 @@ def test_throughput_sums_windows_and_ratios_judge_the_goals() -> None:
     assert ratio.added_p50_ms_c1 == pytest.approx(4.5)
     assert ratio.capacity_ratio == pytest.approx((2000 / 300) / (2000 / 215))  # CPU per advance, P0 over P1
     assert [g.met for g in results.goals] == [False, False, True]
+    # Two rounds: the bootstrap medians are 0.85, 0.875 or 0.90; the 95 % interval spans the rounds.
+    assert (ratio.throughput_ratio_low, ratio.throughput_ratio_high) == pytest.approx((0.85, 0.9))
+    assert "0.88 [0.85-0.90] x (median of 2 rounds" in results.goals[0].measured

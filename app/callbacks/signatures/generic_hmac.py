@@ -8,14 +8,12 @@ sha512; default sha256), `encoding` (hex, base64; default hex), `timestamp_heade
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import re
 from collections.abc import Mapping, Sequence
 
-from app.callbacks.signatures.hmac_parts import any_match, fresh, header, timestamp, utf8_key
+from app.callbacks.signatures.hmac_parts import any_match, base64_digest, fresh, header, timestamp, utf8_key
 from app.callbacks.signatures.types import SignatureScheme, SignedBody
 from app.errors import MalformedBodySignatureError, SettingsError
 
@@ -34,13 +32,7 @@ def _decode(text: str, encoding: str, size: int, what: str) -> bytes:
             return bytes.fromhex(text)
         except ValueError:
             raise MalformedBodySignatureError(f"{what} must be {2 * size} hex digits") from None
-    try:
-        raw = base64.b64decode(text.encode("ascii"), validate=True)
-    except (UnicodeEncodeError, binascii.Error, ValueError):
-        raw = b""
-    if len(raw) != size or base64.b64encode(raw).decode("ascii") != text:
-        raise MalformedBodySignatureError(f"{what} must be canonical base64 of {size} bytes")
-    return raw
+    return base64_digest(text, size, what)
 
 
 def _option(options: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:

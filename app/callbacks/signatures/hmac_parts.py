@@ -5,6 +5,8 @@ Every malformed input is a `BodySignatureError` subclass (400/401/403 by type), 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
 from collections.abc import Mapping, Sequence
 
@@ -35,6 +37,17 @@ def lower_hex(text: str, size: int, what: str) -> bytes:
     if len(text) != 2 * size or not set(text) <= _HEX:
         raise MalformedBodySignatureError(f"{what} must be {2 * size} lower-case hex digits")
     return bytes.fromhex(text)
+
+
+def base64_digest(text: str, size: int, what: str) -> bytes:
+    """Canonical (padded, no stray characters) standard base64 of exactly `size` bytes, else 400."""
+    try:
+        raw = base64.b64decode(text.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != size or base64.b64encode(raw).decode("ascii") != text:
+        raise MalformedBodySignatureError(f"{what} must be canonical base64 of {size} bytes")
+    return raw
 
 
 def timestamp(text: str, what: str) -> int:

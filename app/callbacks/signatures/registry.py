@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from app.callbacks.signatures import generic_hmac, github, slack, standard_webhooks, stripe
+from app.callbacks.signatures import generic_hmac, github, slack, standard_webhooks, stripe, twilio, unsigned
 from app.callbacks.signatures.types import SignatureScheme
 from app.errors import SettingsError
 
@@ -22,11 +22,13 @@ SCHEMES: dict[str, SignatureScheme] = {
         stripe.SCHEME,
         github.SCHEME,
         slack.SCHEME,
+        unsigned.SCHEME,  # `none`: configuration allows it only with a per-source opt-in
     )
 }
 # Schemes built from per-source options (header, encoding, ...): one line each.
 CONFIGURABLE: dict[str, Callable[[Mapping[str, str]], SignatureScheme]] = {
     generic_hmac.NAME: generic_hmac.build,
+    twilio.NAME: twilio.build,
 }
 # The scheme of senders named in callback URLs (`CALLBACK_WEBHOOK_SENDERS`).
 DEFAULT_SCHEME = standard_webhooks.NAME
