@@ -9,10 +9,10 @@ import asyncio
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import structlog
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import AsyncActivityCancelledError, Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from app.errors import (
@@ -37,6 +37,23 @@ UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCSt
 def temporal_unavailable(detail: str) -> TemporalUnavailableError:
     """503: the sender should retry later."""
     return TemporalUnavailableError(f"Temporal cannot be reached: {detail}")
+
+
+def _heartbeat_taken(err: AsyncActivityCancelledError, target: CallbackTarget) -> None:
+    """A token-mode heartbeat (a progress callback) that Temporal recorded, answered "paused", "reset" or "cancel".
+
+    Paused or reset by an operator (`temporal activity pause` / `reset`): the activity is still the stage's and
+    its callback will still complete it, so the sender is answered as usual. Cancellation requested: the gate no
+    longer waits for this activity, so 409 (never a 500, which the SDK's exception would otherwise become).
+    """
+    details = err.details
+    if details is not None and not details.cancel_requested:
+        log.info("heartbeat recorded on a paused or reset activity", paused=details.paused, reset=details.reset)
+        return
+    raise CallbackConflictError(
+        f"the stage {target.stage!r} activity was cancelled (its gate no longer waits for it)",
+        code="activity_cancelled",
+    ) from None
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,8 @@ class Temporal:
                     return await call
                 except RPCError as err:
                     raise await self.map_rpc_error(err, target, what=what) from err
+                except AsyncActivityCancelledError as err:
+                    return cast("T", _heartbeat_taken(err, target))
         except TimeoutError as err:
             log.warning("Temporal did not answer in time", timeout_seconds=self.timeout_seconds)
             raise temporal_unavailable(f"no answer within {self.timeout_seconds:g}s") from err

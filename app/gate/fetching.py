@@ -10,11 +10,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
-from app.gate import rules
+from app.errors import InvalidCallbackError
+from app.gate import completions, rules
 from app.gate.shapes import FetchCall, FetchContext, FetchResult, FetchSpec, Meaning
 from app.gate.types import AdvancedBy, Outcome, StageRecord
 
@@ -52,10 +53,10 @@ async def fetch_after_notify(
         context=context,
     )
     try:
-        answer: FetchResult = await workflow.execute_activity(
+        raw = await workflow.execute_activity(
             ACTIVITY_FETCH_RESULT,
             call,
-            result_type=FetchResult,
+            result_type=RawValue,  # read below: a result that is no FetchResult must not fail the task
             schedule_to_close_timeout=remaining,
             start_to_close_timeout=min(FETCH_START_TO_CLOSE, remaining),
             retry_policy=retry_policy,
@@ -67,6 +68,15 @@ async def fetch_after_notify(
             _end(record, Outcome.TIMED_OUT, f"stage {record.stage}: fetching the result did not finish in time: {why}")
         else:
             _end(record, Outcome.FAILED, f"stage {record.stage}: fetching the result failed: {why}")
+        return
+    try:
+        value = completions.decode(raw, workflow.payload_converter())
+        answer = completions.read_typed(FetchResult, value, "the fetch activity's result")
+    except InvalidCallbackError as err:
+        _end(record, Outcome.FAILED, f"stage {record.stage}: the fetched result cannot be used: {err}")
+        return
+    if answer.meaning not in _OUTCOMES:
+        _end(record, Outcome.FAILED, f"stage {record.stage}: the fetched result means {answer.meaning.value!r}")
         return
     record.outcome = _OUTCOMES[answer.meaning]
     record.result = answer.result

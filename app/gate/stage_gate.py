@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RawValue, RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, CancelledError, RetryState
 from temporalio.exceptions import TimeoutError as TemporalTimeoutError
 
 from app.errors import InvalidCallbackError
-from app.gate import operator_view, rules
+from app.gate import completions, operator_view, rules
 from app.gate.fetching import fetch_after_notify
 from app.gate.gate_metrics import GateMetrics
 from app.gate.sdk_private import registered_activity_name
@@ -50,9 +50,8 @@ from app.gate.types import (
     InboxEntry,
     Mode,
     Outcome,
-    StageAccepted,
+    StageCallback,
     StageCheck,
-    StageCompletion,
     StageKey,
     StageRecord,
     StageTicket,
@@ -316,19 +315,24 @@ class StageGate:
         try:
             handle = self._start(
                 call,
-                result_type=StageAccepted,
+                result_type=RawValue,  # read in workflow code (app/gate/completions.py): never a failed task
                 schedule_to_close_timeout=call.budget,
                 start_to_close_timeout=min(self._request_timeout, call.budget),
                 # An attribute of the command, not a new one: replays of older runs are unaffected.
                 heartbeat_timeout=min(heartbeat, call.budget) if heartbeat else None,
             )
-            accepted = await handle
+            raw = await handle
         except ActivityError as err:
             if await self._recover_after_request_timeout(record, err, call):
                 record.attempts = max(record.attempts, 1)
                 self._apply(record)
                 return
             _end_from_activity_error(record, err)
+            return
+        try:
+            accepted = completions.read_accepted(completions.decode(raw, workflow.payload_converter()), at=_now())
+        except InvalidCallbackError as err:
+            _end_unusable(record, err, "its request activity")
             return
         record.attempts = accepted.attempt
         record.accepted_at = accepted.accepted_at
@@ -356,7 +360,7 @@ class StageGate:
         self._waiting(WaitingFor.ACTIVITY_COMPLETION)
         handle = self._start(
             call,
-            result_type=StageCompletion,
+            result_type=RawValue,  # read in workflow code (app/gate/completions.py): never a failed task
             # The activity stays open until the callback completes it: its timeout is the stage gate.
             schedule_to_close_timeout=call.budget,
             start_to_close_timeout=call.budget,
@@ -375,13 +379,25 @@ class StageGate:
             self._apply(record)
             return
         try:
-            completion = handle.result()
+            raw = handle.result()
         except ActivityError as err:
             if self._ran_out_of_time(err) and await self._recover(record, call):
                 record.attempts = max(record.attempts, 1 + record.requests_repeated)
                 self._apply(record)
                 return
             _end_from_activity_error(record, err)
+            return
+        try:
+            completion = completions.read_completion(
+                completions.decode(raw, workflow.payload_converter()), stage=key, received_at=_now()
+            )
+        except InvalidCallbackError as err:
+            _end_unusable(record, err, "its activity")
+            return
+        if isinstance(completion, StageCallback):  # completed by hand (`temporal activity complete`)
+            record.attempts = max(record.attempts, 1 + record.requests_repeated)
+            entry = InboxEntry(callback=completion, via=AdvancedBy.MANUAL)
+            rules.apply_callback(record, entry, progress=self._progress(key), at=_now())
             return
         record.attempts = completion.attempt + record.requests_repeated
         record.callback_at = completion.callback_at
@@ -448,7 +464,7 @@ class StageGate:
             record.requests_repeated += 1
             handle = self._start(
                 call,
-                result_type=StageCompletion,
+                result_type=RawValue,
                 schedule_to_close_timeout=remaining,
                 start_to_close_timeout=remaining,
             )
@@ -530,10 +546,10 @@ class StageGate:
     async def _ask_service(self, record: StageRecord, check: _Reconcile, title: str) -> StageCheck | None:
         """Run the stage's reconcile activity: what the service says about the stage (None: it could not say)."""
         try:
-            answer: StageCheck = await workflow.execute_activity(
+            raw = await workflow.execute_activity(
                 cast(Any, check.activity),
                 check.arg,
-                result_type=StageCheck,
+                result_type=RawValue,  # read below: an answer that is no StageCheck must not fail the task
                 start_to_close_timeout=RECONCILE_START_TO_CLOSE,
                 retry_policy=RECONCILE_RETRY,
                 summary=operator_view.reconcile_summary(title),
@@ -541,7 +557,11 @@ class StageGate:
         except ActivityError:
             workflow.logger.warning("stage %r: could not ask the service", record.stage)
             return None
-        return answer
+        try:
+            return completions.read_check(completions.decode(raw, workflow.payload_converter()))
+        except InvalidCallbackError as err:
+            workflow.logger.warning("stage %r: the reconcile answer cannot be used: %s", record.stage, err)
+            return None
 
     @staticmethod
     def _ran_out_of_time(err: ActivityError) -> bool:
@@ -703,6 +723,19 @@ def _end_from_activity_error(record: StageRecord, err: ActivityError) -> None:
     else:
         record.outcome = Outcome.FAILED
         record.error = cause.message if isinstance(cause, ApplicationError) else str(cause or err)
+
+
+def _end_unusable(record: StageRecord, err: InvalidCallbackError, what: str) -> None:
+    """The stage's activity was completed (by hand, or by another SDK) with something the gate cannot use."""
+    record.attempts = max(record.attempts, 1 + record.requests_repeated)
+    record.outcome = Outcome.FAILED
+    record.error = (
+        f"stage {record.stage}: {what} was completed with a result the gate cannot use: {err} "
+        "(the forms it takes: docs/gate.md, completing a stage by hand)"
+    )
+    record.advanced_by = AdvancedBy.MANUAL
+    record.advanced_at = _now()
+    workflow.logger.warning("%s", record.error)
 
 
 def _now() -> str:

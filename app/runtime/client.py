@@ -9,6 +9,7 @@ from temporalio.client import Client, Interceptor
 from temporalio.runtime import Runtime
 
 from app.runtime.config import Settings
+from app.runtime.data_converter import DATA_CONVERTER
 
 
 async def connect_client(
@@ -16,9 +17,11 @@ async def connect_client(
 ) -> Client:
     """Open a client to the configured Temporal address and namespace (TLS/API key from env config).
 
-    `interceptors` (tracing) also apply to workers built on this client.
+    `interceptors` (tracing) also apply to workers built on this client. Its data converter is the SDK's
+    default with failure details read leniently (`app.runtime.data_converter`), so workers built on it never
+    fail a workflow task on another SDK's failure details.
     """
-    kwargs: dict[str, Any] = dict(settings.temporal.connect_kwargs)
+    kwargs: dict[str, Any] = {"data_converter": DATA_CONVERTER, **settings.temporal.connect_kwargs}
     if runtime is not None:
         kwargs["runtime"] = runtime
     if interceptors:

@@ -25,14 +25,24 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
+from temporalio.common import RawValue
 from temporalio.testing import WorkflowEnvironment
 
-from app.demo.payloads import Action, RunResult, ServiceFaults, StagedRunInput
+from app.demo.payloads import (
+    ACTIVITY_AWAIT_STAGE_CALLBACK,
+    ACTIVITY_REQUEST_STAGE,
+    Action,
+    RunResult,
+    ServiceFaults,
+    StagedRunInput,
+)
 from app.gate import search_attributes
 from app.gate.types import SIGNAL_ADVANCE_STAGE, AdvancedBy, Mode, Outcome, WaitingFor
 from app.starter import start_staged_run
+from tests.outside import started_activity_id, temporal
 from tests.replay.layout import HISTORY_DIR, history_file_name, workflow_id_for
 from tests.replay.recorder_entry import run_recorder
 from tests.stack import (
@@ -164,6 +174,50 @@ async def _future_stage_first(rec: Recorder, handle: Handle) -> None:
     del rec
     for stage in (2, 1):
         await handle.signal(SIGNAL_ADVANCE_STAGE, {"stage": stage, "callback_id": f"cb-{stage}"})
+
+
+async def _complete_by_cli(rec: Recorder, handle: Handle, activity_type: str, result: str) -> None:
+    """`temporal activity complete --result <result>` on the run's started activity of this type, as a person would."""
+    activity_id = await started_activity_id(handle, activity_type)
+    done = await temporal(
+        rec.temporal_cli, rec.address, "activity", "complete",
+        "--workflow-id", handle.id, "--activity-id", activity_id, "--result", result,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise RuntimeError(f"temporal activity complete failed ({done.returncode}): {done.stderr}")
+
+
+async def _at_stage(handle: Handle, stage: int) -> None:
+    await wait_status(handle, lambda s: s.current_stage == stage)
+
+
+def _token_by_hand(*results: str) -> Driver:
+    """Complete each token stage's open activity by hand, in turn, with these `--result` values (v8)."""
+
+    async def drive(rec: Recorder, handle: Handle) -> None:
+        for stage, result in enumerate(results, start=1):
+            await _at_stage(handle, stage)
+            await _complete_by_cli(rec, handle, ACTIVITY_AWAIT_STAGE_CALLBACK, result)
+
+    return drive
+
+
+async def _token_not_json(rec: Recorder, handle: Handle) -> None:
+    """Another SDK's payload (the CLI sends only JSON): the client's async completion with an unknown encoding."""
+    activity_id = await started_activity_id(handle, ACTIVITY_AWAIT_STAGE_CALLBACK)
+    bogus = RawValue(Payload(metadata={"encoding": b"binary/bogus"}, data=b"\xff\x00garbage"))
+    await rec.client.get_async_activity_handle(workflow_id=handle.id, run_id=None, activity_id=activity_id).complete(
+        bogus
+    )
+
+
+async def _request_by_hand_then_signal(rec: Recorder, handle: Handle) -> None:
+    """Signal mode: the request activity completed by hand with a bare string, then the stage advanced by hand."""
+    for stage in range(1, 3):
+        await _at_stage(handle, stage)
+        await _complete_by_cli(rec, handle, ACTIVITY_REQUEST_STAGE, json.dumps(f"job-by-hand-{stage}"))
+        await _at_gate(handle, stage)
+        await _temporal_signal(rec, handle, json.dumps({"stage": stage}))
 
 
 def _advanced_by(*expected: AdvancedBy, rejected: int = 0) -> Check:
@@ -317,6 +371,38 @@ def scenarios() -> list[Scenario]:
         )
         for mode in Mode
     ]
+    # Since v8 (no new commands: activity results are read in workflow code, app/gate/completions.py): token
+    # stages completed by hand with `temporal activity complete` (JSON that means done, the signal's failed form,
+    # what the gate cannot use, a payload that is not JSON), and a signal-mode request activity completed by hand.
+    by_hand = _inp(Mode.TOKEN, Action.IGNORE, stage_timeout_seconds=STAGE_TIMEOUT)
+    out += [
+        Scenario(
+            "token-completed-by-hand",
+            by_hand,
+            drive=_token_by_hand('{"status":"completed"}', '"done"'),
+            check=_advanced_by(AdvancedBy.MANUAL, AdvancedBy.MANUAL),
+        ),
+        Scenario(
+            "token-completed-by-hand-null-and-object",
+            by_hand,
+            drive=_token_by_hand("null", '{"approved": true}'),
+            check=_advanced_by(AdvancedBy.MANUAL, AdvancedBy.MANUAL),
+        ),
+        Scenario(
+            "token-failed-by-hand-completion",
+            by_hand,
+            "StageFailed",
+            drive=_token_by_hand('{"status":"failed","error":"refused by hand"}'),
+        ),
+        Scenario("token-completed-unusable", by_hand, "StageFailed", drive=_token_by_hand('{"status":"progress"}')),
+        Scenario("token-completed-not-json", by_hand, "StageFailed", drive=_token_not_json),
+        Scenario(
+            "signal-request-completed-by-hand",
+            _inp(Mode.SIGNAL, Action.IGNORE, time_to_request=20.0, stage_timeout_seconds=STAGE_TIMEOUT),
+            drive=_request_by_hand_then_signal,
+            check=_advanced_by(AdvancedBy.MANUAL, AdvancedBy.MANUAL),
+        ),
+    ]
     return out
 
 
@@ -414,8 +500,8 @@ def _log_tails(stack: Stack | None) -> None:
         print(f"--- {proc.name} (pid {proc.pid}) log tail ---\n{proc.log_tail()}", file=sys.stderr)
 
 
-async def record_all(tag: str, out: Path) -> list[Path]:
-    """Start a dev server and the stack, record every scenario, stop everything; the files written."""
+async def record_all(tag: str, out: Path, only: frozenset[str] | None = None) -> list[Path]:
+    """Start a dev server and the stack, record every scenario (or the `only` ones), stop everything; the files."""
     # SIGTERM cancels like Ctrl-C does, so the cleanup below runs (the stack lives in its own sessions).
     task = asyncio.current_task()
     if task is not None:
@@ -435,6 +521,8 @@ async def record_all(tag: str, out: Path) -> list[Path]:
                 stack = start_stack(address, Path(log_dir), task_queue=f"record-{uuid.uuid4().hex[:8]}")
                 rec = Recorder(client=env.client, address=address, temporal_cli=temporal_cli, stack=stack)
                 for scenario in scenarios():
+                    if only is not None and scenario.name not in only:
+                        continue
                     started = time.monotonic()
                     paths = await _record(rec, scenario, tag, out)
                     for path in paths:
@@ -457,7 +545,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", required=True, help="file name prefix: the workflow version, e.g. v3")
     parser.add_argument("--force", action="store_true", help="re-record a tag that already has files")
     parser.add_argument("--out", type=Path, default=HISTORY_DIR, help=f"output folder (default: {HISTORY_DIR})")
+    parser.add_argument(
+        "--only",
+        help="comma-separated scenario names: record just these (new scenarios of a version whose commands did not "
+        "change, e.g. v8's completions by hand)",
+    )
     args = parser.parse_args(argv)
+    only = frozenset(n.strip() for n in args.only.split(",") if n.strip()) if args.only else None
+    unknown = sorted((only or frozenset()) - {s.name for s in scenarios()})
+    if unknown:
+        parser.error(f"no such scenario(s): {', '.join(unknown)}")
     if not _TAG.fullmatch(args.tag):
         parser.error("--tag takes letters, digits, '.', '_' and '-', and must not end in -run<N>")
     existing = sorted(args.out.glob(f"{args.tag}-*.json"))
@@ -469,7 +566,7 @@ def main(argv: list[str] | None = None) -> int:
             "workflow version under a new --tag (or pass --force to re-record this one on purpose)"
         )
     args.out.mkdir(parents=True, exist_ok=True)
-    written = asyncio.run(record_all(args.tag, args.out))
+    written = asyncio.run(record_all(args.tag, args.out, only))
     print(f"{len(written)} histories written to {args.out}")
     return 0
 

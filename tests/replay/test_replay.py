@@ -41,6 +41,9 @@ from tests.replay.layout import HISTORY_DIR, REPLAYED_OK, committed_histories, w
 # SIGKILLed before the request in every mode and after the hand-off in token mode, a token-mode hand-off check
 # that finds a finished job whose callback was lost, and request retries that ran out of the stage's time.
 # v6 (35, patch "stagegate-no-stage-upserts"): all of v4, without a search attribute upsert per stage.
+# v8 (6, no new commands; recorded with `--only`): token stages completed by hand with `temporal activity complete`
+# (JSON that means done, the failed form, what the gate cannot use, a payload that is not JSON) and a signal-mode
+# request activity completed by hand; the gate before v8 cannot replay them (its decode failed the task).
 # An empty or half-deleted folder must not pass.
 MIN_HISTORIES = 182
 
