@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import random
 import sys
+from pathlib import Path
 
 from app.demo.payloads import ServiceFaults, StagedRunInput
 from app.gate.types import Mode
@@ -47,6 +48,12 @@ async def _kill_at_random(lb: Lab, *, kills: int, window: float, rng: random.Ran
         # Started again at once; the next kill waits until it is up (at most one worker down at a time).
         await asyncio.to_thread(lb.stack.start, victim)
     return log
+
+
+def _repeated_requests(service_log: Path) -> int:
+    """Requests the service mock got again for a job it already had (a retried stage activity), from its log."""
+    text = service_log.read_text(errors="replace") if service_log.exists() else ""
+    return text.count('"duplicate request, no new work"')
 
 
 def _inputs(mode: Mode, runs: int, rng: random.Random, *, mid_wait: bool) -> list[StagedRunInput]:
@@ -76,6 +83,7 @@ async def run(mode: Mode, runs: int, kills: int, seed: int, *, mid_wait: bool = 
         kill_log = await killing
         ends = await wait_all(handles, timeout=STAGES * STAGE_TIMEOUT + 60)
         errors = server_errors(lb.service_log)
+        repeated = _repeated_requests(lb.service_log)
     print("kills:", ", ".join(kill_log))
     if mid_wait:
         fault = (
@@ -92,6 +100,7 @@ async def run(mode: Mode, runs: int, kills: int, seed: int, *, mid_wait: bool = 
         expected=expected,
         tally=tally(handles, ends, STAGES),
         server_errors=dict(errors),
+        notes=f"{repeated} requests reached the service again for a job it had (retries)" if mid_wait else "",
         command=f"just reliability-row worker_kills --mode {mode.value} --runs {runs} --kills {kills} --seed {seed}"
         + (" --mid-wait" if mid_wait else ""),
     )
