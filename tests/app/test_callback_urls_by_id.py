@@ -182,27 +182,55 @@ def test_an_id_url_is_not_valid_on_the_other_routes(mode: Mode) -> None:
         _verify(_items(_target()), mode)
 
 
+NO_IDS = "cannot sign a token-mode callback URL without its run ID and activity ID"
+BOTH = "cannot sign a token-mode callback URL with both a task token and activity IDs"
+
+
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
-        ({"run_id": None}, "without its run ID and activity ID"),
-        ({"activity_id": None}, "without its run ID and activity ID"),
-        ({"run_id": ""}, "without its run ID and activity ID"),
-        ({"activity_id": ""}, "without its run ID and activity ID"),
-        ({"run_id": None, "activity_id": None}, "without its run ID and activity ID"),
-        ({"task_token": b"\x01t"}, "both a task token and activity IDs"),
-        ({"task_token": b"\x01t", "run_id": None}, "both a task token and activity IDs"),
-        ({"mode": Mode.SIGNAL}, "signal-mode callback URL with a task token or activity IDs"),
-        ({"mode": Mode.UPDATE, "run_id": None}, "update-mode callback URL with a task token or activity IDs"),
+        ({"run_id": None}, NO_IDS),
+        ({"activity_id": None}, NO_IDS),
+        ({"run_id": ""}, NO_IDS),
+        ({"activity_id": ""}, NO_IDS),
+        ({"run_id": None, "activity_id": None}, NO_IDS),
+        ({"task_token": b"\x01t"}, BOTH),
+        ({"task_token": b"\x01t", "run_id": None}, BOTH),
+        ({"task_token": b"\x01t", "activity_id": None}, BOTH),
+        ({"mode": Mode.SIGNAL}, "cannot sign a signal-mode callback URL with a task token or activity IDs"),
+        (
+            {"mode": Mode.UPDATE, "run_id": None},
+            "cannot sign a update-mode callback URL with a task token or activity IDs",
+        ),
+        (
+            {"mode": Mode.UPDATE, "activity_id": None},
+            "cannot sign a update-mode callback URL with a task token or activity IDs",
+        ),
         (
             {"mode": Mode.SIGNAL, "run_id": None, "activity_id": None, "task_token": b"t"},
-            "signal-mode callback URL with a task token or activity IDs",
+            "cannot sign a signal-mode callback URL with a task token or activity IDs",
         ),
     ],
 )
 def test_the_signer_refuses_a_target_it_cannot_name(changes: dict[str, object], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(ValueError, match="cannot sign") as caught:
         CallbackSigner("http://cb", SECRET).url_for(_target(**changes))
+    assert str(caught.value) == message
+
+
+def test_a_legacy_token_target_still_signs_without_ids() -> None:
+    target = _target(run_id=None, activity_id=None, task_token=b"\x01t")
+    items = _items(target)
+    assert [name for name, _ in items] == ["wf", "stage", "attempt", "token", "exp", "sig"]
+    assert _verify(items) == target
+
+
+@pytest.mark.parametrize("mode", [Mode.SIGNAL, Mode.UPDATE])
+def test_other_modes_sign_without_ids(mode: Mode) -> None:
+    target = _target(mode=mode, run_id=None, activity_id=None)
+    items = _items(target)
+    assert [name for name, _ in items] == ["wf", "stage", "attempt", "exp", "sig"]
+    assert _verify(items, mode) == target
 
 
 def test_the_expiry_still_applies() -> None:
