@@ -22,6 +22,7 @@ from app.gate.callback_urls import (
     sign_query,
     verify_callback_params,
 )
+from app.gate.shapes import CallbackShape
 from app.gate.types import Mode
 
 SECRET = "by-id-test-secret-0123456789abcdef"
@@ -244,3 +245,45 @@ def test_a_retry_gets_a_url_that_completes_the_same_activity() -> None:
     # Attempt 1 and attempt 2 name the same run and activity: either URL reaches the activity's current attempt.
     first, second = (_verify(_items(_target(attempt=n))) for n in (1, 2))
     assert (first.run_id, first.activity_id) == (second.run_id, second.activity_id)
+
+
+# --- what the mutation run (`just mutation`) showed these tests did not pin down --------------------------------
+
+
+def _base() -> dict[str, str]:
+    return {"wf": "w", "stage": "2", "attempt": "1", "exp": str(NOW + 60)}
+
+
+def test_sign_query_signs_a_lone_run_in_the_id_form() -> None:
+    # Tools that probe the verifier sign odd forms: a `run` without `act` is still signed, not silently dropped.
+    assert sign_query(SECRET, Mode.TOKEN, {**_base(), "run": "r"}) != sign_query(SECRET, Mode.TOKEN, _base())
+    assert sign_query(SECRET, Mode.TOKEN, {**_base(), "act": "1"}) != sign_query(SECRET, Mode.TOKEN, _base())
+
+
+def test_sign_query_signs_an_absent_id_part_as_empty_text() -> None:
+    lone = sign_query(SECRET, Mode.TOKEN, {**_base(), "run": "r"})
+    assert lone == sign_query(SECRET, Mode.TOKEN, {**_base(), "run": "r", "act": ""})
+
+
+SHAPE = CallbackShape(outcome="state", completed=["done"], failed=["error"], result="output")
+
+
+def test_a_shape_round_trips_in_an_id_url_and_is_signed_with_the_rest() -> None:
+    target = _target(shape=SHAPE)
+    items = _items(target)
+    assert "shp" in dict(items)
+    assert _verify(items) == target
+    # With a shape present, every other parameter is still signed (not only the shape).
+    for name, value in (("wf", "another"), ("act", "2"), ("run", "r2"), ("exp", str(NOW + 61))):
+        with pytest.raises(CallbackUrlError, match="signature does not match"):
+            _verify([(k, value if k == name else v) for k, v in items])
+    with pytest.raises(CallbackUrlError, match="signature does not match"):
+        _verify([(k, v) for k, v in items if k != "shp"])
+
+
+def test_a_signed_shape_that_does_not_decode_is_refused_by_name() -> None:
+    # Only a worker of another version (holding the key) could sign one; the refusal still names the parameter.
+    params = {**_base(), "run": "r", "act": "1", "shp": "bm90IGpzb24"}  # base64url of "not json"
+    with pytest.raises(CallbackUrlError) as caught:
+        _verify([*params.items(), ("sig", sign_query(SECRET, Mode.TOKEN, params))])
+    assert caught.value.message == "query parameter 'shp': not an encoded callback shape"
