@@ -147,6 +147,9 @@ async def test_a_cancelled_activity_answers_409_not_a_silent_202(client: Client,
     refused = await _post(cancelled, {"status": "completed", "callback_id": "cb-old"})
     assert refused.status_code == 409, refused.text
     assert refused.json()["error"] == "activity_cancelled"
+    # A progress report is its own heartbeat: the same 409 (before v8tok the SDK's cancellation error became a 500).
+    progress = await _post(cancelled, {"status": "progress", "progress": 1})
+    assert (progress.status_code, progress.json()["error"]) == (409, "activity_cancelled"), progress.text
     taken = await _post(fresh, {"status": "completed", "callback_id": "cb-fresh"})
     assert taken.status_code == 202, taken.text
     end = await wait_end(handle, timeout=60)
