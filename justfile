@@ -196,7 +196,7 @@ scale-out *ARGS: setup
     export TEMPORAL_CLI
     exec uv run python -m scripts.scale_out "$@"
 
-# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 25 minutes; outside `just test`)
+# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 28 minutes; outside `just test`)
 reliability: setup
     #!/usr/bin/env bash
     set -uo pipefail
@@ -205,6 +205,7 @@ reliability: setup
     failed=0
     row() { echo "==> $*"; uv run python -m "scripts.reliability.$@" || failed=1; }
     for mode in signal token update; do row worker_kills --mode "$mode" --runs 100 --kills 20; done
+    row worker_kills --mode token --runs 40 --kills 10 --mid-wait
     row callback_outage --down 60 --runs 60
     row temporal_outage --down 180 --runs 30
     row deliveries --runs 200 --stages 5

@@ -58,6 +58,9 @@ class Settings:
     webhook_keys: tuple[str, ...] = field(default=(), repr=False)
     # When set, POST /publish wants `Authorization: Bearer <token>` (401 otherwise), like a real API would.
     publish_token: str | None = None
+    # A repeated request (same idempotency key) normally moves the job's callbacks to the URL it carries; set, the
+    # job keeps calling the URL it got first, as many real services do (token mode must cope: its URL survives).
+    keep_first_callback_url: bool = False
     tracing: TracingSettings = field(default_factory=TracingSettings)
 
 
@@ -140,6 +143,15 @@ def _tracing(env: Mapping[str, str]) -> TracingSettings:
     )
 
 
+def _flag(env: Mapping[str, str], name: str) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw in ("", "0", "false", "no"):
+        return False
+    if raw in ("1", "true", "yes"):
+        return True
+    raise SettingsError(f"{name} must be 1/true/yes or 0/false/no, got {raw!r}")
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read the environment once; the entry point passes the result down."""
     env = os.environ if env is None else env
@@ -158,5 +170,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         heartbeat_interval=_float(env, "SERVICE_HEARTBEAT_INTERVAL", 0.3, minimum=0.0),
         webhook_keys=_webhook_keys(env),
         publish_token=env.get("SERVICE_PUBLISH_TOKEN", "").strip() or None,
+        keep_first_callback_url=_flag(env, "SERVICE_KEEP_FIRST_CALLBACK_URL"),
         tracing=_tracing(env),
     )

@@ -36,6 +36,7 @@ class Service:
     registry: JobRegistry
     runner: JobRunner
     publish_token: str | None = None
+    keep_first_callback_url: bool = False
 
 
 def _service(state: State) -> Service:
@@ -60,7 +61,8 @@ async def submit(data: JSONBody[JobRequest], service: NamedDependency[Service]) 
     log = job_logger(job)
     if duplicate:
         log.info("duplicate request, no new work", callback_url_changed=data.callback_url != job.callback_url)
-        service.runner.retarget(job, data.callback_url)
+        if not service.keep_first_callback_url:
+            service.runner.retarget(job, data.callback_url)
     else:
         log.info(
             "job accepted",
@@ -102,7 +104,8 @@ async def publish(
     log = job_logger(job)
     if duplicate:
         log.info("duplicate publish request, no new work")
-        service.runner.retarget(job, data.notify.url)
+        if not service.keep_first_callback_url:
+            service.runner.retarget(job, data.notify.url)
     else:
         log.info("publish accepted", asset=data.asset, time_to_callback=data.time_to_callback)
         service.runner.start(job)
@@ -146,7 +149,12 @@ def create_app(
         if owned and tracer_provider is not None:
             instrument(client, tracer_provider)
         runner = JobRunner(CallbackSender.from_settings(client, settings), settings)
-        app.state.service = Service(registry=JobRegistry(), runner=runner, publish_token=settings.publish_token)
+        app.state.service = Service(
+            registry=JobRegistry(),
+            runner=runner,
+            publish_token=settings.publish_token,
+            keep_first_callback_url=settings.keep_first_callback_url,
+        )
         try:
             yield
         finally:

@@ -104,13 +104,27 @@ def parameters(*, carries_token: bool) -> list[Parameter]:
         _query("exp", "expiry, Unix seconds, plain decimal", Schema(type=OpenAPIType.STRING, pattern=_DECIMAL)),
     ]
     if carries_token:
-        found.append(
+        # Either `run` + `act` (URLs since v8tok) or `token` (older URLs): none of the three is required alone.
+        found += [
+            _query(
+                "run",
+                "workflow run ID of the stage activity (since v8tok; with `act`, instead of `token`)",
+                Schema(type=OpenAPIType.STRING, min_length=1),
+                required=False,
+            ),
+            _query(
+                "act",
+                "activity ID of the stage activity: its current attempt is completed (since v8tok; with `run`)",
+                Schema(type=OpenAPIType.STRING, min_length=1),
+                required=False,
+            ),
             _query(
                 "token",
-                "task token, URL-safe base64 without padding",
+                "task token, URL-safe base64 without padding (URLs made before v8tok; instead of `run` + `act`)",
                 Schema(type=OpenAPIType.STRING, pattern=r"^[A-Za-z0-9_-]+$"),
-            )
-        )
+                required=False,
+            ),
+        ]
     found += [
         _query(
             "snd",

@@ -120,7 +120,7 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
         return Response(answer, status_code=forwarded.status_code)
 
     handler.__doc__ = (
-        f"Signed query: wf, stage, attempt, exp, sig{', token' if spec.carries_token else ''}. "
+        f"Signed query: wf, stage, attempt, exp, sig{', run + act (or an older token)' if spec.carries_token else ''}. "
         "Body: CallbackBody (empty = completed)."
     )
     return post(

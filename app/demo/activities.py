@@ -106,7 +106,8 @@ class StageActivities:
             )
         data = response.json() if response.content else {}
         job_id = data.get("job_id") if isinstance(data, dict) else None
-        if request.faults.lose_request_answers:
+        faults = request.faults
+        if faults.lose_request_answers or (faults.lose_first_request_answer and activity.info().attempt == 1):
             raise ApplicationError("the service's answer was lost (fault injection)", type=ERR_SERVICE_UNAVAILABLE)
         activity.logger.info("stage %s request accepted by the service (job %s)", request.stage, job_id)
         return str(job_id) if job_id is not None else None

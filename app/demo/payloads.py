@@ -40,6 +40,8 @@ class ServiceFaults:
     pause_before_request_seconds: float = 0.0
     # The stage activity makes its request, then drops the service's answer and fails retryably, every attempt.
     lose_request_answers: bool = False
+    # The same on the first attempt only: the service holds the first attempt's callback URL, a retry follows.
+    lose_first_request_answer: bool = False
 
 
 @dataclass(frozen=True)

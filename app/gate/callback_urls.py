@@ -7,6 +7,12 @@ With tracing on, the URL also carries the stage's W3C `traceparent`, so a servic
 still brings the callback back into the stage's trace. It is signed when present; URLs without it sign exactly
 the bytes they always did, so URLs handed out before keep verifying.
 
+Token mode, since v8tok: the URL names the activity by its workflow run ID and activity ID (`run`, `act`, signed
+under a `v3` canonical form), and the callback server completes the activity's CURRENT attempt, so a URL handed
+out by attempt 1 still completes the stage after the activity was retried. Older token URLs carry the attempt's
+task token (`token`, the `v2` form); they keep verifying byte for byte and complete by that token until their runs
+end. A token URL carries one of the two, never both.
+
 An optional signed `snd` names the sender whose callbacks must also carry a Standard Webhooks body signature
 (`app/callbacks/signatures/standard_webhooks.py`): a URL seen in a proxy log is then no use without that sender's key.
 An optional signed `shp` carries the stage's callback shape (`app/gate/shapes.py`): how the service's own body reads.
@@ -37,13 +43,17 @@ from app.runtime.config import SENDER_NAME
 
 CALLBACK_PATH_PREFIX = "/callbacks/"
 _SIGNED = ("wf", "stage", "attempt", "token", "exp")
+# Token mode since v8tok: the activity by IDs instead of its attempt's task token (a `v3` canonical form of its own).
+_BY_ID = ("wf", "stage", "attempt", "run", "act", "exp")
+_RUN = "run"
+_ACT = "act"
 # Signed only when present (appended to the canonical bytes, each under its name), so URLs without them verify
 # as before.
 _TRACEPARENT = "traceparent"
 _SENDER = "snd"  # optional and signed; absent from older URLs, whose signed bytes stay what they were
 _SHAPE = "shp"  # the stage's callback shape (app/gate/shapes.py); optional and signed, like `snd`
 _ALLOWED = frozenset(
-    (*_SIGNED, _TRACEPARENT, _SENDER, _SHAPE, "sig")
+    (*_SIGNED, _RUN, _ACT, _TRACEPARENT, _SENDER, _SHAPE, "sig")
 )  # Temporal's default `limit.maxIDLength`: the server counts a workflow ID's UTF-8 bytes (Go's `len`).
 MAX_WORKFLOW_ID_BYTES = 1000
 # Ours are five or six; the rest is room for what proxies and trackers append (all of them are counted).
@@ -57,12 +67,15 @@ def callback_path(mode: Mode) -> str:
 
 @dataclass(frozen=True)
 class CallbackTarget:
-    """What a callback URL points at. `task_token` is set in token mode only."""
+    """What a callback URL points at.
+
+    Token mode only: `run_id` + `activity_id` (URLs since v8tok), or `task_token` (older URLs), never both.
+    """
 
     mode: Mode
     workflow_id: str
     stage: StageKey
-    attempt: int
+    attempt: int  # the attempt that made the URL (by IDs, a later attempt may be the one completed)
     expires_at: int
     task_token: bytes | None = None
     # The W3C traceparent of the span that built the URL (tracing on), else None.
@@ -71,6 +84,9 @@ class CallbackTarget:
     sender: str | None = None
     # How the service's own callback body reads (None: stagegate's own body).
     shape: CallbackShape | None = None
+    # Token mode since v8tok: the workflow run and the activity the callback completes (whatever its attempt).
+    run_id: str | None = None
+    activity_id: str | None = None
 
 
 def encode_token(token: bytes) -> str:
@@ -102,8 +118,19 @@ def _params(target: CallbackTarget) -> dict[str, str]:
     if problem is not None:
         raise ValueError(f"cannot sign a callback URL: {problem}")
     params = {"wf": target.workflow_id, "stage": stage_id(target.stage), "attempt": str(target.attempt)}
-    if target.task_token is not None:
+    ids = (target.run_id, target.activity_id)
+    if target.mode is not Mode.TOKEN:
+        if target.task_token is not None or ids != (None, None):
+            raise ValueError(f"cannot sign a {target.mode.value}-mode callback URL with a task token or activity IDs")
+    elif target.task_token is not None:
+        if ids != (None, None):
+            raise ValueError("cannot sign a token-mode callback URL with both a task token and activity IDs")
         params["token"] = encode_token(target.task_token)
+    elif target.run_id and target.activity_id:
+        params[_RUN] = target.run_id
+        params[_ACT] = target.activity_id
+    else:
+        raise ValueError("cannot sign a token-mode callback URL without its run ID and activity ID")
     params["exp"] = str(target.expires_at)
     if target.traceparent is not None:
         if not is_traceparent(target.traceparent):
@@ -119,8 +146,12 @@ def _params(target: CallbackTarget) -> dict[str, str]:
 
 
 def _canonical(mode: Mode, params: dict[str, str]) -> bytes:
-    # Length-prefixed fields: no value can shift bytes into its neighbour.
-    parts = ["v2", mode.value, *(params.get(name, "") for name in _SIGNED)]
+    # Length-prefixed fields: no value can shift bytes into its neighbour. A URL by activity IDs signs a `v3` form
+    # of its own; every other URL the `v2` form it always did.
+    if _RUN in params or _ACT in params:
+        parts = ["v3", mode.value, *(params.get(name, "") for name in _BY_ID)]
+    else:
+        parts = ["v2", mode.value, *(params.get(name, "") for name in _SIGNED)]
     if params.get(_TRACEPARENT):
         # Named, and only when present: a URL without it signs the same bytes as before it existed.
         parts += [_TRACEPARENT, params[_TRACEPARENT]]
@@ -198,6 +229,25 @@ def _shape(params: dict[str, str]) -> CallbackShape | None:
         raise CallbackUrlError(f"query parameter 'shp': {exc}") from None
 
 
+def _check_activity_form(mode: Mode, params: dict[str, str]) -> None:
+    """Token mode names its activity by `run` + `act` (since v8tok) or by an older URL's `token`; no other mode does."""
+    if mode is not Mode.TOKEN:
+        for name in ("token", _RUN, _ACT):
+            if name in params:
+                raise CallbackUrlError(f"query parameter {name!r} only belongs in token-mode URLs")
+    elif _RUN in params or _ACT in params:
+        if "token" in params:
+            raise CallbackUrlError("a token-mode URL carries 'run' and 'act' or a 'token', not both")
+        _required(params, _RUN)
+        _required(params, _ACT)
+    elif "token" in params:
+        _required(params, "token")
+    else:
+        raise CallbackUrlMissingParameterError(
+            "query parameters 'run' and 'act' are missing (or 'token', in a URL made before v8tok)"
+        )
+
+
 def verify_callback_params(
     mode: Mode, items: Iterable[tuple[str, str]], secrets: Sequence[str], *, now: float
 ) -> CallbackTarget:
@@ -211,15 +261,12 @@ def verify_callback_params(
     problem = _check_workflow_id(params["wf"])
     if problem is not None:
         raise CallbackUrlOverLimitError(f"query parameter 'wf': {problem}", code="workflow_id_too_long")
-    if mode is Mode.TOKEN:
-        _required(params, "token")
-    elif "token" in params:
-        raise CallbackUrlError("query parameter 'token' only belongs in token-mode URLs")
+    _check_activity_form(mode, params)
     try:
         sig = params["sig"].encode("ascii")
     except UnicodeEncodeError:
         raise CallbackUrlError("signature does not match") from None
-    signed = {name: params[name] for name in (*_SIGNED, _TRACEPARENT, _SENDER, _SHAPE) if name in params}
+    signed = {name: params[name] for name in (*_SIGNED, _RUN, _ACT, _TRACEPARENT, _SENDER, _SHAPE) if name in params}
     if not any(hmac.compare_digest(sig, encode_token(_sign(s, mode, signed)).encode()) for s in secrets):
         raise CallbackUrlError("signature does not match")
     # Signed, so these were made by us; still, refuse anything that is not in our own canonical form.
@@ -235,10 +282,12 @@ def verify_callback_params(
         stage=stage,
         attempt=_canonical_int(params, "attempt"),
         expires_at=_canonical_int(params, "exp"),
-        task_token=decode_token(params["token"]) if mode is Mode.TOKEN else None,
+        task_token=decode_token(params["token"]) if "token" in params else None,
         traceparent=params.get(_TRACEPARENT) or None,
         sender=params.get(_SENDER),
         shape=_shape(params),
+        run_id=params.get(_RUN),
+        activity_id=params.get(_ACT),
     )
     if stage_id(stage) != params["stage"]:
         raise CallbackUrlError("query parameter 'stage' is not in canonical form")

@@ -161,7 +161,10 @@ class _StageActivityInbound(ActivityInboundInterceptor):
             stage=ticket.stage,
             attempt=info.attempt,
             expires_at=int(ticket.deadline_epoch) + self._signer.grace_seconds,
-            task_token=info.task_token if ticket.mode is Mode.TOKEN else None,
+            # Token mode names the activity, not this attempt (v8tok): the URL completes whichever attempt is
+            # current when the callback comes, so a retry (a worker killed mid-request) does not orphan it.
+            run_id=info.workflow_run_id if ticket.mode is Mode.TOKEN else None,
+            activity_id=info.activity_id if ticket.mode is Mode.TOKEN else None,
             # Tracing on: the activity's span (the SDK's tracing interceptor runs outside this one), so the
             # callback joins the stage's trace even when the service forwards no trace headers.
             traceparent=current_traceparent(),

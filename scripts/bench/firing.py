@@ -109,11 +109,16 @@ class Firer:
                 )
             else:
                 query = parse_qs(urlsplit(ask.callback_url).query)
-                token = decode_token(query["token"][0])
                 completion = StageCompletion(
                     attempt=int(query["attempt"][0]), callback_at=at, callback_id=callback.callback_id
                 )
-                await self._client.get_async_activity_handle(task_token=token).complete(completion)
+                if "token" in query:  # a URL made before v8tok
+                    activity = self._client.get_async_activity_handle(task_token=decode_token(query["token"][0]))
+                else:
+                    activity = self._client.get_async_activity_handle(
+                        workflow_id=ask.workflow_id, run_id=query["run"][0], activity_id=query["act"][0]
+                    )
+                await activity.complete(completion)
         except RPCError as err:
             return f"sdk {err.status.name}"
         except WorkflowUpdateRPCTimeoutOrCancelledError:

@@ -117,7 +117,10 @@ def expired_url(target: Target, keys: Keys, rng: random.Random, i: int) -> Hosti
 
 
 def tampered_url_stage(target: Target, keys: Keys, rng: random.Random, i: int) -> HostileRequest:
-    pairs = [(k, str(2 + i) if k == "stage" else v) for k, v in target.params.items()]
+    # Token-mode URLs name their activity (v8tok): every other try points one at another activity of the same run
+    # (the stage's reconcile, say), which exists; only the signature stands in the way.
+    name = "act" if "act" in target.params and i % 2 else "stage"
+    pairs = [(k, str(2 + i) if k == name else v) for k, v in target.params.items()]
     return _request(target, pairs, JSON, b'{"status": "failed"}')
 
 

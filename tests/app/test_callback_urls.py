@@ -79,7 +79,7 @@ def test_token_swap_is_rejected() -> None:
 
 def test_signal_url_is_not_valid_on_token_route() -> None:
     params = _params(build_callback_url("http://cb", "s", _target(Mode.SIGNAL)))
-    with pytest.raises(CallbackUrlError, match="'token' is missing"):
+    with pytest.raises(CallbackUrlError, match="'run' and 'act' are missing"):
         verify_callback_params(Mode.TOKEN, params.items(), ["s"], now=time.time())
 
 

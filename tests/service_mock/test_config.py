@@ -82,11 +82,17 @@ def test_overrides() -> None:
         ("SERVICE_HEARTBEAT_COUNT", "-2"),
         ("LOG_FORMAT", "xml"),
         ("LOG_LEVEL", "LOUD"),
+        ("SERVICE_KEEP_FIRST_CALLBACK_URL", "sometimes"),
     ],
 )
 def test_bad_values_name_the_variable(name: str, value: str) -> None:
     with pytest.raises(SettingsError, match=name):
         load_settings({name: value})
+
+
+@pytest.mark.parametrize(("raw", "keep"), [("", False), ("0", False), ("no", False), ("1", True), ("TRUE", True)])
+def test_keep_first_callback_url_flag(raw: str, keep: bool) -> None:
+    assert load_settings({"SERVICE_KEEP_FIRST_CALLBACK_URL": raw}).keep_first_callback_url is keep
 
 
 def test_tracing_follows_the_same_otel_variables() -> None:

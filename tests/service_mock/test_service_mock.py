@@ -292,6 +292,23 @@ async def test_new_url_before_completion_redirects_the_pending_callback(
     assert len(retry_receiver.hits) == 1
 
 
+async def test_a_service_that_keeps_its_first_url_ignores_a_newer_one(
+    receiver: CallbackReceiver, make_receiver: Callable[[], CallbackReceiver]
+) -> None:
+    """SERVICE_KEEP_FIRST_CALLBACK_URL: a repeated request's URL is not used (token mode's URL must survive)."""
+    retry_receiver = make_receiver()
+    async with running_service(keep_first_callback_url=True) as keeping:
+        job_id = await submit_ok(keeping, callback_url=receiver.url, time_to_callback=0.2, idempotency_key="keep-1")
+        response = await keeping.submit(callback_url=retry_receiver.url, idempotency_key="keep-1")
+        assert response.json() == {"job_id": job_id, "duplicate": True}
+        [hit] = await receiver.wait_for_hits(1)
+        assert hit.json["callback_id"] == f"{job_id}:final"
+        state = await keeping.wait_until_done(job_id)
+        assert state["callback_url"] == receiver.url
+        await asyncio.sleep(QUIET)
+        assert retry_receiver.hits == []
+
+
 async def test_new_url_while_retrying_moves_the_remaining_attempts(
     service: RunningService,
     receiver: CallbackReceiver,
