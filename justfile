@@ -216,6 +216,7 @@ reliability: setup
     row callback_outage --down 60 --runs 60
     row temporal_outage --down 180 --runs 30
     row deliveries --runs 200 --stages 5
+    row foreign_bodies --runs 60 --kills 12
     row hostile --tries 50
     exit "$failed"
 

@@ -49,8 +49,11 @@ class Lab:
 
 
 @asynccontextmanager
-async def lab(name: str, *, workers: int = 1) -> AsyncIterator[Lab]:
-    """Start a dev server, the stack and a client for row `name`; stop them all on exit."""
+async def lab(name: str, *, workers: int = 1, extra_env: dict[str, str] | None = None) -> AsyncIterator[Lab]:
+    """Start a dev server, the stack and a client for row `name`; stop them all on exit.
+
+    `extra_env` goes to every process of the stack (e.g. the workers' `STAGEGATE_EGRESS_HOSTS`).
+    """
     log_dir = LAB_ROOT / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     log_dir.mkdir(parents=True, exist_ok=True)
     server = DevServer(cli=find_temporal_cli(), port=free_port(), log_dir=log_dir, db_file=log_dir / "temporal.db")
@@ -65,7 +68,7 @@ async def lab(name: str, *, workers: int = 1) -> AsyncIterator[Lab]:
             task_queue=f"rel-{uuid.uuid4().hex[:8]}",
             signing_secret=secrets.token_hex(32),
             workers=workers,
-            extra_env=MOCK_DEFAULTS,
+            extra_env={**MOCK_DEFAULTS, **(extra_env or {})},
         )
         print(f"[{name}] lab up: temporal {server.address}, logs {log_dir}", flush=True)
         yield Lab(server=server, client=client, stack=stack, log_dir=log_dir)

@@ -26,7 +26,7 @@ STAGE_TIMEOUT = 120.0
 TIME_TO_REQUEST = 1.0  # the service holds each request this long: a kill often lands mid-request
 
 
-async def _kill_at_random(lb: Lab, *, kills: int, window: float, rng: random.Random) -> list[str]:
+async def kill_at_random(lb: Lab, *, kills: int, window: float, rng: random.Random) -> list[str]:
     """SIGKILL a random worker at `kills` random moments within `window` seconds; restart it each time."""
     moments = sorted(rng.uniform(5.0, window) for _ in range(kills))
     loop = asyncio.get_running_loop()
@@ -56,7 +56,7 @@ async def run(mode: Mode, runs: int, kills: int, seed: int) -> Row:
         for _ in range(runs)
     ]
     async with lab(f"worker-kills-{mode.value}", workers=2) as lb:
-        killing = asyncio.ensure_future(_kill_at_random(lb, kills=kills, window=window, rng=rng))
+        killing = asyncio.ensure_future(kill_at_random(lb, kills=kills, window=window, rng=rng))
         handles = await start_runs(lb.client, lb.task_queue, inputs, spread_seconds=window)
         kill_log = await killing
         ends = await wait_all(handles, timeout=STAGES * STAGE_TIMEOUT + 60)
