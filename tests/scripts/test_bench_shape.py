@@ -22,6 +22,7 @@ from app.callbacks.wire import CallbackBody
 from app.gate.callback_urls import CallbackSigner, CallbackTarget, verify_callback_params
 from app.gate.types import Mode
 from scripts.bench.results import PHASE_SATURATION, Batch, BenchResults, shape_ratios_and_goals, summarize
+from scripts.bench.shape_cost import costs
 from scripts.bench.shapes import REPLICATE, with_shape
 from scripts.bench.sides import BY_KEY, parse_sides, side_of_workflow
 from tests.stack import ROOT
@@ -178,3 +179,10 @@ def test_a_foreign_side_without_ab_shape_is_refused(tmp_path: Path) -> None:
     assert done.returncode == 2, done
     assert done.stderr.strip() == "error: foreign-body sides (*-shape) need --ab-shape NAME"
     assert not list(tmp_path.iterdir())
+
+
+def test_shape_cost_measures_both_paths() -> None:
+    """`python -m scripts.bench.shape_cost` (in process, tiny n): every step measured, nothing timed here."""
+    found = costs(50)
+    assert set(found) == {"verify URL, own", "verify URL, with shape", "read body, own", "read body, foreign"}
+    assert all(value > 0 for value in found.values())
