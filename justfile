@@ -204,7 +204,7 @@ scale-out *ARGS: setup
     export TEMPORAL_CLI
     exec uv run python -m scripts.scale_out "$@"
 
-# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 25 minutes; outside `just test`)
+# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 28 minutes; outside `just test`)
 reliability: setup
     #!/usr/bin/env bash
     set -uo pipefail
