@@ -86,6 +86,17 @@ async def test_a_fetch_to_a_host_off_the_list_fails_the_stage_and_the_host_sees_
     assert other_rec.seen == []
 
 
+async def test_a_fetch_to_a_metadata_address_fails_the_stage_even_with_every_host_allowed(
+    client: Client, settings: Settings
+) -> None:
+    """`*` allows any host name, never a link-local / metadata address: checked on the fetch's connection."""
+    async with recorded() as (service, service_rec), rig(client, settings, egress_hosts=("*",)) as r:
+        outcome = await _notified(r, service, service_rec, "http://169.254.169.254/latest/meta-data/${callback.id}")
+    assert outcome.error is not None
+    assert outcome.error.type == "StageFailed", outcome.error
+    assert "refused: 169.254.169.254:80 resolved to 169.254.169.254, a link-local, metadata" in outcome.error.message
+
+
 async def test_a_fetch_answered_with_a_redirect_fails_the_stage_and_is_not_followed(
     client: Client, settings: Settings
 ) -> None:
