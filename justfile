@@ -139,6 +139,14 @@ bench-scale *ARGS: setup
     export TEMPORAL_CLI
     exec uv run python -m scripts.bench --scale 10000 --out docs/bench "$@"
 
+# Foreign callback body vs stagegate's own (issue 19): P1-P3 each beside a twin sending a Replicate-style body through a callback shape; docs/bench/shape-replicate.*
+bench-shape *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run python -m scripts.bench --ab-shape replicate --runs 2 --out docs/bench "$@"
+
 # What one `cli` process costs beside a minimal client (and the seed demo's, with --seed-dir DIR); stack must be up
 bench-cli *ARGS:
     uv run python scripts/bench_cli.py "$@"
@@ -209,6 +217,7 @@ reliability: setup
     row callback_outage --down 60 --runs 60
     row temporal_outage --down 180 --runs 30
     row deliveries --runs 200 --stages 5
+    row foreign_bodies --runs 60 --kills 12
     row hostile --tries 50
     exit "$failed"
 

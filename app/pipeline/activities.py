@@ -13,7 +13,7 @@ followed (it would take the callback URL and the credentials somewhere the pipel
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,14 +30,13 @@ from app.gate.types import (
     StageCallback,
     StageCheck,
 )
-from app.pipeline.egress import EgressPolicy, host_port, refusal_in
+from app.pipeline.egress import EgressPolicy
+from app.pipeline.outbound import UsedEnv, check_env, raise_for_redirect, request_error
 from app.pipeline.template import Context, Place, lookup, render_json, render_text
 from app.pipeline.types import (
     ACTIVITY_PIPELINE_REQUEST,
     ACTIVITY_PIPELINE_STATUS,
-    ERR_EGRESS_REFUSED,
     ERR_PIPELINE_TEMPLATE,
-    ERR_REDIRECT_REFUSED,
     HttpStageCall,
     StatusCheckCall,
 )
@@ -63,7 +62,7 @@ class PipelineActivities:
         In token mode the gate's interceptor then leaves the activity open until the callback completes it.
         """
         stage = current_stage()
-        env = _UsedEnv(self._settings.pipeline_env)
+        env = UsedEnv(self._settings.pipeline_env)
         ctx = Context(
             input=call.input,
             stages=call.earlier,
@@ -83,7 +82,7 @@ class PipelineActivities:
         timeout = min(remaining, self._settings.service_request_timeout_seconds)
         report_service(call.request.method, url)  # method and host only, for the run's current details
         what = f"{call.request.method} {call.request.url}"
-        self._check_env(what, url, env.used)
+        check_env(self._policy, what, url, env.used)
         try:
             response = await self._http.request(
                 call.request.method,
@@ -94,7 +93,7 @@ class PipelineActivities:
                 follow_redirects=False,
             )
         except httpx.HTTPError as exc:
-            raise _request_error(what, exc) from None
+            raise request_error(what, exc) from None
         _raise_for_answer(what, response)
         answer = _answer_id(call, response)
         activity.logger.info(
@@ -105,7 +104,7 @@ class PipelineActivities:
     @activity.defn(name=ACTIVITY_PIPELINE_STATUS)
     async def check_status(self, call: StatusCheckCall) -> StageCheck:
         """Reconcile: GET the stage's status URL; a callback-shaped object at `callback_at` is the stage's outcome."""
-        env = _UsedEnv(self._settings.pipeline_env)
+        env = UsedEnv(self._settings.pipeline_env)
         ctx = Context(
             input=call.input,
             stages=call.earlier,
@@ -120,75 +119,19 @@ class PipelineActivities:
         except TemplateError as exc:
             raise _template_error(call.stage, exc) from None
         what = f"GET {call.status.url}"
-        self._check_env(what, url, env.used)
+        check_env(self._policy, what, url, env.used)
         try:
             response = await self._http.get(
                 url, headers=headers, timeout=STATUS_TIMEOUT_SECONDS, follow_redirects=False
             )
         except httpx.HTTPError as exc:
-            raise _request_error(what, exc) from None
-        _raise_for_redirect(what, response)
+            raise request_error(what, exc) from None
+        raise_for_redirect(what, response)
         if response.status_code == 404:
             return StageCheck(job_found=False)
         if not response.is_success:
             raise ApplicationError(f"{what}: answered {response.status_code}", type=ERR_SERVICE_UNAVAILABLE)
         return _stage_check(call, response)
-
-    def _check_env(self, what: str, url: str, used: set[str]) -> None:
-        """The `${env...}` values in this request may go to its host (`STAGEGATE_PIPELINE_ENV_HOSTS`)."""
-        try:
-            host, port = host_port(url)
-        except ValueError:
-            raise ApplicationError(
-                f"{what}: the filled-in URL is not an http(s) URL with a host",
-                type=ERR_EGRESS_REFUSED,
-                non_retryable=True,
-            ) from None
-        problem = self._policy.env_problem(used, host, port) if used else None
-        if problem is not None:
-            raise ApplicationError(f"{what}: refused: {problem}", type=ERR_EGRESS_REFUSED, non_retryable=True)
-
-
-class _UsedEnv(Mapping[str, str]):
-    """The exposed environment, remembering which variables a template actually took a value from."""
-
-    def __init__(self, env: Mapping[str, str]) -> None:
-        self._env = env
-        self.used: set[str] = set()
-
-    def __getitem__(self, name: str) -> str:
-        value = self._env[name]
-        self.used.add(name)
-        return value
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._env)
-
-    def __len__(self) -> int:
-        return len(self._env)
-
-
-def _request_error(what: str, exc: httpx.HTTPError) -> ApplicationError:
-    refused = refusal_in(exc)
-    if refused is not None:
-        # Names host and address only (never the path or query, where `${env...}` values may sit).
-        return ApplicationError(f"{what}: refused: {refused}", type=ERR_EGRESS_REFUSED, non_retryable=True)
-    # The exception text may hold the filled-in URL (and with it an `${env...}` value): type only.
-    return ApplicationError(f"{what}: {type(exc).__name__}", type=ERR_SERVICE_UNAVAILABLE)
-
-
-def _raise_for_redirect(what: str, response: httpx.Response) -> None:
-    if 300 <= response.status_code < 400:
-        try:
-            where = httpx.URL(response.headers.get("location", "")).host or "the same host"
-        except httpx.InvalidURL:
-            where = "an unreadable location"
-        raise ApplicationError(
-            f"{what}: answered {response.status_code}, a redirect to {where}; redirects are not followed "
-            "(they would carry the callback URL and credentials elsewhere): put the final URL in the pipeline file",
-            type=ERR_REDIRECT_REFUSED,
-            non_retryable=True,
-        )
 
 
 def _template_error(stage: str, exc: TemplateError) -> ApplicationError:
@@ -198,7 +141,7 @@ def _template_error(stage: str, exc: TemplateError) -> ApplicationError:
 
 
 def _raise_for_answer(what: str, response: httpx.Response) -> None:
-    _raise_for_redirect(what, response)
+    raise_for_redirect(what, response)
     if response.status_code == 429 or response.status_code >= 500:
         raise ApplicationError(f"{what}: answered {response.status_code}", type=ERR_SERVICE_UNAVAILABLE)
     if response.status_code >= 400:

@@ -434,13 +434,15 @@ def static_host(url_template: str, env: Mapping[str, str]) -> tuple[str, int] | 
 
 
 def pipeline_warnings(pipeline: Pipeline, policy: EgressPolicy, env: Mapping[str, str]) -> list[str]:
-    """A line per request this policy would refuse (host off the list, an `${env...}` value not bound to it)."""
+    """A line per request, status or fetch this policy would refuse (host off the list, an unbound `${env...}`)."""
     warnings: list[str] = []
     by_network = any(rule.network is not None for rule in policy.allow)
     for spec in pipeline.stages:
         calls = [("request", spec.request.url, spec.request.headers)]
         if spec.status is not None:
             calls.append(("status", spec.status.url, spec.status.headers))
+        if spec.fetch is not None:  # notify, then fetch: the GET goes through the same policy
+            calls.append(("fetch", spec.fetch.url, spec.fetch.headers))
         for label, url, headers in calls:
             where = f"stage {spec.name}: {label} url"
             found = static_host(url, env)

@@ -5,6 +5,11 @@ worker, so `${env...}` values (API keys) never enter workflow history; errors na
 filled-in URL. Register `FetchActivity(settings, http).fetch_result` on every worker whose stages fetch
 (`app.worker` does). A "not finished yet" answer is a retryable error: the gate's retry policy tries again,
 inside the stage's time.
+
+The GET obeys the pipelines' egress policy (`app.pipeline.egress`, `app.pipeline.outbound`) whichever way the
+stage was defined: `http` should be the worker's `egress_client` (every connection's address checked after
+DNS), `${env...}` values go only to their bound hosts, and a refusal or a 3xx answer fails the stage at once
+with a clear error (never followed, never retried).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ from app.errors import CallbackRefusedError, TemplateError
 from app.gate.fetching import ACTIVITY_FETCH_RESULT
 from app.gate.shapes import FetchCall, FetchResult, Meaning, as_result, read
 from app.gate.types import ERR_SERVICE_REJECTED_REQUEST, ERR_SERVICE_UNAVAILABLE
+from app.pipeline.egress import EgressPolicy
+from app.pipeline.outbound import UsedEnv, check_env, raise_for_redirect, request_error
 from app.pipeline.template import Context, Place, render_text
 from app.pipeline.types import ERR_PIPELINE_TEMPLATE, StageOutput
 from app.runtime.config import Settings
@@ -32,18 +39,21 @@ FETCH_TIMEOUT_SECONDS = 25.0
 class FetchActivity:
     """The fetch activity, bound to one worker's settings (its exposed environment) and shared httpx client."""
 
-    def __init__(self, settings: Settings, http: httpx.AsyncClient) -> None:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, policy: EgressPolicy | None = None) -> None:
+        """`http` should come from `app.pipeline.egress.egress_client` (the worker's does): it checks addresses."""
         self._settings = settings
         self._http = http
+        self._policy = policy or EgressPolicy.from_settings(settings)
 
     @activity.defn(name=ACTIVITY_FETCH_RESULT)
     async def fetch_result(self, call: FetchCall) -> FetchResult:
         """GET the stage's fetch URL; the answer's outcome, result and error (as its `answer` shape reads them)."""
         context = call.context
+        env = UsedEnv(self._settings.pipeline_env)
         ctx = Context(
             input=context.input if context is not None else {},
             stages={name: _output(raw) for name, raw in (context.earlier if context is not None else {}).items()},
-            env=self._settings.pipeline_env,
+            env=env,
             idempotency_key=call.idempotency_key,
             workflow_id=call.workflow_id,
             stage=call.stage,
@@ -59,11 +69,12 @@ class FetchActivity:
             raise ApplicationError(message, type=ERR_PIPELINE_TEMPLATE, non_retryable=True) from None
         what = f"GET {spec.url}"
         timeout = min(self._settings.service_request_timeout_seconds, FETCH_TIMEOUT_SECONDS)
+        check_env(self._policy, what, url, env.used)
         try:
-            response = await self._http.get(url, headers=headers, timeout=timeout)
+            response = await self._http.get(url, headers=headers, timeout=timeout, follow_redirects=False)
         except httpx.HTTPError as exc:
-            # The exception text may hold the filled-in URL (and with it an `${env...}` value): type only.
-            raise ApplicationError(f"{what}: {type(exc).__name__}", type=ERR_SERVICE_UNAVAILABLE) from None
+            raise request_error(what, exc) from None
+        raise_for_redirect(what, response)
         if response.status_code == 429 or response.status_code >= 500:
             raise ApplicationError(f"{what}: answered {response.status_code}", type=ERR_SERVICE_UNAVAILABLE)
         if response.status_code >= 400:

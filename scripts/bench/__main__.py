@@ -1,7 +1,7 @@
 """The benchmark on a stack of its own: P0 (SDK) against P1-P3 (HTTP callbacks), or with --scale N the scale run.
 
-    uv run python -m scripts.bench --out DIR [--quick] [--sides ...] [--scale N] ...
-    just bench / just bench-scale   (write into docs/bench)
+    uv run python -m scripts.bench --out DIR [--quick] [--sides ...] [--scale N] [--ab-shape replicate] ...
+    just bench / just bench-scale / just bench-shape   (write into docs/bench)
 
 Results JSON, markdown and PNG go under --out (no default: the recipes name docs/bench). Exit code 0 when every
 run completed, 1 when some did not, 2 on a bad option (found before anything starts).
@@ -23,6 +23,7 @@ from app.gate.types import Mode
 from scripts.bench.compare import Outputs, run_compare
 from scripts.bench.runner import BenchPlan
 from scripts.bench.scale import ScalePlan, run_scale
+from scripts.bench.shapes import FOREIGN_BODIES
 from scripts.bench.sides import Side, parse_sides
 from scripts.bench.stack import StackStartError
 
@@ -83,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--ab-callback-env", help="A/B: a second callback server with KEY=VALUE,...; every HTTP side runs twice"
     )
+    parser.add_argument(
+        "--ab-shape",
+        choices=sorted(FOREIGN_BODIES),
+        help="A/B: every HTTP side beside a twin that sends this service's own body through a callback shape "
+        "(writes shape-NAME.*)",
+    )
     return parser
 
 
@@ -107,15 +114,17 @@ def run(args: argparse.Namespace, sides: list[Side], callback_env: dict[str, str
             sat_rounds=args.rounds,
             callback_delay=args.callback_delay,
         )
+    foreign = None if args.ab_shape is None else FOREIGN_BODIES[args.ab_shape]
     results = asyncio.run(
         run_compare(
             plan,
             sides,
-            Outputs.under(args.out, "results"),
+            Outputs.under(args.out, "results" if foreign is None else f"shape-{foreign.name}"),
             console,
             worker_env=worker_env,
             callback_env=callback_env,
             callback_b_env=b_env,
+            foreign=foreign,
         )
     )
     if args.as_json:
@@ -130,9 +139,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
     try:
-        sides = parse_sides(args.sides, with_b=args.ab_callback_env is not None)
+        sides = parse_sides(args.sides, with_b=args.ab_callback_env is not None, with_shape=args.ab_shape is not None)
         callback_env = parse_env(args.callback_env, "--callback-env")
         b_env = None if args.ab_callback_env is None else parse_env(args.ab_callback_env, "--ab-callback-env")
+        if args.ab_shape is None and any(side.body == "foreign" for side in sides):
+            raise ValueError("foreign-body sides (*-shape) need --ab-shape NAME")
     except ValueError as err:
         print(f"error: {err}", file=sys.stderr)  # one line, before anything starts
         return EXIT_USAGE

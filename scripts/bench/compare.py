@@ -27,9 +27,17 @@ from temporalio.client import Client
 from scripts.bench.firing import FireLog, Firer
 from scripts.bench.plot import plot_latencies
 from scripts.bench.report import markdown_report, print_summary
-from scripts.bench.results import PHASE_C1, PHASE_SATURATION, BenchResults, ratios_and_goals, summarize
+from scripts.bench.results import (
+    PHASE_C1,
+    PHASE_SATURATION,
+    BenchResults,
+    ratios_and_goals,
+    shape_ratios_and_goals,
+    summarize,
+)
 from scripts.bench.runner import BenchContext, BenchPlan, history_costs, run_phase
 from scripts.bench.sampler import Sampler
+from scripts.bench.shapes import ForeignBody
 from scripts.bench.sides import Side, Via, side_of_workflow
 from scripts.bench.stack import StackOptions, start_bench_stack
 from scripts.bench.stub_service import StageAsk, StubServer, StubService
@@ -74,6 +82,7 @@ async def run_compare(
     temporal_address: str | None = None,
     sample_pids: Mapping[str, int] | None = None,
     sample_trees: frozenset[str] = frozenset(),
+    foreign: ForeignBody | None = None,
 ) -> BenchResults:
     """The whole benchmark; returns what it wrote.
 
@@ -109,7 +118,14 @@ async def run_compare(
                 max_connections=plan.concurrency + 10, max_keepalive_connections=plan.concurrency + 10
             )
             async with httpx.AsyncClient(trust_env=False, timeout=30.0, limits=limits) as http:
-                firer = Firer(client, http, FireLog(), server_b=stack.callback_b_url)
+                firer = Firer(
+                    client,
+                    http,
+                    FireLog(),
+                    server_b=stack.callback_b_url,
+                    foreign=foreign,
+                    signing_secret=stack.signing_secret,
+                )
                 pids = {**(sample_pids or {}), **stack.pids()}
                 sampler = Sampler(pids, trees=sample_trees)
                 results = await _measure(client, firer, sampler, plan, sides, console)
@@ -123,6 +139,7 @@ async def run_compare(
         worker_env=dict(worker_env or {}),
         callback_env=dict(callback_env or {}),
         callback_b_env=None if callback_b_env is None else dict(callback_b_env),
+        foreign_body=None if foreign is None else foreign.name,
         command=" ".join(["python -m scripts.bench", *sys.argv[1:]]),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
         duration_s=round(time.monotonic() - began, 1),
@@ -165,6 +182,7 @@ async def _measure(
         results.history.append(await history_costs(client, side.key, sample, plan.stages))
     results.answers = dict(sorted(firer.log.answers.items()))
     ratios_and_goals(results)
+    shape_ratios_and_goals(results)
     return results
 
 

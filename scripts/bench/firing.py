@@ -27,6 +27,7 @@ from app.gate.types import (
     StageCallback,
     StageCompletion,
 )
+from scripts.bench.shapes import ForeignBody, with_shape
 from scripts.bench.sides import Side, Via
 from scripts.bench.stub_service import StageAsk
 
@@ -57,10 +58,22 @@ class FireLog:
 class Firer:
     """Fires callbacks for the stub service's stage requests."""
 
-    def __init__(self, client: Client, http: httpx.AsyncClient, log: FireLog, *, server_b: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        http: httpx.AsyncClient,
+        log: FireLog,
+        *,
+        server_b: str | None = None,
+        foreign: ForeignBody | None = None,
+        signing_secret: str | None = None,
+    ) -> None:
         self._client = client
         self._http = http
         self._server_b = server_b  # base URL of callback server B (A/B runs)
+        # Foreign-body runs (`--ab-shape`): the vendor style, and the stack's secret to put its shape in the URL.
+        self._foreign = foreign
+        self._secret = signing_secret
         self.log = log
         self.delay = 0.0  # seconds between the stub's answer and the callback (set per phase)
 
@@ -68,6 +81,8 @@ class Firer:
         """Wait `delay`, then send the callback until Temporal (or the callback server) takes it."""
         if self.delay:
             await asyncio.sleep(self.delay)
+        # Built before the clock starts: the re-signing is the worker's work in a real run, not the sender's.
+        request = self._request(side, ask) if side.via is Via.HTTP else None
         sent_at = time.time()
         self.log.sent_at[(ask.workflow_id, ask.stage)] = sent_at
         attempts, ok = 0, False
@@ -75,22 +90,33 @@ class Firer:
             if attempts:
                 await asyncio.sleep(RETRY_PAUSE * attempts)
             attempts += 1
-            outcome = await (self._sdk(side, ask, sent_at) if side.via is Via.SDK else self._post(side, ask))
+            outcome = await (self._sdk(side, ask, sent_at) if request is None else self._post(request))
             self.log.answers[f"{side.key} {outcome}"] += 1
             ok = outcome in ("200", "202", "sdk ok")
             if not ok and not _retryable(outcome):
                 break
         self.log.fired[(ask.workflow_id, ask.stage)] = Fired(sent_at, time.time(), attempts, ok)
 
-    async def _post(self, side: Side, ask: StageAsk) -> str:
-        body = {"callback_id": f"bench-{ask.workflow_id}-{ask.stage}"}
+    def _request(self, side: Side, ask: StageAsk) -> _Post:
+        """The callback request of an HTTP side: URL, JSON body and headers."""
+        event_id = f"bench-{ask.workflow_id}-{ask.stage}"
         url = ask.callback_url
         if side.server == "b" and self._server_b is not None:
             # Same path and signed query, other server: the signature covers the parameters, not the host.
             parts = urlsplit(url)
             url = f"{self._server_b}{parts.path}?{parts.query}"
+        if self._foreign is None:
+            return _Post(url, {"callback_id": event_id}, {})
+        if side.body == "foreign":
+            assert self._secret is not None, "a foreign-body run needs the stack's signing secret"
+            url = with_shape(url, side.mode, self._secret, self._foreign.shape)
+            return _Post(url, self._foreign.body(event_id), self._foreign.headers(event_id))
+        # Its twin: the same event in stagegate's own body (same ID and result), so only the reading differs.
+        return _Post(url, self._foreign.own_body(event_id), {})
+
+    async def _post(self, request: _Post) -> str:
         try:
-            response = await self._http.post(url, json=body)
+            response = await self._http.post(request.url, json=request.body, headers=request.headers)
         except httpx.HTTPError as err:
             return f"http error {type(err).__name__}"
         return str(response.status_code)
@@ -126,6 +152,13 @@ class Firer:
         except WorkflowUpdateFailedError:
             return "sdk update refused"
         return "sdk ok"
+
+
+@dataclass(frozen=True)
+class _Post:
+    url: str
+    body: dict[str, object]
+    headers: dict[str, str]
 
 
 def _retryable(outcome: str) -> bool:

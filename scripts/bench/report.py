@@ -114,6 +114,40 @@ def markdown_report(results: BenchResults) -> str:
     out += _table(["side", "runs", "events/stage", "bytes/stage"], rows)
     out += ["", "### Answers to the callbacks the bench fired (every attempt)", ""]
     out += _table(["side and answer", "count"], [[k, str(v)] for k, v in results.answers.items()])
+    if results.shape_ratios:
+        out += ["", "### Foreign callback body (through a callback shape) vs stagegate's own body, saturation", ""]
+        out += [
+            "Per mode, the two sides ran back to back in every round; median (range) over the rounds. CPU: the "
+            "callback server's CPU milliseconds per advance. Ratios are per round: foreign advances/s over own, "
+            "and own CPU per advance over foreign (>= 0.95 is the goal for both).",
+            "",
+        ]
+        rows = [
+            [
+                r.mode,
+                r.own_advances_per_s.text(1),
+                r.foreign_advances_per_s.text(1),
+                r.throughput_ratio.text(),
+                r.own_server_cpu_ms.text(),
+                r.foreign_server_cpu_ms.text(),
+                r.server_capacity_ratio.text(),
+                str(r.throughput_ratio.rounds),
+            ]
+            for r in results.shape_ratios
+        ]
+        out += _table(
+            [
+                "mode",
+                "own body advances/s",
+                "foreign body advances/s",
+                "foreign / own",
+                "own: server CPU ms/advance",
+                "foreign: server CPU ms/advance",
+                "own / foreign CPU",
+                "rounds",
+            ],
+            rows,
+        )
     out += ["", "### Goals", ""]
     out += _table(
         ["goal", "measured", "met"], [[g.goal, g.measured, "yes" if g.met else "**no**"] for g in results.goals]

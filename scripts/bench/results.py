@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ PROCESSES = ("temporal", "worker", "callback_server", "callback_server_b", "serv
 GOAL_THROUGHPUT_RATIO = 0.9
 GOAL_THROUGHPUT_RATIO_MEDIAN = 0.95
 GOAL_ADDED_P50_MS = 5.0
+GOAL_SHAPE_RATIO = 0.95  # issue 19: a foreign body through a callback shape against stagegate's own body
 
 
 @dataclass(frozen=True)
@@ -82,6 +84,8 @@ class SideSummary:
     cpu_s_per_1000_advances: dict[str, float]
     peak_rss_mb: dict[str, float]
     advances_per_s_rounds: list[float] = field(default_factory=list)  # each round's own rate, in round order
+    # Each round's CPU milliseconds of the callback server per advance, in round order (nan: not measured).
+    callback_server_cpu_ms_rounds: list[float] = field(default_factory=list)
 
 
 def summarize(side_key: str, phase: str, batches: Sequence[Batch]) -> SideSummary:
@@ -113,6 +117,10 @@ def summarize(side_key: str, phase: str, batches: Sequence[Batch]) -> SideSummar
         peak_rss_mb=peak,
         advances_per_s_rounds=[
             b.advances / b.elapsed_s if b.elapsed_s > 0 else math.nan for b in sorted(batches, key=lambda b: b.round)
+        ],
+        callback_server_cpu_ms_rounds=[
+            1000 * b.cpu_s.get("callback_server", math.nan) / b.advances if b.advances else math.nan
+            for b in sorted(batches, key=lambda b: b.round)
         ],
     )
 
@@ -164,6 +172,42 @@ class Ratio:
 
 
 @dataclass(frozen=True)
+class Spread:
+    """The median and range of per-round values."""
+
+    median: float
+    low: float
+    high: float
+    rounds: int
+
+    @staticmethod
+    def of(values: Sequence[float]) -> Spread:
+        kept = [v for v in values if not math.isnan(v)]
+        if not kept:
+            return Spread(math.nan, math.nan, math.nan, 0)
+        return Spread(statistics.median(kept), min(kept), max(kept), len(kept))
+
+    def text(self, digits: int = 2) -> str:
+        """`median (low-high)`."""
+        return f"{self.median:.{digits}f} ({self.low:.{digits}f}-{self.high:.{digits}f})"
+
+
+@dataclass(frozen=True)
+class ShapeRatio:
+    """A foreign-body side against its own-body twin (same mode, same callback server), at saturation, per round."""
+
+    side: str
+    own: str
+    mode: str
+    own_advances_per_s: Spread
+    foreign_advances_per_s: Spread
+    throughput_ratio: Spread  # per round: foreign advances/s over own advances/s (the two ran back to back)
+    own_server_cpu_ms: Spread  # callback server CPU ms per advance
+    foreign_server_cpu_ms: Spread
+    server_capacity_ratio: Spread  # per round: own CPU per advance over foreign CPU per advance (callback server)
+
+
+@dataclass(frozen=True)
 class Goal:
     """One goal of the issue and where we stand."""
 
@@ -180,6 +224,7 @@ class BenchResults:
     summaries: list[SideSummary] = field(default_factory=list)
     history: list[HistoryCost] = field(default_factory=list)
     ratios: list[Ratio] = field(default_factory=list)
+    shape_ratios: list[ShapeRatio] = field(default_factory=list)
     goals: list[Goal] = field(default_factory=list)
     answers: dict[str, int] = field(default_factory=dict)  # "<side> <answer>" -> count (HTTP status or SDK outcome)
     latencies_ms: dict[str, dict[str, list[float]]] = field(default_factory=dict)  # phase -> side -> samples
@@ -251,6 +296,43 @@ def ratios_and_goals(results: BenchResults) -> None:
                 f"{side.label}: added p50 of the HTTP hop at concurrency 1 < {GOAL_ADDED_P50_MS:g} ms",
                 f"{ratio.added_p50_ms_c1:+.1f} ms ({c1.latency_ms.p50:.1f} vs {base_c1.latency_ms.p50:.1f} ms)",
                 ratio.added_p50_ms_c1 < GOAL_ADDED_P50_MS,
+            )
+        )
+
+
+def shape_ratios_and_goals(results: BenchResults) -> None:
+    """Foreign-body sides against their own-body twins: advances/s and callback-server CPU per advance, per round."""
+    for side in (s for s in BY_KEY.values() if s.body == "foreign"):
+        mine, own = results.summary(side.key, PHASE_SATURATION), results.summary(side.own_key, PHASE_SATURATION)
+        if mine is None or own is None:
+            continue
+        pairs = list(zip(mine.advances_per_s_rounds, own.advances_per_s_rounds, strict=False))
+        cpu_pairs = list(zip(mine.callback_server_cpu_ms_rounds, own.callback_server_cpu_ms_rounds, strict=False))
+        ratio = ShapeRatio(
+            side=side.key,
+            own=side.own_key,
+            mode=side.mode.value,
+            own_advances_per_s=Spread.of(own.advances_per_s_rounds),
+            foreign_advances_per_s=Spread.of(mine.advances_per_s_rounds),
+            throughput_ratio=Spread.of([a / b for a, b in pairs if b]),
+            own_server_cpu_ms=Spread.of(own.callback_server_cpu_ms_rounds),
+            foreign_server_cpu_ms=Spread.of(mine.callback_server_cpu_ms_rounds),
+            server_capacity_ratio=Spread.of([b / a for a, b in cpu_pairs if a and not math.isnan(a)]),
+        )
+        results.shape_ratios.append(ratio)
+        results.goals.append(
+            Goal(
+                f"{side.label}: advances/s >= {GOAL_SHAPE_RATIO} x own body (median of paired rounds)",
+                f"{ratio.throughput_ratio.text()} x over {ratio.throughput_ratio.rounds} rounds",
+                ratio.throughput_ratio.median >= GOAL_SHAPE_RATIO,
+            )
+        )
+        results.goals.append(
+            Goal(
+                f"{side.label}: callback server CPU per advance, own over foreign >= {GOAL_SHAPE_RATIO}",
+                f"{ratio.server_capacity_ratio.text()} x ({ratio.foreign_server_cpu_ms.text()} vs "
+                f"{ratio.own_server_cpu_ms.text()} CPU ms per advance)",
+                ratio.server_capacity_ratio.median >= GOAL_SHAPE_RATIO,
             )
         )
 

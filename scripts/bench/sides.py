@@ -25,6 +25,13 @@ class Side:
     mode: Mode
     via: Via
     server: str = "a"  # HTTP sides: callback server A (the stack's own) or B (the A/B variant, when started)
+    # HTTP sides: stagegate's own callback body, or a service's own body read with a callback shape (`--ab-shape`).
+    body: str = "own"
+
+    @property
+    def own_key(self) -> str:
+        """The own-body HTTP side a foreign-body side is compared with (itself for every other side)."""
+        return self.key.removesuffix(SHAPE_SUFFIX) if self.body == "foreign" else self.key
 
     @property
     def baseline_key(self) -> str:
@@ -49,7 +56,14 @@ B_SIDES: tuple[Side, ...] = tuple(
     for s in SIDES
     if s.via is Via.HTTP
 )
-BY_KEY = {side.key: side for side in (*SIDES, *B_SIDES)}
+# HTTP sides whose callbacks are a service's own body through the stage's callback shape (`--ab-shape NAME`).
+SHAPE_SUFFIX = "-shape"
+SHAPE_SIDES: tuple[Side, ...] = tuple(
+    Side(f"{s.key}{SHAPE_SUFFIX}", s.label.replace("(HTTP)", "(HTTP, foreign body)"), s.mode, s.via, body="foreign")
+    for s in SIDES
+    if s.via is Via.HTTP
+)
+BY_KEY = {side.key: side for side in (*SIDES, *B_SIDES, *SHAPE_SIDES)}
 
 
 def side_of_workflow(workflow_id: str) -> Side | None:
@@ -58,11 +72,15 @@ def side_of_workflow(workflow_id: str) -> Side | None:
     return max(fits, key=lambda side: len(side.key), default=None)
 
 
-def parse_sides(text: str, *, with_b: bool = False) -> list[Side]:
+def parse_sides(text: str, *, with_b: bool = False, with_shape: bool = False) -> list[Side]:
     """`all`, or comma-separated side keys (`p0-signal,p1-signal`); unknown keys are a ValueError.
 
-    With `with_b` (an A/B run), `all` adds the B twins, each right after its A side.
+    With `with_b` (an A/B run), `all` adds the B twins, each right after its A side. With `with_shape` (a
+    foreign-body run), `all` is the HTTP sides, each followed by its foreign-body twin (nothing else: the
+    comparison is between those two).
     """
+    if text.strip() in ("", "all") and with_shape:
+        return [side for own in SIDES if own.via is Via.HTTP for side in (own, BY_KEY[own.key + SHAPE_SUFFIX])]
     if text.strip() in ("", "all"):
         if not with_b:
             return list(SIDES)

@@ -115,9 +115,9 @@ class _NoSignalsServer(uvicorn.Server):
 
 
 class StubServer:
-    """uvicorn serving a StubService on a loopback port, on the caller's event loop."""
+    """uvicorn serving a StubService (or any bare ASGI app) on a loopback port, on the caller's event loop."""
 
-    def __init__(self, app: StubService, port: int) -> None:
+    def __init__(self, app: Callable[[Scope, Receive, Send], Awaitable[None]], port: int) -> None:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on", backlog=4096
         )

@@ -50,7 +50,10 @@ class Lab:
 
 @asynccontextmanager
 async def lab(name: str, *, workers: int = 1, extra_env: dict[str, str] | None = None) -> AsyncIterator[Lab]:
-    """Start a dev server, the stack and a client for row `name`; stop them all on exit."""
+    """Start a dev server, the stack and a client for row `name`; stop them all on exit.
+
+    `extra_env` goes to every process of the stack (e.g. the workers' `STAGEGATE_EGRESS_HOSTS`).
+    """
     log_dir = LAB_ROOT / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     log_dir.mkdir(parents=True, exist_ok=True)
     server = DevServer(cli=find_temporal_cli(), port=free_port(), log_dir=log_dir, db_file=log_dir / "temporal.db")

@@ -34,7 +34,7 @@ TIME_TO_REQUEST = 1.0  # the service holds each request this long: a kill often 
 MID_WAIT_CALLBACK = (8.0, 15.0)  # --mid-wait: how long each stage waits for its callback (uniform, seconds)
 
 
-async def _kill_at_random(lb: Lab, *, kills: int, window: float, rng: random.Random) -> list[str]:
+async def kill_at_random(lb: Lab, *, kills: int, window: float, rng: random.Random) -> list[str]:
     """SIGKILL a random worker at `kills` random moments within `window` seconds; restart it each time."""
     moments = sorted(rng.uniform(5.0, window) for _ in range(kills))
     loop = asyncio.get_running_loop()
@@ -78,7 +78,7 @@ async def run(mode: Mode, runs: int, kills: int, seed: int, *, mid_wait: bool = 
     name = f"worker-kills-{mode.value}" + ("-mid-wait" if mid_wait else "")
     env = {"SERVICE_KEEP_FIRST_CALLBACK_URL": "1"} if mid_wait else None
     async with lab(name, workers=2, extra_env=env) as lb:
-        killing = asyncio.ensure_future(_kill_at_random(lb, kills=kills, window=window, rng=rng))
+        killing = asyncio.ensure_future(kill_at_random(lb, kills=kills, window=window, rng=rng))
         handles = await start_runs(lb.client, lb.task_queue, inputs, spread_seconds=window)
         kill_log = await killing
         ends = await wait_all(handles, timeout=STAGES * STAGE_TIMEOUT + 60)

@@ -13,6 +13,7 @@ from tests.stack import Stack, base_env, free_port
 
 DEMO = "pipelines/demo.yaml"
 PUBLISH = "pipelines/transcode_publish.yaml"
+ASSEMBLY = "pipelines/assemblyai_style.yaml"
 QUICK = '{"time_to_request": 0.1, "time_to_callback": 0.2, "action": "complete"}'
 
 
@@ -140,3 +141,13 @@ def test_validate_warns_about_hosts_the_egress_policy_refuses(temporal_address: 
         f"warning: {PUBLISH}: stage publish: request url: ${{env.PIPELINE_PUBLISH_TOKEN}} is not bound to "
         "127.0.0.1:8001 (see STAGEGATE_PIPELINE_ENV_HOSTS); the worker will refuse it"
     ]
+
+
+def test_validate_warns_about_a_fetch_url_off_the_list(temporal_address: str) -> None:
+    env = {**base_env(temporal_address), "STAGEGATE_EGRESS_HOSTS": "api.example.com"}
+    done = run_cli("pipeline", "validate", ASSEMBLY, env=env)
+    assert done.returncode == 0, done.stderr
+    assert (
+        f"warning: {ASSEMBLY}: stage transcribe: fetch url: 127.0.0.1:8010 is not on STAGEGATE_EGRESS_HOSTS; "
+        "the worker will refuse it"
+    ) in done.stderr.splitlines(), done.stderr

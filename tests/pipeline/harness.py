@@ -1,8 +1,8 @@
 """Helpers for pipeline tests: the example files, and a loopback rig (callback server, service mock, worker).
 
 Real parts only: the session's Temporal dev server, an in-process worker registered like `app.worker` (the
-pipeline workflow, its generic activities and the gate's interceptor), the callback server and the service
-mock both on loopback HTTP (uvicorn, on the test's loop).
+pipeline workflow, its generic activities, the fetch activity and the gate's interceptor), the callback server
+and the service mock both on loopback HTTP (uvicorn, on the test's loop).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from app.gate.stage_activity import StageGateInterceptor
 from app.gate.types import Mode
 from app.pipeline.activities import PipelineActivities
 from app.pipeline.egress import EgressPolicy, egress_client
+from app.pipeline.fetch import FetchActivity
 from app.pipeline.file import parse_pipeline
 from app.pipeline.types import Pipeline, PipelineResult, PipelineRunInput
 from app.pipeline.workflow import PipelineWorkflow
@@ -100,11 +101,12 @@ async def rig(
         policy = EgressPolicy.from_settings(worker_settings)
         egress = await stack.enter_async_context(egress_client(policy))
         activities = PipelineActivities(worker_settings, egress, policy)
+        fetch = FetchActivity(worker_settings, egress, policy)
         worker = Worker(
             client,
             task_queue=settings.task_queue,
             workflows=[PipelineWorkflow],
-            activities=[activities.http_request, activities.check_status],
+            activities=[activities.http_request, activities.check_status, fetch.fetch_result],
             interceptors=[StageGateInterceptor(callback_signer(worker_settings))],
             max_cached_workflows=0,  # every workflow task replays the history: determinism is checked too
         )

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from typing import Any
 
 import httpx
 from temporalio.client import Client, WorkflowFailureError
@@ -22,6 +23,7 @@ from app.callbacks.server import create_app
 from app.gate.stage_activity import StageGateInterceptor
 from app.gate.types import Mode, StageRecord
 from app.pipeline.activities import PipelineActivities
+from app.pipeline.egress import EgressPolicy, egress_client
 from app.pipeline.fetch import FetchActivity
 from app.pipeline.file import load_pipeline
 from app.pipeline.types import QUERY_PIPELINE_STATUS, PipelineRunInput, PipelineStatus
@@ -114,12 +116,16 @@ class VendorRig:
 
 
 @asynccontextmanager
-async def vendor_rig(client: Client, settings: Settings) -> AsyncIterator[VendorRig]:
-    """Callback server, the fake vendors and a worker for the pipeline workflow and the user's workflow."""
+async def vendor_rig(client: Client, settings: Settings, **worker_settings_changes: Any) -> AsyncIterator[VendorRig]:
+    """Callback server, the fake vendors and a worker for the pipeline workflow and the user's workflow.
+
+    `worker_settings_changes` replace worker settings (e.g. `egress_hosts=(...)`).
+    """
     deliveries = Deliveries()
     async with (
         serving(create_app(settings, client=client)) as callback_url,
         httpx.AsyncClient(timeout=10) as http,
+        AsyncExitStack() as stack,
     ):
         vendors = create_vendors(deliveries)
         fakes = vendors.state.fakes
@@ -131,8 +137,12 @@ async def vendor_rig(client: Client, settings: Settings) -> AsyncIterator[Vendor
                 service_url=vendor_url,
                 pipeline_env={"PIPELINE_VENDOR_URL": vendor_url},
             )
-            pipeline = PipelineActivities(worker_settings, http)
-            fetch = FetchActivity(worker_settings, http)
+            worker_settings = replace(worker_settings, **worker_settings_changes)
+            # As in `app.worker`: the pipeline requests and the fetch go through the egress policy's client.
+            policy = EgressPolicy.from_settings(worker_settings)
+            egress = await stack.enter_async_context(egress_client(policy))
+            pipeline = PipelineActivities(worker_settings, egress, policy)
+            fetch = FetchActivity(worker_settings, egress, policy)
             user = VendorActivities(http)
             worker = Worker(
                 client,

@@ -101,3 +101,16 @@ async def test_a_fetch_too_early_is_retried_until_the_result_is_there(rig: Vendo
     assert record.result is not None
     assert record.result["text"] == "Hello from the other side."
     assert len(rig.fakes[1].fetches) >= 2  # the first GET found it not finished
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+async def test_a_python_api_fetch_obeys_the_egress_policy(client: Client, settings: Settings, mode: Mode) -> None:
+    """The fetch of a stage defined in Python goes through the same policy as a pipeline's: the vendor's host is
+    off the list here, so the fetch is refused at once (not retried until the stage times out)."""
+    async with vendor_rig(client, settings, egress_hosts=("api.example.com",)) as refused_rig:
+        record = await refused_rig.run(Style.ASSEMBLY, Scenario.SUCCEED, mode, Way.PYTHON)
+        port = refused_rig.vendor_url.rsplit(":", 1)[1]
+    assert record.outcome is Outcome.FAILED, record
+    assert record.error is not None
+    assert "fetching the result failed" in record.error, record.error
+    assert f"refused: 127.0.0.1:{port} is not on STAGEGATE_EGRESS_HOSTS" in record.error, record.error
