@@ -31,6 +31,7 @@ DEFAULT_WEBHOOK_TOLERANCE_SECONDS = 300
 # Fixed-endpoint hook sources (`POST /hooks/{source}`): their names, and the per-source variable prefix.
 HOOK_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 HOOK_OPTION_PREFIX = "STAGEGATE_HOOK_"
+DEFAULT_HOOK_TTL_SECONDS = 24 * 3600.0
 
 # Written in the source, so it authenticates nothing: used only with STAGEGATE_DEV_MODE=1, and the worker and
 # the callback server refuse to run with it unless they listen on loopback only (app/runtime/signing_guard.py).
@@ -84,6 +85,8 @@ class HookSourceSettings:
     tolerance_seconds: int = DEFAULT_WEBHOOK_TOLERANCE_SECONDS
     # Scheme options (only configurable schemes such as `hmac` take any), lower-case names.
     options: Mapping[str, str] = field(default_factory=dict)
+    # How long an event nobody waits on yet is kept for its stage to come (then dropped, answered 2xx anyway).
+    ttl_seconds: float = DEFAULT_HOOK_TTL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,7 @@ def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
             raise SettingsError(f"hook source {name!r}: {key_var} is not set (the correlation key's dotted path)")
         option_prefix = _hook_var(name, "OPT_")
         tolerance_var = _hook_var(name, "TOLERANCE")
+        ttl_var = _hook_var(name, "TTL")
         sources[name] = HookSourceSettings(
             name=name,
             scheme=scheme_name,
@@ -264,6 +268,7 @@ def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
                 for var, value in env.items()
                 if var.startswith(option_prefix) and value.strip()
             },
+            ttl_seconds=_positive(_float(env, ttl_var, DEFAULT_HOOK_TTL_SECONDS), ttl_var),
         )
     return sources
 

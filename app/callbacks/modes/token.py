@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import structlog
+from temporalio.client import AsyncActivityHandle
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -21,6 +22,13 @@ async def forward(temporal: Temporal, target: CallbackTarget, body: CallbackBody
     """202 once Temporal took the completion, failure, heartbeat or cancellation."""
     assert target.task_token is not None  # verify_callback_params guarantees it in token mode
     handle = temporal.client.get_async_activity_handle(task_token=target.task_token)
+    return await forward_to(temporal, handle, target, body, received_at=received_at)
+
+
+async def forward_to(
+    temporal: Temporal, handle: AsyncActivityHandle, target: CallbackTarget, body: CallbackBody, *, received_at: str
+) -> Forwarded:
+    """The same for an activity named otherwise (fixed endpoints complete it by workflow, run and activity ID)."""
     if body.status == "completed":
         completion = to_stage_completion(target, body, received_at=received_at)
         await temporal.call(handle.complete(completion, rpc_timeout=temporal.rpc_timeout), target, what="activity")
