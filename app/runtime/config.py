@@ -225,8 +225,9 @@ def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
     `STAGEGATE_HOOK_<NAME>_SECRET` (one secret, taken whole) and/or `_SECRETS` (space-separated, several
     during a rotation; any may match): at least one is required;
     `_KEY_PATH` (required: dotted path of the correlation key in the event), `_EVENT_ID_PATH` (dotted path of
-    the event's ID, the dedupe key), `_TOLERANCE` (seconds, for schemes that sign a timestamp), and
-    `_OPT_<OPTION>` for configurable schemes (e.g. `_OPT_HEADER=X-Acme-Signature` for `hmac`).
+    the event's ID, the dedupe key), `_TOLERANCE` (seconds, for schemes that sign a timestamp), `_TTL`
+    (seconds an event nobody waits on yet is kept; default 24 h), and `_OPT_<OPTION>` for configurable
+    schemes (e.g. `_OPT_HEADER=X-Acme-Signature` for `hmac`).
     """
     sources: dict[str, HookSourceSettings] = {}
     for entry in (e.strip() for e in env.get("STAGEGATE_HOOK_SOURCES", "").split(",")):
