@@ -9,7 +9,8 @@ A request is: source known (else 404) -> signature verified on the exact bytes (
 object with a correlation key (else 400) -> handed to the delivery. The server's delivery (`MailboxDelivery`)
 hands the event to the key's mailbox workflow (`app/gate/mailbox.py`) by update-with-start and answers 2xx with
 what the mailbox made of it: kept for a stage to come, delivering, delivered (update mode: with the stage's
-verdict when it comes within the answer budget), or a duplicate. Temporal unreachable or no worker: 503.
+verdict when it comes within the answer budget), or a duplicate. No worker answered in time: the event goes
+by signal-with-start instead (`taken`). Temporal unreachable: 503.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
@@ -45,7 +46,10 @@ from app.runtime.config import HookSourceSettings, Settings
 
 log = structlog.get_logger(__name__)
 _BODY_ID = "sha256:"
-# The longest an endpoint waits for an update-mode stage's verdict (never more than half the Temporal budget).
+# The share of the Temporal budget the update may take; the rest is for the signal-with-start fallback.
+UPDATE_SHARE = 0.6
+# The longest an endpoint waits for an update-mode stage's verdict (at most 30% of the Temporal budget, so the
+# update itself answers within its share).
 MAX_ANSWER_WAIT_SECONDS = 1.5
 
 
@@ -144,7 +148,7 @@ class MailboxDelivery:
             event=dict(event.event),
             received_at=datetime.now(UTC).isoformat(),
             ttl_seconds=source.ttl_seconds,
-            answer_within_seconds=min(MAX_ANSWER_WAIT_SECONDS, temporal.timeout_seconds / 2),
+            answer_within_seconds=min(MAX_ANSWER_WAIT_SECONDS, temporal.timeout_seconds * 0.3),
         )
         answer = await _to_mailbox(temporal, incoming, self._task_queue)
         return HookAnswer(
@@ -161,26 +165,28 @@ class MailboxDelivery:
 
 
 async def _to_mailbox(temporal: Temporal, event: HookEventIn, task_queue: str) -> MailboxAnswer:
-    """One update-with-start within the server's Temporal budget; every way it can fail is a 503 (retry)."""
+    """Update-with-start within the first part of the budget (its answer says what became of the event); when no
+    worker took it in time, signal-with-start (Temporal alone takes it: durable, answered `taken`, and a repeat of
+    an update that did land is a duplicate to the mailbox). 503 only when Temporal itself cannot take it."""
+    update_timeout = timedelta(seconds=temporal.timeout_seconds * UPDATE_SHARE)
     try:
         async with asyncio.timeout(temporal.timeout_seconds):
-            return await mailbox_client.deliver_event(
+            try:
+                return await mailbox_client.deliver_event(
+                    temporal.client, event, task_queue=task_queue, rpc_timeout=update_timeout
+                )
+            except (WorkflowUpdateRPCTimeoutOrCancelledError, WorkflowUpdateFailedError) as err:
+                log.info("the mailbox did not answer in time; the event goes by signal", reason=type(err).__name__)
+            await mailbox_client.signal_event(
                 temporal.client, event, task_queue=task_queue, rpc_timeout=temporal.rpc_timeout
             )
+            return MailboxAnswer("taken", detail="recorded; the key's mailbox delivers it as soon as a worker runs it")
     except TimeoutError as err:
         raise temporal_unavailable(f"no answer within {temporal.timeout_seconds:g}s") from err
-    except WorkflowUpdateRPCTimeoutOrCancelledError as err:
-        raise TemporalUnavailableError(
-            f"the mailbox did not take the event within {temporal.timeout_seconds:g}s (no worker?); retry",
-            code="no_worker",
-        ) from err
-    except WorkflowUpdateFailedError as err:
-        log.warning("the mailbox refused the event", cause=str(err.cause)[:300])
-        raise TemporalUnavailableError("the key's mailbox was closing; retry", code="mailbox_closing") from err
     except RPCError as err:
         if err.status in UNREACHABLE or err.status is RPCStatusCode.RESOURCE_EXHAUSTED:
             raise temporal_unavailable(err.message) from err
-        log.warning("Temporal refused the mailbox update", status=err.status.name, error=err.message[:300])
+        log.warning("Temporal refused the mailbox event", status=err.status.name, error=err.message[:300])
         raise TemporalUnavailableError(f"Temporal answered {err.status.name}; retry", code="temporal_error") from err
     except RuntimeError as err:
         if type(err) is not RuntimeError:  # the lazy client's failed first connection; subclasses are bugs

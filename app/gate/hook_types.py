@@ -17,6 +17,7 @@ from app.gate.types import CallbackStatus, Mode, StageKey
 
 MAILBOX_WORKFLOW_NAME = "StagegateHookMailbox"
 UPDATE_MAILBOX_DELIVER = "deliver_event"
+SIGNAL_MAILBOX_DELIVER = "deliver_event_signal"
 UPDATE_MAILBOX_REGISTER = "register_waiter"
 QUERY_MAILBOX_STATUS = "mailbox_status"
 ACTIVITY_DELIVER_HOOK_EVENT = "stagegate_deliver_hook_event"

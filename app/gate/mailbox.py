@@ -8,8 +8,10 @@ first starts it and waits for the other:
 - `POST /hooks/{source}` delivers each verified event (`deliver_event`): a repeated event ID is answered as a
   duplicate, an event nobody waits on yet is kept for its TTL, anything else is queued.
 
-The loop hands queued events, in arrival order, to the delivery activity, which reaches the stage the way its
-mode does (signal `advance_stage`, the advance update, or completing the open activity). Handlers only record;
+The loop hands queued events, in arrival order, to the stage the way its mode does: signal mode by signalling
+`advance_stage` itself (a workflow command: no activity on the way), update and token mode through the
+delivery activity (the advance update with its verdict, or completing the open activity; a workflow can do
+neither). Handlers only record;
 an update-mode delivery's handler waits (briefly, bounded by the endpoint) for the stage's verdict so the
 vendor's answer can say it. The mailbox ends when nothing is kept or queued and no stage waits (or its final
 outcome has settled), and continues as new when its history grows long.
@@ -21,7 +23,7 @@ from datetime import timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from app.gate import mailbox_rules as rules
@@ -30,10 +32,12 @@ with workflow.unsafe.imports_passed_through():
         ERR_KEY_TAKEN,
         MAILBOX_WORKFLOW_NAME,
         QUERY_MAILBOX_STATUS,
+        SIGNAL_MAILBOX_DELIVER,
         UPDATE_MAILBOX_DELIVER,
         UPDATE_MAILBOX_REGISTER,
         WAITER_GRACE_SECONDS,
         DeliveryResult,
+        HookDelivery,
         HookEventIn,
         HookWaiter,
         MailboxAnswer,
@@ -42,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         MailboxStatus,
         RegisterAnswer,
     )
-    from app.gate.types import Mode
+    from app.gate.types import SIGNAL_ADVANCE_STAGE, Mode, StageCallback
 
 DELIVERY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), backoff_coefficient=2.0, maximum_interval=timedelta(seconds=30)
@@ -92,6 +96,13 @@ class HookMailboxWorkflow:
             stage=waiter.stage,
         )
 
+    @workflow.signal(name=SIGNAL_MAILBOX_DELIVER)
+    def deliver_event_signal(self, event: HookEventIn) -> None:
+        """The same event by signal-with-start: the endpoint's fallback when no worker answered the update in time
+        (Temporal alone takes a signal, so the vendor still gets its 2xx). A repeat of an update is a duplicate."""
+        rules.receive(self.state, event, _now())
+        self._show()
+
     @workflow.update(name=UPDATE_MAILBOX_REGISTER)
     def register_waiter(self, waiter: HookWaiter) -> RegisterAnswer:
         """A stage waits on this key: early events are queued for it."""
@@ -122,7 +133,11 @@ class HookMailboxWorkflow:
                 self._show()
             rules.expire(state, _now())
             if rules.finished(state, _now()):
-                break
+                # A message handled meanwhile (its handler runs before we go on) means there is work again.
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if rules.finished(state, _now()):
+                    break
+                continue
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(MailboxInput(state.source, state.key, rules.carry(state)))
@@ -143,6 +158,10 @@ class HookMailboxWorkflow:
             workflow.logger.info("hook event %s not forwarded: %s", event.event_id, delivery.detail)
             rules.not_delivered(self.state, event, delivery, _iso())
             return
+        if waiter.mode is Mode.SIGNAL:
+            result = await self._signal(delivery)
+            rules.delivered(self.state, event, delivery, result, _now(), _iso())
+            return
         window = timedelta(seconds=waiter.deadline_epoch + WAITER_GRACE_SECONDS - _now())
         try:
             result = await workflow.execute_activity(
@@ -161,6 +180,26 @@ class HookMailboxWorkflow:
             )
             return
         rules.delivered(self.state, event, delivery, result, _now(), _iso())
+
+    async def _signal(self, delivery: HookDelivery) -> DeliveryResult:
+        """Signal mode: the mailbox signals the stage's workflow itself (a command of its own, durable at once; no
+        activity on the way). The gate dedupes by the callback ID, so a repeat never advances twice."""
+        waiter = delivery.waiter
+        callback = StageCallback(
+            stage=waiter.stage,
+            status=delivery.status,
+            result=delivery.result,
+            error=delivery.error,
+            callback_id=delivery.callback_id,
+            progress=delivery.progress,
+            received_at=delivery.received_at,
+        )
+        try:
+            await workflow.get_external_workflow_handle(waiter.workflow_id).signal(SIGNAL_ADVANCE_STAGE, callback)
+        except FailureError as err:  # the stage's workflow is gone (closed, or never was)
+            workflow.logger.info("hook event %s: stage's workflow not signalled: %s", delivery.callback_id, err)
+            return DeliveryResult("signal advance_stage", "workflow_closed", status_code=409)
+        return DeliveryResult("signal advance_stage", "signalled")
 
     def _show(self) -> None:
         """Current details for operators: the key, who waits, how many events are kept."""

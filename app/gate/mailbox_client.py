@@ -17,6 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from app.gate.hook_types import (
     MAILBOX_WORKFLOW_NAME,
+    SIGNAL_MAILBOX_DELIVER,
     UPDATE_MAILBOX_DELIVER,
     UPDATE_MAILBOX_REGISTER,
     HookEventIn,
@@ -95,5 +96,20 @@ async def deliver_event(
         update=UPDATE_MAILBOX_DELIVER,
         arg=event,
         result_type=MailboxAnswer,
+        rpc_timeout=rpc_timeout,
+    )
+
+
+async def signal_event(client: Client, event: HookEventIn, *, task_queue: str, rpc_timeout: timedelta | None) -> None:
+    """The endpoint's fallback: the event by signal-with-start (durable once Temporal answers; no worker needed)."""
+    await client.start_workflow(
+        MAILBOX_WORKFLOW_NAME,
+        MailboxInput(source=event.source, key=event.key),
+        id=mailbox_id(event.source, event.key),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal=SIGNAL_MAILBOX_DELIVER,
+        start_signal_args=[event],
+        static_summary=f"hook mailbox: {event.source} key {event.key}"[:200],
         rpc_timeout=rpc_timeout,
     )

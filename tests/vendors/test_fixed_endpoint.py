@@ -219,3 +219,35 @@ async def test_an_event_nobody_waits_on_is_answered_2xx_then_dropped_after_its_t
     assert (again.status_code, again.json()["outcome"]) == (202, "duplicate")
     ended = await _mailbox_ends(rig.client, "brief", key)  # the mailbox does not stay: it ends after the TTL
     assert (ended.pending_events, ended.dropped, ended.waiter) == ([], 1, None)
+
+
+async def test_with_no_worker_the_event_goes_by_signal_and_waits_for_one(client: Client, settings: Settings) -> None:
+    # A callback server whose task queue no worker polls yet: the update cannot be answered, Temporal still
+    # takes the event (signal-with-start) and the vendor gets its 2xx instead of a 503.
+    settings = replace(settings, hook_sources=hook_sources_from(HOOK_ENV))
+    key = f"pi_noworker_{uuid.uuid4().hex[:8]}"
+    event = {"id": f"evt_{uuid.uuid4().hex[:8]}", "type": "payment_intent.succeeded", "data": {"object": {"id": key}}}
+    body, headers = _signed(event)
+    async with (
+        serving(create_app(settings, client=client)) as callback_url,
+        httpx.AsyncClient(base_url=callback_url, timeout=10) as http,
+    ):
+        taken = await http.post("/hooks/pay", content=body, headers=headers)
+    assert taken.status_code == 202, taken.text
+    assert taken.json()["outcome"] == "taken"
+    worker = Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=[HookMailboxWorkflow],
+        activities=[deliver_hook_event],
+        max_cached_workflows=0,
+    )
+    async with worker:  # a worker comes: the event is there, kept for a stage to come
+        async with asyncio.timeout(RUN_TIMEOUT):
+            while True:
+                status = await _mailbox_status(client, "pay", key)
+                if status.pending_events:
+                    break
+                await asyncio.sleep(0.1)
+        assert status.pending_events == [event["id"]]
+        await client.get_workflow_handle(mailbox_id("pay", key)).terminate("test over")
