@@ -24,7 +24,7 @@ from temporalio.worker import Worker
 from app import HookMailboxWorkflow, StageGateInterceptor, deliver_hook_event
 from app.callbacks.server import create_app
 from app.gate.hook_types import QUERY_MAILBOX_STATUS, MailboxStatus, mailbox_id
-from app.gate.types import AdvancedBy, Mode, Outcome, StageRecord
+from app.gate.types import QUERY_GATE_STATUS, AdvancedBy, GateStatus, Mode, Outcome, StageRecord, WaitingFor
 from app.pipeline.activities import PipelineActivities
 from app.pipeline.file import load_pipeline
 from app.pipeline.types import QUERY_PIPELINE_STATUS, PipelineRunInput, PipelineStatus
@@ -251,3 +251,31 @@ async def test_with_no_worker_the_event_goes_by_signal_and_waits_for_one(client:
                 await asyncio.sleep(0.1)
         assert status.pending_events == [event["id"]]
         await client.get_workflow_handle(mailbox_id("pay", key)).terminate("test over")
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+async def test_operators_see_the_source_and_key_a_stage_waits_on(rig: Rig, mode: Mode) -> None:
+    handle = await rig.client.start_workflow(
+        CheckoutWorkflow.run,
+        Checkout(vendor_url=rig.vendor_url, scenario=Scenario.NEVER.value, mode=mode),
+        id=f"checkout-waiting-{uuid.uuid4().hex[:8]}",
+        task_queue=rig.task_queue,
+    )
+    try:
+        async with asyncio.timeout(RUN_TIMEOUT):
+            while True:
+                status = await handle.query(QUERY_GATE_STATUS, result_type=GateStatus)
+                if status.waiting_for in (WaitingFor.CALLBACK, WaitingFor.ACTIVITY_COMPLETION) and status.waiting_on:
+                    break
+                await asyncio.sleep(0.1)
+        # What `cli list` shows (and `--waiting-on pay` filters by); token mode keeps the activity open, so
+        # the key read from its answer is not known to the workflow.
+        if mode is Mode.TOKEN:
+            assert status.waiting_on == "pay key (from the answer)"
+        else:
+            assert status.waiting_on is not None
+            assert status.waiting_on.startswith("pay key pi_")
+            record = status.stages[0]
+            assert (record.hook_source, record.hook_key) == ("pay", status.waiting_on.removeprefix("pay key "))
+    finally:
+        await handle.terminate("test over")
