@@ -7,6 +7,7 @@ again, and starts a fresh mailbox (the ID may be reused once the old run has clo
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any, TypeVar
 
@@ -27,6 +28,7 @@ from app.gate.hook_types import (
     RegisterAnswer,
     mailbox_id,
 )
+from app.gate.sdk_private import start_operation_future
 
 T = TypeVar("T")
 # A mailbox closing at the very moment a message arrives: try again (then a fresh one starts).
@@ -54,9 +56,13 @@ async def _update_with_start(
             static_summary=f"hook mailbox: {source} key {key}"[:200],
         )
         try:
-            answer: T = await client.execute_update_with_start_workflow(
-                update, arg, start_workflow_operation=start, result_type=result_type, rpc_timeout=rpc_timeout
-            )
+            try:
+                answer: T = await client.execute_update_with_start_workflow(
+                    update, arg, start_workflow_operation=start, result_type=result_type, rpc_timeout=rpc_timeout
+                )
+            except BaseException:
+                _settle(start)
+                raise
             return answer
         except WorkflowUpdateFailedError as err:
             # Our own refusal (a validator's ApplicationError) is final; anything else is the run closing.
@@ -66,6 +72,14 @@ async def _update_with_start(
             if err.status is not RPCStatusCode.NOT_FOUND or attempt == ATTEMPTS:
                 raise
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _settle(start: WithStartWorkflowOperation[Any, Any]) -> None:
+    """A failed update-with-start leaves the failure on the start operation's own future too; nobody else reads
+    it, and asyncio would log "Future exception was never retrieved" for every such call. Read it here."""
+    future = start_operation_future(start)
+    if isinstance(future, asyncio.Future) and future.done() and not future.cancelled():
+        future.exception()
 
 
 async def register_waiter(
