@@ -15,6 +15,7 @@ Your activities::
 
     current_stage() -> StageContext   the stage's signed callback URL and idempotency key, inside a stage activity
     report_service(method, url)       what operators see the stage wait on (host and method only)
+    report_hook_key(key)              a stage waiting on a fixed-endpoint source: the key, known only here
 
 Starting runs (what the Temporal Web UI shows)::
 
@@ -24,6 +25,7 @@ Your worker::
 
     StageGateInterceptor(CallbackSigner(base_url, secret))   carries the stage to its activity, signs the URL
     FetchActivity(settings, http).fetch_result                the fetch activity, for stages with a FetchSpec
+    HookMailboxWorkflow, deliver_hook_event                   fixed endpoints: `call_and_wait(..., source=, key=)`
     Settings, load_settings, connect_client                   the environment, read once; a Temporal client
 
 Pipelines (a process as data)::
@@ -64,7 +66,11 @@ _EXPORTS: dict[str, str] = {
     "StageGateInterceptor": "app.gate.stage_activity",
     "CallbackSigner": "app.gate.callback_urls",
     "report_service": "app.gate.stage_activity",
+    "report_hook_key": "app.gate.stage_activity",
     "FetchActivity": "app.pipeline.fetch",
+    # fixed endpoints: the mailbox workflow and its delivery activity, for your worker
+    "HookMailboxWorkflow": "app.gate.mailbox",
+    "deliver_hook_event": "app.callbacks.hook_delivery",
     # what operators see (Temporal's static summary and details of a run you start)
     "run_summary": "app.gate.operator_view",
     "run_details": "app.gate.operator_view",
@@ -97,6 +103,7 @@ __all__ = [
     "FetchSpec",
     "GateState",
     "GateStatus",
+    "HookMailboxWorkflow",
     "InvalidCallbackError",
     "Mode",
     "NotAStageActivityError",
@@ -117,8 +124,10 @@ __all__ = [
     "StagegateError",
     "connect_client",
     "current_stage",
+    "deliver_hook_event",
     "load_pipeline",
     "load_settings",
+    "report_hook_key",
     "report_service",
     "run_details",
     "run_summary",
@@ -127,6 +136,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from app.callbacks.hook_delivery import deliver_hook_event
     from app.errors import (
         InvalidCallbackError,
         NotAStageActivityError,
@@ -135,9 +145,16 @@ if TYPE_CHECKING:
         StagegateError,
     )
     from app.gate.callback_urls import CallbackSigner
+    from app.gate.mailbox import HookMailboxWorkflow
     from app.gate.operator_view import StageLine, run_details, run_summary
     from app.gate.shapes import BodyFormat, CallbackShape, FetchSpec
-    from app.gate.stage_activity import StageContext, StageGateInterceptor, current_stage, report_service
+    from app.gate.stage_activity import (
+        StageContext,
+        StageGateInterceptor,
+        current_stage,
+        report_hook_key,
+        report_service,
+    )
     from app.gate.stage_gate import StageGate, stage_failure
     from app.gate.types import (
         AdvancedBy,

@@ -15,11 +15,13 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 from temporalio.workflow import NondeterminismError
 
+from app.callbacks.hook_delivery import deliver_hook_event
 from app.demo.activities import StageActivities
 from app.demo.workflow import StagedCallbackWorkflow
 from app.errors import SettingsError
 from app.gate import gate_metrics
 from app.gate.callback_urls import CallbackSigner
+from app.gate.mailbox import HookMailboxWorkflow
 from app.gate.stage_activity import StageGateInterceptor
 from app.pipeline.activities import PipelineActivities
 from app.pipeline.egress import EgressPolicy, egress_client
@@ -72,7 +74,8 @@ def build_worker(
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[StagedCallbackWorkflow, PipelineWorkflow],
+        # The hook mailboxes (fixed endpoints) run here too: the callback server starts them on this task queue.
+        workflows=[StagedCallbackWorkflow, PipelineWorkflow, HookMailboxWorkflow],
         activities=[
             activities.request_stage,
             activities.await_stage_callback,
@@ -80,12 +83,13 @@ def build_worker(
             pipeline.http_request,
             pipeline.check_status,
             fetch.fetch_result,
+            deliver_hook_event,
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_cached_workflows=settings.worker_max_cached_workflows,
         workflow_failure_exception_types=[NondeterminismError] if settings.worker_fail_on_nondeterminism else [],
         graceful_shutdown_timeout=timedelta(seconds=10),
-        interceptors=[StageGateInterceptor(callback_signer(settings))],
+        interceptors=[StageGateInterceptor(callback_signer(settings), mailbox_task_queue=settings.task_queue)],
         workflow_runner=SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS),
     )
 

@@ -6,32 +6,55 @@ stage it is for, e.g. Stripe's `data.object.id`) and the event ID (the dedupe ke
 parsed once at start-up, so a bad scheme, key, option or path stops the server with a SettingsError.
 
 A request is: source known (else 404) -> signature verified on the exact bytes (401/400/403 by type) -> JSON
-object (or form fields, for `application/x-www-form-urlencoded`) with a correlation key (else 400) -> handed
-to the delivery. Until correlation through Temporal is built, the default delivery answers 501
-`correlation_not_configured`: a verified event is never dropped silently, the vendor keeps retrying it.
+object (or form fields, for `application/x-www-form-urlencoded`) with a correlation key
+(else 400) -> handed to the delivery. The server's delivery (`MailboxDelivery`)
+hands the event to the key's mailbox workflow (`app/gate/mailbox.py`) by update-with-start and answers 2xx with
+what the mailbox made of it: kept for a stage to come, delivering, delivered (update mode: with the stage's
+verdict when it comes within the answer budget), or a duplicate. No worker answered in time: the event goes
+by signal-with-start instead (`taken`). Temporal unreachable: 503.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import msgspec
+import structlog
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError, RPCStatusCode
 
 from app.callbacks.body_check import signature_headers_of
+from app.callbacks.forwarding import UNREACHABLE, Temporal, temporal_unavailable
 from app.callbacks.shapes import decode_body
 from app.callbacks.signatures.registry import configured
 from app.callbacks.signatures.types import SignatureScheme
-from app.errors import BadCallbackError, NotConfiguredError, PathError, SettingsError, UnknownTargetError
-from app.gate import paths
+from app.errors import (
+    BadCallbackError,
+    PathError,
+    SettingsError,
+    TemporalUnavailableError,
+    UnknownTargetError,
+)
+from app.gate import mailbox_client, paths
+from app.gate.hook_types import MAX_KEY_CHARS, HookEventIn, MailboxAnswer
 from app.gate.shapes import BodyFormat
 from app.runtime.config import HookSourceSettings, Settings
 
+log = structlog.get_logger(__name__)
 FORM_CONTENT_TYPE = b"application/x-www-form-urlencoded"
-# Correlation keys and event IDs become workflow IDs and dedupe keys: bounded like the callback ID.
-MAX_KEY_CHARS = 255
+_BODY_ID = "sha256:"
+# The share of the Temporal budget the update may take; the rest is for the signal-with-start fallback.
+UPDATE_SHARE = 0.6
+# The longest an endpoint waits for an update-mode stage's verdict (at most 30% of the Temporal budget, so the
+# update itself answers within its share).
+MAX_ANSWER_WAIT_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -46,6 +69,7 @@ class HookSource:
     event_id_path: tuple[str, ...] | None
     # Scheme `none`, opted into by the operator: logged at start and listed by /readyz.
     unsigned: bool = False
+    ttl_seconds: float = 24 * 3600.0
 
     @classmethod
     def parse(cls, configured_source: HookSourceSettings) -> HookSource:
@@ -72,6 +96,7 @@ class HookSource:
                 tuple(paths.split(configured_source.event_id_path)) if configured_source.event_id_path else None
             ),
             unsigned=configured_source.allow_unsigned,
+            ttl_seconds=configured_source.ttl_seconds,
         )
 
 
@@ -97,26 +122,94 @@ class HookEvent:
     event: Mapping[str, Any] = field(repr=False)
 
 
-class HookAnswer(msgspec.Struct):
-    """The 202 answer to a delivered event."""
+class HookAnswer(msgspec.Struct, omit_defaults=True):
+    """The 2xx answer to a verified event: what became of it (`kept`, `delivering`, `delivered`, `duplicate`, ...)."""
 
     accepted: bool
     source: str
     key: str
     event_id: str | None
     outcome: str
+    # Who waits on the key, when someone does: the stage's mode and stage, and (update mode) its verdict.
+    mode: str | None = None
+    stage: int | str | None = None
+    verdict: str | None = None
+    detail: str | None = None
 
 
 # Takes a verified event on to the stage waiting on its key; answers what happened.
 Delivery = Callable[[HookEvent], Awaitable[HookAnswer]]
 
 
-async def refuse_uncorrelated(event: HookEvent) -> HookAnswer:
-    """The delivery while correlation is not built: 501, so the vendor keeps the event and retries it."""
-    raise NotConfiguredError(
-        f"hook source {event.source!r}: the event (key {event.key!r}, event ID {event.event_id!r}) is verified, "
-        "but this server does not correlate fixed-endpoint events to stages yet; the sender should retry later",
-    )
+class MailboxDelivery:
+    """The server's delivery: the event to its key's mailbox workflow (update-with-start), its answer back."""
+
+    def __init__(self, temporal: Callable[[], Temporal], sources: Mapping[str, HookSource], task_queue: str) -> None:
+        """`temporal` gives the server's Temporal wrapper at request time (the lifespan may make it lazily)."""
+        self._temporal = temporal
+        self._sources = sources
+        self._task_queue = task_queue
+
+    async def __call__(self, event: HookEvent) -> HookAnswer:
+        temporal = self._temporal()
+        source = self._sources[event.source]
+        incoming = HookEventIn(
+            source=event.source,
+            key=event.key,
+            event_id=event.event_id or _digest(event.event),
+            event=dict(event.event),
+            received_at=datetime.now(UTC).isoformat(),
+            ttl_seconds=source.ttl_seconds,
+            answer_within_seconds=min(MAX_ANSWER_WAIT_SECONDS, temporal.timeout_seconds * 0.3),
+        )
+        answer = await _to_mailbox(temporal, incoming, self._task_queue)
+        return HookAnswer(
+            True,
+            event.source,
+            event.key,
+            incoming.event_id,
+            answer.outcome,
+            mode=answer.mode.value if answer.mode is not None else None,
+            stage=answer.stage,
+            verdict=answer.verdict,
+            detail=answer.detail or None,
+        )
+
+
+async def _to_mailbox(temporal: Temporal, event: HookEventIn, task_queue: str) -> MailboxAnswer:
+    """Update-with-start within the first part of the budget (its answer says what became of the event); when no
+    worker took it in time, signal-with-start (Temporal alone takes it: durable, answered `taken`, and a repeat of
+    an update that did land is a duplicate to the mailbox). 503 only when Temporal itself cannot take it."""
+    update_timeout = timedelta(seconds=temporal.timeout_seconds * UPDATE_SHARE)
+    try:
+        async with asyncio.timeout(temporal.timeout_seconds):
+            try:
+                return await mailbox_client.deliver_event(
+                    temporal.client, event, task_queue=task_queue, rpc_timeout=update_timeout
+                )
+            except (WorkflowUpdateRPCTimeoutOrCancelledError, WorkflowUpdateFailedError) as err:
+                log.info("the mailbox did not answer in time; the event goes by signal", reason=type(err).__name__)
+            await mailbox_client.signal_event(
+                temporal.client, event, task_queue=task_queue, rpc_timeout=temporal.rpc_timeout
+            )
+            return MailboxAnswer("taken", detail="recorded; the key's mailbox delivers it as soon as a worker runs it")
+    except TimeoutError as err:
+        raise temporal_unavailable(f"no answer within {temporal.timeout_seconds:g}s") from err
+    except RPCError as err:
+        if err.status in UNREACHABLE or err.status is RPCStatusCode.RESOURCE_EXHAUSTED:
+            raise temporal_unavailable(err.message) from err
+        log.warning("Temporal refused the mailbox event", status=err.status.name, error=err.message[:300])
+        raise TemporalUnavailableError(f"Temporal answered {err.status.name}; retry", code="temporal_error") from err
+    except RuntimeError as err:
+        if type(err) is not RuntimeError:  # the lazy client's failed first connection; subclasses are bugs
+            raise
+        raise temporal_unavailable(type(err).__name__) from err
+
+
+def _digest(event: Mapping[str, Any]) -> str:
+    """No event ID configured: the event's own content is its ID (the same event twice never advances twice)."""
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _BODY_ID + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _scalar(event: Mapping[str, Any], path: tuple[str, ...], what: str) -> str:

@@ -172,7 +172,7 @@ _HOOK_ERRORS: dict[int, str] = {
     404: "unknown_source: no such hook source is configured",
     413: "body_too_large",
     500: "internal_error: a bug, never an input; logged with its traceback",
-    501: "correlation_not_configured: the event is verified but not yet delivered to stages; retry later",
+    503: "temporal_unavailable, no_worker, mailbox_closing: the event was not taken; retry after Retry-After",
 }
 
 

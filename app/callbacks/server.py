@@ -23,8 +23,8 @@ from app.callbacks.forwarding import Forwarded, Temporal
 from app.callbacks.hooks import (
     Delivery,
     HookAnswer,
+    MailboxDelivery,
     hook_sources,
-    refuse_uncorrelated,
     unsigned_sources,
     verified_event,
 )
@@ -41,6 +41,8 @@ from app.runtime.config import Settings
 from app.runtime.tracing import Tracing
 
 log = structlog.get_logger(__name__)
+# Every fixed endpoint is counted under one path label (source names are configuration, not code).
+HOOKS_METRIC_PATH = "/hooks/*"
 # The `temporal_call` of an event the stage's shape ignores (answered, counted, never forwarded).
 IGNORED_CALL = "none (ignored)"
 
@@ -143,15 +145,21 @@ def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
     responses=hook_error_responses(),
 )
 async def hook_route(request: Request[object, object, State]) -> Response[HookAnswer]:
-    """Verify the source's signature on the exact bytes, read the correlation key and event ID, deliver."""
+    """Verify the source's signature on the exact bytes, read the correlation key and event ID, deliver.
+
+    2xx whatever became of a verified event (kept for a stage to come, delivered, a duplicate): 200 when the
+    answer carries the stage's verdict, else 202; 503 with Retry-After when Temporal cannot take it.
+    """
     source: str = request.path_params["source"]
     raw = await request.body()
     event = verified_event(request.app.state.hook_sources, source, request.scope["headers"], raw)
     structlog.contextvars.bind_contextvars(hook_source=event.source, hook_key=event.key, event_id=event.event_id)
     delivery: Delivery = request.app.state.hook_delivery
     answer = await delivery(event)
-    log.info("hook event delivered", outcome=answer.outcome)
-    return Response(answer, status_code=202)
+    log.info("hook event delivered", outcome=answer.outcome, verdict=answer.verdict, stage=answer.stage)
+    status_code = 200 if answer.verdict is not None else 202
+    _metrics(request).accepted(HOOKS_METRIC_PATH, status_code=status_code, temporal_call=f"mailbox {answer.outcome}")
+    return Response(answer, status_code=status_code)
 
 
 def _ignored(spec: ModeSpec, target: CallbackTarget, metrics: CallbackMetrics) -> Response[Accepted]:
@@ -267,11 +275,11 @@ def create_app(
     *,
     client: Client | None = None,
     tracing: Tracing | None = None,
-    hook_delivery: Delivery = refuse_uncorrelated,
+    hook_delivery: Delivery | None = None,
 ) -> Litestar:
     """App factory. Pass `client` to reuse one (tests do, on their own loop); else one is made lazily.
 
-    `hook_delivery` takes verified `/hooks/{source}` events on; the default answers 501 (no correlation yet).
+    `hook_delivery` takes verified `/hooks/{source}` events on; the default hands each to its key's mailbox.
 
     With `tracing`, requests get spans (Litestar's OpenTelemetry middleware) and the client made here traces
     its Temporal calls; a client handed in brings its own interceptors.
@@ -300,12 +308,16 @@ def create_app(
     initial.body_check = BodyCheck.from_settings(settings)
     # Parsed now: a bad hook source (scheme, key, option, path) stops the server before it serves.
     initial.hook_sources = hook_sources(settings)
-    initial.hook_delivery = hook_delivery
+    initial.hook_delivery = hook_delivery or MailboxDelivery(
+        lambda: _provide_temporal(initial), initial.hook_sources, settings.task_queue
+    )
     if initial.hook_sources:
         log.info("hook sources", sources={n: s.scheme.name for n, s in initial.hook_sources.items()})
     if unsigned := unsigned_sources(initial.hook_sources):
         log.warning("hook sources take UNSIGNED events (scheme none, opted in)", sources=unsigned)
-    initial.metrics = CallbackMetrics.create({spec.path: spec.mode.value for spec in SPECS.values()})
+    initial.metrics = CallbackMetrics.create(
+        {**{spec.path: spec.mode.value for spec in SPECS.values()}, HOOKS_METRIC_PATH: "hook"}
+    )
     return Litestar(
         route_handlers=[
             *(_callback_route(spec) for spec in SPECS.values()),

@@ -30,3 +30,12 @@ def tracing_interceptor_active() -> bool:
     from temporalio.contrib.opentelemetry import TracingWorkflowInboundInterceptor
 
     return TracingWorkflowInboundInterceptor._from_context() is not None
+
+
+def start_operation_future(start: Any) -> Any:
+    """The future a `WithStartWorkflowOperation` keeps for its workflow handle (None if the SDK has none).
+
+    A failed update-with-start sets its failure there too, and no public call reads it unless the caller awaits
+    `workflow_handle()`; asyncio then logs "Future exception was never retrieved" for every failed call.
+    """
+    return getattr(start, "_workflow_handle", None)

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from temporalio import activity, workflow
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.worker import (
     ActivityInboundInterceptor,
@@ -38,13 +40,29 @@ from temporalio.worker import (
     WorkflowOutboundInterceptor,
 )
 
-from app.errors import NotAStageActivityError
+from app.errors import NotAStageActivityError, PathError
+from app.gate import mailbox_client, paths
 from app.gate.callback_urls import CallbackSigner, CallbackTarget
 from app.gate.context import PENDING_TICKET
+from app.gate.hook_types import ERR_KEY_TAKEN, MAX_KEY_CHARS, HookWaiter
 from app.gate.operator_view import service_label
 from app.gate.rules import stage_id
 from app.gate.trace_context import current_traceparent
-from app.gate.types import ERR_INVALID_CALLBACK_TARGET, STAGE_HEADER, Mode, StageAccepted, StageKey, StageTicket
+from app.gate.types import (
+    ERR_INVALID_CALLBACK_TARGET,
+    STAGE_HEADER,
+    HookWait,
+    Mode,
+    StageAccepted,
+    StageKey,
+    StageTicket,
+)
+
+# ApplicationError type of a stage that waits on a source but has no usable key (not retried: the same request
+# would answer the same).
+ERR_NO_HOOK_KEY = "NoHookKey"
+# Registering with the key's mailbox: one call's deadline (the activity's retries cover an outage).
+REGISTER_RPC_TIMEOUT = timedelta(seconds=10)
 
 
 @dataclass(frozen=True)
@@ -68,6 +86,7 @@ class _Reported:
     """What the running stage activity said it called (a box: a sync activity runs in a copied context)."""
 
     service: str | None = None
+    hook_key: str | None = None
 
 
 _REPORTED: ContextVar[_Reported | None] = ContextVar("stagegate_reported_service", default=None)
@@ -85,6 +104,14 @@ def report_service(method: str, url: str) -> None:
         reported.service = service_label(method, url)
 
 
+def report_hook_key(key: str | int) -> None:
+    """Name the correlation key this stage waits on (a stage that waits on a source, when the key is known only
+    inside the activity, e.g. from the vendor's answer). A no-op outside a stage activity."""
+    reported = _REPORTED.get()
+    if reported is not None:
+        reported.hook_key = str(key)
+
+
 def current_stage() -> StageContext:
     """The running stage activity's callback URL, idempotency key, stage and mode."""
     context = _CURRENT.get()
@@ -100,12 +127,15 @@ def current_stage() -> StageContext:
 class StageGateInterceptor(Interceptor):
     """Worker interceptor: carries stage tickets to stage activities and hands token-mode ones off."""
 
-    def __init__(self, signer: CallbackSigner) -> None:
+    def __init__(self, signer: CallbackSigner, *, mailbox_task_queue: str | None = None) -> None:
+        """`mailbox_task_queue`: where hook mailboxes run (the callback server's `STAGEGATE_TASK_QUEUE`);
+        None: the stage activity's own task queue."""
         self._signer = signer
+        self._mailbox_task_queue = mailbox_task_queue
 
     def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
         """Wrap activity execution."""
-        return _StageActivityInbound(next, self._signer)
+        return _StageActivityInbound(next, self._signer, self._mailbox_task_queue)
 
     def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
         """The workflow side: put the pending ticket into the stage activity's headers."""
@@ -138,9 +168,12 @@ class _HeartbeatMemory(ActivityOutboundInterceptor):
 
 
 class _StageActivityInbound(ActivityInboundInterceptor):
-    def __init__(self, next: ActivityInboundInterceptor, signer: CallbackSigner) -> None:
+    def __init__(
+        self, next: ActivityInboundInterceptor, signer: CallbackSigner, mailbox_task_queue: str | None
+    ) -> None:
         super().__init__(next)
         self._signer = signer
+        self._mailbox_task_queue = mailbox_task_queue
         self._memory: _HeartbeatMemory | None = None
 
     def init(self, outbound: ActivityOutboundInterceptor) -> None:
@@ -201,11 +234,55 @@ class _StageActivityInbound(ActivityInboundInterceptor):
                 keep_alive.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await keep_alive
+        hook_key = None
+        if ticket.hook is not None:  # before the hand-off: the key's events may already be waiting for us
+            hook_key = _hook_key(ticket.hook, result, reported.hook_key)
+            await self._register(ticket, ticket.hook.source, hook_key)
         if ticket.mode is Mode.TOKEN:
             # The request is made; the callback server completes the activity with the callback's outcome.
             activity.raise_complete_async()
         return StageAccepted(
-            attempt=info.attempt, accepted_at=datetime.now(UTC).isoformat(), result=result, service=reported.service
+            attempt=info.attempt,
+            accepted_at=datetime.now(UTC).isoformat(),
+            result=result,
+            service=reported.service,
+            hook_key=hook_key,
+        )
+
+    async def _register(self, ticket: StageTicket, source: str, key: str) -> None:
+        """Tell the key's mailbox this stage waits on it (update-with-start: the mailbox may not exist yet)."""
+        info = activity.info()
+        waiter = HookWaiter(
+            workflow_id=info.workflow_id or "",
+            run_id=info.workflow_run_id or "",
+            stage=ticket.stage,
+            mode=ticket.mode,
+            attempt=info.attempt,
+            deadline_epoch=ticket.deadline_epoch,
+            activity_id=info.activity_id if ticket.mode is Mode.TOKEN else None,
+            shape=ticket.callback,
+            registered_at=datetime.now(UTC).isoformat(),
+        )
+        try:
+            answer = await mailbox_client.register_waiter(
+                activity.client(),
+                waiter,
+                source=source,
+                key=key,
+                task_queue=self._mailbox_task_queue or info.task_queue,
+                rpc_timeout=REGISTER_RPC_TIMEOUT,
+            )
+        except WorkflowUpdateFailedError as err:
+            cause = err.cause
+            if isinstance(cause, ApplicationError) and cause.type == ERR_KEY_TAKEN:
+                raise ApplicationError(
+                    f"stage {ticket.stage!r}: {source} key {key!r}: {cause.message}",
+                    type=ERR_KEY_TAKEN,
+                    non_retryable=True,
+                ) from err
+            raise
+        structlog.get_logger(__name__).info(
+            "stage waits on a hook key", hook_source=source, hook_key=key, early_events=answer.early_events
         )
 
     async def _keep_alive(self, heartbeat_timeout: float) -> None:
@@ -214,3 +291,37 @@ class _StageActivityInbound(ActivityInboundInterceptor):
         while True:
             activity.heartbeat(*(memory.details if memory is not None else ()))
             await asyncio.sleep(max(heartbeat_timeout / 4, 0.1))
+
+
+def _hook_key(wait: HookWait, result: Any, reported: str | None) -> str:
+    """The stage's correlation key: given up front, reported by the activity, or read from what it returned."""
+    if wait.key is not None:
+        key: Any = wait.key
+    elif reported is not None:
+        key = reported
+    elif wait.key_path is not None:
+        # As the payload converter would put it in history: dataclasses and models become JSON objects.
+        payload = activity.payload_converter().to_payloads([result])[0]
+        try:
+            value = json.loads(payload.data) if payload.metadata.get("encoding") == b"json/plain" else None
+            key = paths.lookup(value, paths.split(wait.key_path), "the answer")
+        except (ValueError, PathError) as exc:
+            raise ApplicationError(
+                f"stage waits on {wait.source}: no key at {wait.key_path!r} in what its activity returned: {exc}",
+                type=ERR_NO_HOOK_KEY,
+                non_retryable=True,
+            ) from None
+    else:
+        raise ApplicationError(
+            f"stage waits on {wait.source} but has no key: give key= or key_path=, or call report_hook_key()",
+            type=ERR_NO_HOOK_KEY,
+            non_retryable=True,
+        )
+    if isinstance(key, bool) or not isinstance(key, str | int) or key == "" or len(str(key)) > MAX_KEY_CHARS:
+        raise ApplicationError(
+            f"stage waits on {wait.source}: its key must be a non-empty string or integer of at most "
+            f"{MAX_KEY_CHARS} characters, got {paths.kind(key)}",
+            type=ERR_NO_HOOK_KEY,
+            non_retryable=True,
+        )
+    return str(key)

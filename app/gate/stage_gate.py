@@ -47,6 +47,7 @@ from app.gate.types import (
     AdvancedBy,
     GateState,
     GateStatus,
+    HookWait,
     InboxEntry,
     Mode,
     Outcome,
@@ -239,6 +240,9 @@ class StageGate:
         callback: CallbackShape | None = None,
         fetch: FetchSpec | None = None,
         fetch_context: FetchContext | None = None,
+        source: str | None = None,
+        key: str | int | None = None,
+        key_path: str | None = None,
     ) -> StageRecord:
         """Run `activity(arg)` for `stage`, then wait for the stage's callback; return how the stage ended.
 
@@ -250,13 +254,20 @@ class StageGate:
         method and host only); a stage activity that calls `report_service(method, url)` names it too.
         `callback`: the service's own callback body (`CallbackShape`), when it does not send stagegate's.
         `fetch`: after a completed callback, GET the result (`FetchSpec`, run by the worker's fetch activity).
+        `source`: the stage waits on events of this fixed-endpoint source (`POST /hooks/{source}`) whose
+        correlation key is `key` (known up front), or is at `key_path` in what the activity returned ("" for the
+        value itself), or is what the activity passed to `report_hook_key`; `callback` then reads the events.
         """
-        key = rules.parse_stage_key(stage)
+        hook = _hook_wait(stage, source, key, key_path)
+        key = rules.parse_stage_key(stage)  # from here on `key` is the stage's key (the hook's is in `hook`)
         mode = mode or self.mode
         budget = timeout if isinstance(timeout, timedelta) else timedelta(seconds=timeout)
         if budget <= timedelta(0):
             raise ValueError(f"stage {key!r}: timeout must be positive")
         record = rules.begin_stage(self.state, key, mode, at=_now())
+        if hook is not None:
+            record.hook_source, record.hook_key = hook.source, hook.key
+            service = service or operator_view.one_line(f"{hook.source} key {hook.key or '(from the answer)'}")
         deadline = workflow.now() + budget
         info = workflow.info()
         ticket = StageTicket(
@@ -266,6 +277,7 @@ class StageGate:
             # Stable across retries and continue-as-new, distinct for a reused workflow ID.
             idempotency_key=f"{info.workflow_id}/{info.first_execution_run_id}/{rules.stage_id(key)}",
             callback=_checked_shape(key, callback),
+            hook=hook,
         )
         number, total = self._position(key)
         call = _StageCall(
@@ -339,6 +351,10 @@ class StageGate:
         record.request_result = accepted.result if accepted.result is not None else accepted.job_id
         if accepted.service and self._watch is not None:  # what the activity reported it called
             self._watch.service = accepted.service
+        if accepted.hook_key is not None and record.hook_source is not None:
+            record.hook_key = accepted.hook_key
+            if self._watch is not None:
+                self._watch.service = operator_view.one_line(f"{record.hook_source} key {accepted.hook_key}")
         self._waiting(WaitingFor.CALLBACK)
         remaining = (call.deadline - workflow.now()).total_seconds()
         try:
@@ -689,6 +705,16 @@ def stage_failure(record: StageRecord, *details: Any) -> ApplicationError:
     error_type = _FAILURE_TYPES.get(record.outcome, ERR_STAGE_FAILED)
     message = f"stage {record.stage} {record.outcome.value.replace('_', ' ')}: {record.error}"
     return ApplicationError(message, *details, type=error_type, non_retryable=True)
+
+
+def _hook_wait(stage: StageKey, source: str | None, key: str | int | None, key_path: str | None) -> HookWait | None:
+    if source is None:
+        if key is not None or key_path is not None:
+            raise ValueError(f"stage {stage!r}: a hook key needs its source (source=...)")
+        return None
+    if key is not None and key_path is not None:
+        raise ValueError(f"stage {stage!r}: give at most one of key and key_path")
+    return HookWait(source=source, key=None if key is None else str(key), key_path=key_path)
 
 
 def _checked_shape(key: StageKey, shape: CallbackShape | None) -> CallbackShape | None:

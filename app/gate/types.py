@@ -152,6 +152,9 @@ class StageRecord:
     request_result: Any = None
     # Token mode: requests made again because a hand-off check found nothing at the service (a worker died).
     requests_repeated: int = 0
+    # Fixed endpoint: the source and correlation key the stage waits (waited) on.
+    hook_source: str | None = None
+    hook_key: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -209,6 +212,20 @@ class AdvanceAnswer:
 
 
 @dataclass(frozen=True)
+class HookWait:
+    """What a stage waits on: events of a fixed-endpoint `source` whose correlation key is its key.
+
+    The key is given up front (`key`: e.g. from the run's input), or read from what the stage activity
+    returned (`key_path`: a dotted path, "" for the returned value itself), or named by the activity at run
+    time (`report_hook_key`; pipelines use it for `${answer...}`). At most one of `key` and `key_path`.
+    """
+
+    source: str
+    key: str | None = None
+    key_path: str | None = None
+
+
+@dataclass(frozen=True)
 class StageTicket:
     """Sent with a stage activity (as a header): which stage it serves, in which mode, until when."""
 
@@ -218,6 +235,8 @@ class StageTicket:
     idempotency_key: str
     # The service's own callback body, when it does not send ours (signed into the callback URL).
     callback: CallbackShape | None = None
+    # Fixed endpoint: the stage waits on a source and key (registered with the key's mailbox by the activity).
+    hook: HookWait | None = None
 
 
 @dataclass(frozen=True)
@@ -230,6 +249,8 @@ class StageAccepted:
     result: Any = None
     # What the activity said it called (`report_service`): `METHOD host`, for operators; never a URL.
     service: str | None = None
+    # Fixed endpoint: the key the stage registered to wait on.
+    hook_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from app.errors import TemplateError
-from app.gate.stage_activity import current_stage, report_service
+from app.gate.stage_activity import ERR_NO_HOOK_KEY, current_stage, report_hook_key, report_service
 from app.gate.types import (
     ERR_SERVICE_REJECTED_REQUEST,
     ERR_SERVICE_UNAVAILABLE,
@@ -95,6 +95,8 @@ class PipelineActivities:
         except httpx.HTTPError as exc:
             raise request_error(what, exc) from None
         _raise_for_answer(what, response)
+        if call.hook_key_path is not None:  # `wait.key: ${answer...}`: the gate's interceptor registers it
+            report_hook_key(_hook_key(call, response))
         answer = _answer_id(call, response)
         activity.logger.info(
             "pipeline %s stage %s: %s answered %s", call.pipeline, call.stage, what, response.status_code
@@ -162,6 +164,25 @@ def _answer_id(call: HttpStageCall, response: httpx.Response) -> Any:
         # The service took the work: the stage goes on and waits for its callback, without an answer id.
         activity.logger.warning("stage %s: no answer id at %r: %s", call.stage, call.answer_id, exc)
         return None
+
+
+def _hook_key(call: HttpStageCall, response: httpx.Response) -> str | int:
+    path = call.hook_key_path or ""
+    try:
+        value = lookup(response.json(), path.split(".") if path else [], "the answer")
+    except (ValueError, TemplateError) as exc:
+        raise ApplicationError(
+            f"stage {call.stage!r}: wait.key: no key at {path or 'the answer'!r}: {exc}",
+            type=ERR_NO_HOOK_KEY,
+            non_retryable=True,
+        ) from None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ApplicationError(
+            f"stage {call.stage!r}: wait.key: the answer's {path or 'body'} is not a string or integer",
+            type=ERR_NO_HOOK_KEY,
+            non_retryable=True,
+        )
+    return value
 
 
 def _stage_check(call: StatusCheckCall, response: httpx.Response) -> StageCheck:

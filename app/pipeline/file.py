@@ -36,6 +36,8 @@ from app.pipeline.types import (
     Pipeline,
     StageSpec,
     StatusSpec,
+    WaitSpec,
+    wait_key_ref,
 )
 
 
@@ -56,7 +58,11 @@ _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0
 TOP_KEYS = ("version", "name", "description", "input", "defaults", "stages")
 INPUT_KEYS = ("example", "schema")
 DEFAULTS_KEYS = ("timeout", "mode", "on_failure")
-STAGE_KEYS = ("name", "request", "answer_id", "timeout", "mode", "status", "on_failure", "callback", "fetch")
+STAGE_KEYS = ("name", "request", "answer_id", "timeout", "mode", "status", "on_failure", "callback", "fetch", "wait")
+WAIT_KEYS = ("source", "key")
+# A fixed endpoint's source name (as STAGEGATE_HOOK_SOURCES names it) and the key forms `wait.key` takes.
+_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
 REQUEST_KEYS = ("method", "url", "headers", "body")
 STATUS_KEYS = ("url", "headers", "callback_at")
 FETCH_KEYS = ("url", "headers", "answer")
@@ -321,7 +327,37 @@ class _Reader:
             uses_stages=uses,
             callback=self.callback(node, stage),
             fetch=fetch,
+            wait=self.wait(node, stage),
         )
+
+    def wait(self, node: CommentedMap, stage: _Stage) -> WaitSpec | None:
+        """The stage's `wait: {source, key}` (a fixed endpoint): a source name and a key it can know."""
+        wt = node.get("wait")
+        if wt is None:
+            return None
+        if not isinstance(wt, CommentedMap):
+            raise self.fail("must be a mapping (source, key)", node=node, key="wait", stage=stage, field="wait")
+        self.known_keys(wt, WAIT_KEYS, "wait.", stage)
+        source = self.text(wt, "source", stage, "wait.", required=True)
+        if not _SOURCE_NAME.fullmatch(source):
+            raise self.fail(
+                f"{source!r} is not a source name (1-64 of a-z, 0-9, '_', '-', as STAGEGATE_HOOK_SOURCES names it)",
+                node=wt,
+                key="source",
+                stage=stage,
+                field="wait.source",
+            )
+        key = self.text(wt, "key", stage, "wait.", required=True)
+        if "${" in key and wait_key_ref(key) is None:
+            raise self.fail(
+                f"{key!r}: a key is '${{answer}}', '${{answer.PATH}}' (the request's answer), '${{input.PATH}}' "
+                "or plain text",
+                node=wt,
+                key="key",
+                stage=stage,
+                field="wait.key",
+            )
+        return WaitSpec(source=source, key=key)
 
     def request(
         self, node: CommentedMap, stage: _Stage, earlier: Sequence[str], later: Sequence[str]

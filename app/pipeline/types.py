@@ -8,6 +8,7 @@ the old shapes).
 
 # No `from __future__ import annotations` here: the SDK resolves these dataclasses' field types inside the
 # workflow sandbox, where string annotations would be looked up in a module the sandbox may not hold.
+import re
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -62,6 +63,29 @@ class StatusSpec:
     callback_at: str = ""
 
 
+# `wait.key`: `${answer}`, `${answer.PATH}`, `${input.PATH}`, or plain text.
+WAIT_KEY_REF = re.compile(r"\$\{(answer|input)(?:\.([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*))?\}")
+
+
+def wait_key_ref(key: str) -> tuple[str, str] | None:
+    """`("answer"|"input", path)` for a `wait.key` that refers to the answer or the input ("" path: all of
+    it); None for plain text."""
+    found = WAIT_KEY_REF.fullmatch(key)
+    return None if found is None else (found.group(1), found.group(2) or "")
+
+
+@dataclass(frozen=True)
+class WaitSpec:
+    """A stage that waits on a fixed endpoint (`wait: {source, key}`): events of `source` with this key.
+
+    `key` is one of: `${answer}` / `${answer.PATH}` (read from the stage request's JSON answer, in the worker),
+    `${input.PATH}` (the run's input, known up front), or literal text.
+    """
+
+    source: str
+    key: str
+
+
 @dataclass(frozen=True)
 class StageSpec:
     """One stage of a pipeline, validated."""
@@ -81,6 +105,8 @@ class StageSpec:
     callback: CallbackShape | None = None
     # Notify, then fetch: GET the result after a completed callback.
     fetch: FetchSpec | None = None
+    # A fixed endpoint: the stage waits on a source and key instead of a callback to its own URL.
+    wait: WaitSpec | None = None
 
 
 @dataclass(frozen=True)
@@ -136,6 +162,8 @@ class HttpStageCall:
     input: dict[str, Any] = field(default_factory=dict)
     earlier: dict[str, StageOutput] = field(default_factory=dict)
     answer_id: str | None = None
+    # `wait:` with `${answer...}`: the dotted path of the key in the JSON answer ("" for the whole answer).
+    hook_key_path: str | None = None
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,8 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from app.gate import run_attributes
+    from app.errors import PathError
+    from app.gate import paths, run_attributes
     from app.gate.rules import record_for, records_with_progress, stage_id, status_of
     from app.gate.shapes import FetchContext
     from app.gate.stage_gate import StageGate, stage_failure
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         StageOutput,
         StageSpec,
         StatusCheckCall,
+        wait_key_ref,
     )
 
 
@@ -88,6 +90,16 @@ class PipelineWorkflow:
 
     async def _run_stage(self, inp: PipelineRunInput, spec: StageSpec) -> StageRecord:
         earlier = {name: self._output(name) for name in spec.uses_stages}
+        hook_key: str | None = None
+        hook_key_path: str | None = None
+        if spec.wait is not None:  # a fixed endpoint: the key up front, or from the answer (in the worker)
+            ref = wait_key_ref(spec.wait.key)
+            if ref is None:
+                hook_key = spec.wait.key
+            elif ref[0] == "input":
+                hook_key = _input_key(inp, spec.name, ref[1])
+            else:
+                hook_key_path = ref[1]
         call = HttpStageCall(
             pipeline=inp.pipeline.name,
             stage=spec.name,
@@ -95,6 +107,7 @@ class PipelineWorkflow:
             input=inp.input,
             earlier=earlier,
             answer_id=spec.answer_id,
+            hook_key_path=hook_key_path,
         )
         check: StatusCheckCall | None = None
         if spec.status is not None:
@@ -121,6 +134,8 @@ class PipelineWorkflow:
             callback=spec.callback,
             fetch=spec.fetch,
             fetch_context=FetchContext(inp.input, {n: asdict(o) for n, o in earlier.items()}) if spec.fetch else None,
+            source=spec.wait.source if spec.wait is not None else None,
+            key=hook_key,
         )
 
     def _output(self, name: str) -> StageOutput:
@@ -156,3 +171,20 @@ class PipelineWorkflow:
             runs=state.runs,
             digest=pipeline.digest,
         )
+
+
+def _input_key(inp: PipelineRunInput, stage: str, path: str) -> str:
+    """`wait.key: ${input.PATH}`: the key from the run's input; a missing one fails the run (no stage could wait)."""
+    try:
+        value = paths.lookup(inp.input, paths.split(path), "input")
+    except PathError as exc:
+        raise ApplicationError(
+            f"stage {stage!r}: wait.key: {exc}", type=ERR_INVALID_INPUT, non_retryable=True
+        ) from None
+    if isinstance(value, bool) or not isinstance(value, str | int) or value == "":
+        raise ApplicationError(
+            f"stage {stage!r}: wait.key: input.{path} is {paths.kind(value)}, not a non-empty string or integer",
+            type=ERR_INVALID_INPUT,
+            non_retryable=True,
+        )
+    return str(value)

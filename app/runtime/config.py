@@ -33,6 +33,7 @@ HOOK_SOURCE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 HOOK_OPTION_PREFIX = "STAGEGATE_HOOK_"
 # The hook scheme that verifies nothing: allowed only with the source's own ALLOW_UNSIGNED opt-in.
 UNSIGNED_HOOK_SCHEME = "none"
+DEFAULT_HOOK_TTL_SECONDS = 24 * 3600.0
 
 # Written in the source, so it authenticates nothing: used only with STAGEGATE_DEV_MODE=1, and the worker and
 # the callback server refuse to run with it unless they listen on loopback only (app/runtime/signing_guard.py).
@@ -88,6 +89,8 @@ class HookSourceSettings:
     options: Mapping[str, str] = field(default_factory=dict)
     # Scheme `none` only: the operator's explicit opt-in to events nobody signed.
     allow_unsigned: bool = False
+    # How long an event nobody waits on yet is kept for its stage to come (then dropped, answered 2xx anyway).
+    ttl_seconds: float = DEFAULT_HOOK_TTL_SECONDS
 
 
 @dataclass(frozen=True)
@@ -226,8 +229,9 @@ def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
     `STAGEGATE_HOOK_<NAME>_SECRET` (one secret, taken whole) and/or `_SECRETS` (space-separated, several
     during a rotation; any may match): at least one is required;
     `_KEY_PATH` (required: dotted path of the correlation key in the event), `_EVENT_ID_PATH` (dotted path of
-    the event's ID, the dedupe key), `_TOLERANCE` (seconds, for schemes that sign a timestamp), and
-    `_OPT_<OPTION>` for configurable schemes (e.g. `_OPT_HEADER=X-Acme-Signature` for `hmac`).
+    the event's ID, the dedupe key), `_TOLERANCE` (seconds, for schemes that sign a timestamp), `_TTL`
+    (seconds an event nobody waits on yet is kept; default 24 h), and `_OPT_<OPTION>` for configurable
+    schemes (e.g. `_OPT_HEADER=X-Acme-Signature` for `hmac`).
     """
     sources: dict[str, HookSourceSettings] = {}
     for entry in (e.strip() for e in env.get("STAGEGATE_HOOK_SOURCES", "").split(",")):
@@ -255,6 +259,7 @@ def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
             raise SettingsError(f"hook source {name!r}: {key_var} is not set (the correlation key's dotted path)")
         option_prefix = _hook_var(name, "OPT_")
         tolerance_var = _hook_var(name, "TOLERANCE")
+        ttl_var = _hook_var(name, "TTL")
         sources[name] = HookSourceSettings(
             name=name,
             scheme=scheme_name,
@@ -270,6 +275,7 @@ def hook_sources_from(env: Mapping[str, str]) -> dict[str, HookSourceSettings]:
                 if var.startswith(option_prefix) and value.strip()
             },
             allow_unsigned=allow_unsigned,
+            ttl_seconds=_positive(_float(env, ttl_var, DEFAULT_HOOK_TTL_SECONDS), ttl_var),
         )
     return sources
 

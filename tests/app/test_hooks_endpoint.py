@@ -1,7 +1,8 @@
 """Fixed endpoints `POST /hooks/{source}` over real HTTP on loopback, signed by the vendors' own SDKs.
 
-No Temporal on this path yet: a verified event reaches the delivery step (a recorder here, to see exactly what
-it was handed), and the server's default delivery answers 501 `correlation_not_configured`, never a silent 2xx.
+A verified event reaches the delivery step (a recorder here, to see exactly what it was handed); the server's
+own delivery (the key's mailbox workflow) answers 503 with Retry-After while Temporal cannot be reached, never a
+silent 2xx. The mailbox itself, end to end: tests/vendors/test_fixed_endpoint.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 from stripe import WebhookSignature
 
-from app.callbacks.hooks import Delivery, HookAnswer, HookEvent, refuse_uncorrelated
+from app.callbacks.hooks import Delivery, HookAnswer, HookEvent
 from app.callbacks.server import create_app
 from app.errors import SettingsError
 from app.runtime.config import load_settings
@@ -71,7 +72,7 @@ class Recorder:
         return HookAnswer(True, event.source, event.key, event.event_id, "recorded")
 
 
-async def _serve(delivery: Delivery, env: Mapping[str, str] = ENV) -> AsyncIterator[httpx.AsyncClient]:
+async def _serve(delivery: Delivery | None, env: Mapping[str, str] = ENV) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(load_settings(env), hook_delivery=delivery)
     async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
         yield http
@@ -170,15 +171,16 @@ async def test_refusals_are_json_4xx_without_secrets(http: httpx.AsyncClient, re
     assert recorder.events == []
 
 
-async def test_without_correlation_a_verified_event_is_answered_501_not_dropped() -> None:
+async def test_with_temporal_unreachable_a_verified_event_is_answered_503_not_dropped() -> None:
+    from tests.stack import free_port
+
     body = _json(STRIPE_EVENT)
-    async for http in _serve(refuse_uncorrelated):
+    app = create_app(load_settings({**ENV, "TEMPORAL_ADDRESS": f"127.0.0.1:{free_port()}"}))
+    async with serving(app) as url, httpx.AsyncClient(base_url=url, timeout=10) as http:
         r = await http.post("/hooks/pay", content=body, headers=_stripe(body))
-        assert r.status_code == 501, r.text
-        answer = r.json()
-        assert answer["error"] == "correlation_not_configured"
-        assert "'pi_42'" in answer["message"]
-        assert "'evt_9'" in answer["message"]
+    assert r.status_code == 503, r.text
+    assert r.headers["retry-after"]
+    assert r.json()["error"] == "temporal_unavailable"
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ import pytest
 from temporalio import activity
 from temporalio.contrib.opentelemetry import TracingWorkflowInboundInterceptor
 
-from app.gate.sdk_private import registered_activity_name
+from app.gate.sdk_private import registered_activity_name, start_operation_future
 
 
 @activity.defn(name="renamed_for_the_test")
@@ -33,6 +33,19 @@ def test_registered_activity_name_refuses_a_function_that_is_not_an_activity() -
 
     with pytest.raises(TypeError):
         registered_activity_name(not_an_activity)
+
+
+async def test_a_start_operation_still_keeps_its_handle_future() -> None:
+    import asyncio
+
+    from temporalio.client import WithStartWorkflowOperation
+    from temporalio.common import WorkflowIDConflictPolicy
+
+    start: WithStartWorkflowOperation[None, None] = WithStartWorkflowOperation(
+        "Any", id="x", task_queue="q", id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING
+    )
+    future = start_operation_future(start)
+    assert isinstance(future, asyncio.Future), "temporalio renamed WithStartWorkflowOperation._workflow_handle"
 
 
 def test_tracing_interceptor_still_has_its_context_accessor() -> None:

@@ -69,7 +69,14 @@ def test_the_good_file_reads_into_typed_stages() -> None:
 
 def test_the_example_files_are_valid() -> None:
     names = {load_pipeline(path).name for path in sorted(EXAMPLES.glob("*.yaml"))}
-    assert names == {"demo", "transcode-publish", "replicate-style", "assemblyai-style", "twilio-style"}
+    assert names == {
+        "demo",
+        "transcode-publish",
+        "replicate-style",
+        "assemblyai-style",
+        "twilio-style",
+        "stripe-style",
+    }
 
 
 # (case, file text, line, stage, field, what the message says). Stage None: the error is not about one stage.
@@ -289,6 +296,46 @@ BAD: list[tuple[str, str, int | None, str | None, str | None, str]] = [
         "input.example",
         "'size' is a required property",
     ),
+    (
+        "wait-not-a-mapping",
+        _edit("    timeout: 90s", "    timeout: 90s\n    wait: esign"),
+        12,
+        "'second'",
+        "wait",
+        "must be a mapping (source, key)",
+    ),
+    (
+        "wait-unknown-key",
+        _edit("    timeout: 90s", "    timeout: 90s\n    wait: {source: esign, key: k, ttl: 5}"),
+        12,
+        "'second'",
+        "wait.ttl",
+        "unknown key",
+    ),
+    (
+        "wait-bad-source",
+        _edit("    timeout: 90s", "    timeout: 90s\n    wait: {source: E Sign, key: k}"),
+        12,
+        "'second'",
+        "wait.source",
+        "not a source name",
+    ),
+    (
+        "wait-missing-key",
+        _edit("    timeout: 90s", "    timeout: 90s\n    wait: {source: esign}"),
+        12,
+        "'second'",
+        "wait.key",
+        "missing",
+    ),
+    (
+        "wait-key-bad-reference",
+        _edit("    timeout: 90s", "    timeout: 90s\n    wait: {source: esign, key: 'env-${env.X}'}"),
+        12,
+        "'second'",
+        "wait.key",
+        "a key is '${answer}'",
+    ),
 ]
 
 
@@ -323,6 +370,14 @@ def test_unreadable_file_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(PipelineError) as caught:
         load_pipeline(tmp_path / "nope.yaml")
     assert str(caught.value).startswith(f"{tmp_path / 'nope.yaml'}: cannot read the file")
+
+
+def test_wait_takes_the_answer_the_input_or_plain_text() -> None:
+    for key in ("${answer}", "${answer.data.id}", "${input.envelope}", "env_42"):
+        text = _edit("    timeout: 90s", f"    timeout: 90s\n    wait: {{source: esign, key: '{key}'}}")
+        wait = parse_pipeline(text, source="wait.yaml").stage("second").wait
+        assert wait is not None
+        assert (wait.source, wait.key) == ("esign", key)
 
 
 def test_defaults_apply_and_stages_override() -> None:

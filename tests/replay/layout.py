@@ -16,6 +16,8 @@ HISTORY_DIR = Path(__file__).resolve().parent / "histories"
 # Pipeline runs (PipelineWorkflow) apart from the demo's: each folder replays against its own workflow type.
 # Same file names and workflow IDs as the demo's, under their own tags (p1, ...).
 PIPELINE_HISTORY_DIR = Path(__file__).resolve().parent / "pipeline_histories"
+# The hook mailboxes (HookMailboxWorkflow) of recorded fixed-endpoint pipeline runs, under the runs' tags (p5, ...).
+MAILBOX_HISTORY_DIR = Path(__file__).resolve().parent / "mailbox_histories"
 WORKFLOW_ID_PREFIX = "stagegate-replay-"
 
 # Set by the replay test, printed by tests/replay/conftest.py in the terminal summary.

@@ -23,15 +23,17 @@ from temporalio.client import Client, WorkflowFailureError
 from temporalio.testing import WorkflowEnvironment
 
 from app.gate import search_attributes
+from app.gate.hook_types import DEFAULT_SETTLE_SECONDS, mailbox_id
 from app.gate.types import AdvancedBy, Mode, Outcome
 from app.pipeline.file import load_pipeline, parse_pipeline
 from app.pipeline.types import Pipeline, PipelineRunInput
 from app.starter import start_pipeline_run
 from tests.asgi import serving
-from tests.replay.layout import PIPELINE_HISTORY_DIR, history_file_name, workflow_id_for
+from tests.replay.layout import MAILBOX_HISTORY_DIR, PIPELINE_HISTORY_DIR, history_file_name, workflow_id_for
 from tests.replay.recorder_entry import run_recorder
 from tests.stack import ROOT, find_temporal_cli, start_stack
 from tests.vendors.common import Deliveries
+from tests.vendors.serve import HOOK_ENV
 from tests.vendors.serve import create_app as create_vendors
 
 RUN_TIMEOUT = 60.0
@@ -82,7 +84,9 @@ class Scenario:
 
 
 # Since p4: a stage's callback shape, and notify-then-fetch (patch "stagegate-fetch-after-notify").
-VENDOR_FILES = ("replicate_style", "assemblyai_style", "twilio_style")
+# Since p5: a stage that waits on a fixed endpoint (`wait:`), in every mode; its mailbox's history is kept too.
+VENDOR_FILES = ("replicate_style", "assemblyai_style", "twilio_style", "stripe_style")
+FIXED_ENDPOINT_FILES = ("stripe_style",)
 
 
 def scenarios() -> list[Scenario]:
@@ -131,13 +135,22 @@ async def record_all(tag: str, out: Path) -> list[Path]:
     try:
         address = env.client.service_client.config.target_host
         with tempfile.TemporaryDirectory(prefix="stagegate-record-") as log_dir:
-            async with serving(create_vendors(Deliveries())) as vendor_url:
+            vendors = create_vendors(Deliveries())
+            async with serving(vendors) as vendor_url:
                 stack = start_stack(
                     address,
                     Path(log_dir),
                     task_queue=f"record-{uuid.uuid4().hex[:8]}",
-                    extra_env={"PIPELINE_VENDOR_URL": vendor_url},
+                    extra_env={
+                        "PIPELINE_VENDOR_URL": vendor_url,
+                        # Since the egress rules: the fake vendors are not the stack's service, so allow (and bind
+                        # the environment to) loopback on any port, as a developer's machine would.
+                        "STAGEGATE_EGRESS_HOSTS": "127.0.0.1",
+                        "STAGEGATE_PIPELINE_ENV_HOSTS": "*=127.0.0.1",
+                        **HOOK_ENV,
+                    },
                 )
+                vendors.state.stripe.endpoint = f"{stack.callback_url}/hooks/pay"
                 try:
                     return [await _record(env.client, stack.settings.task_queue, s, tag, out) for s in scenarios()]
                 except Exception:
@@ -169,6 +182,14 @@ async def _record(client: Client, task_queue: str, scenario: Scenario, tag: str,
     path = out / history_file_name(tag, scenario.name)
     path.write_text((await handle.fetch_history()).to_json() + "\n")
     print(f"wrote {path}", flush=True)
+    if scenario.pipeline.stages[0].wait is not None:  # the key's mailbox too, once it has ended
+        intent = result.stages[0].result or {}
+        mailbox = client.get_workflow_handle(mailbox_id(scenario.pipeline.stages[0].wait.source, str(intent["id"])))
+        await asyncio.wait_for(mailbox.result(), RUN_TIMEOUT + DEFAULT_SETTLE_SECONDS)
+        mailbox_path = MAILBOX_HISTORY_DIR / history_file_name(tag, f"{scenario.name}-mailbox")
+        mailbox_path.parent.mkdir(parents=True, exist_ok=True)
+        mailbox_path.write_text((await mailbox.fetch_history()).to_json() + "\n")
+        print(f"wrote {mailbox_path}", flush=True)
     return path
 
 

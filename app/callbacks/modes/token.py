@@ -30,7 +30,13 @@ log = structlog.get_logger(__name__)
 
 async def forward(temporal: Temporal, target: CallbackTarget, body: CallbackBody, *, received_at: str) -> Forwarded:
     """202 once Temporal took the completion, failure, heartbeat or cancellation."""
-    handle = activity_handle(temporal, target)
+    return await forward_to(temporal, activity_handle(temporal, target), target, body, received_at=received_at)
+
+
+async def forward_to(
+    temporal: Temporal, handle: AsyncActivityHandle, target: CallbackTarget, body: CallbackBody, *, received_at: str
+) -> Forwarded:
+    """The same for an activity named otherwise (fixed endpoints complete it by workflow, run and activity ID)."""
     if body.status == "progress":
         # The heartbeat is the check itself.
         details = {"progress": body.progress, "result": body.result, "received_at": received_at}

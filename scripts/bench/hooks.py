@@ -1,0 +1,259 @@
+"""Fixed-endpoint delivery vs per-request URL delivery, side by side in one run, on one stack.
+
+    uv run python -m scripts.bench.hooks [--runs 200] [--concurrency 1,50] [--out docs/bench]
+
+Both sides run the same one-stage pipeline (PipelineWorkflow, signal mode) against a stub service that answers
+at once with a job ID; the bench then sends the stage's outcome:
+- `per-request`: POST `{"status": "completed"}` to the stage's own signed callback URL (`/callbacks/signal`);
+- `fixed-endpoint`: POST an HMAC-signed event `{"id", "job": {"id": <job ID>}}` to `/hooks/bench`, which the
+  key's mailbox workflow hands to the waiting stage (`wait: {source: bench, key: "${answer.id}"}`).
+Measured per side and concurrency: advances per second (runs whose stage advanced / the firing phase's wall
+time) and send -> advanced latency (the bench's send time to the stage record's `advanced_at`, both on this
+machine's clock), p50 and p99. At the end: how many mailboxes are still open (they settle 60 s after their
+final event, so right after a run they all are; the count is printed again after the settle time).
+Starts its own dev server and stack (scripts/bench/stack.py) and stops every process it started, by pid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import hmac
+import json
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from temporalio.client import Client
+
+from app.gate.hook_types import DEFAULT_SETTLE_SECONDS, MAILBOX_WORKFLOW_NAME
+from app.gate.types import Mode
+from app.pipeline.file import parse_pipeline
+from app.pipeline.types import PipelineResult, PipelineRunInput
+from app.starter import start_pipeline_run
+from scripts.bench.stack import STUB_TASK_QUEUE, StackOptions, start_bench_stack
+from scripts.stack.processes import free_port
+
+HOOK_SECRET = "bench-hook-secret"  # noqa: S105  # a loopback benchmark's own key
+HOOK_ENV = {
+    "STAGEGATE_HOOK_SOURCES": "bench:hmac",
+    "STAGEGATE_HOOK_BENCH_SECRET": HOOK_SECRET,
+    "STAGEGATE_HOOK_BENCH_KEY_PATH": "job.id",
+    "STAGEGATE_HOOK_BENCH_EVENT_ID_PATH": "id",
+    "STAGEGATE_HOOK_BENCH_OPT_HEADER": "X-Bench-Signature",
+    # The callback server starts mailboxes where the bench's worker polls.
+    "STAGEGATE_TASK_QUEUE": STUB_TASK_QUEUE,
+}
+PER_REQUEST = """
+version: 1
+name: bench-per-request
+stages:
+  - name: job
+    timeout: 5m
+    request:
+      url: "${env.SERVICE_URL}/request"
+      body: {callback_url: "${callback_url}", key: "${idempotency_key}"}
+"""
+FIXED = """
+version: 1
+name: bench-fixed-endpoint
+stages:
+  - name: job
+    timeout: 5m
+    request:
+      url: "${env.SERVICE_URL}/request"
+      body: {key: "${idempotency_key}"}
+    wait: {source: bench, key: "${answer.id}"}
+"""
+RUN_TIMEOUT = 120.0
+
+
+@dataclass
+class Stub:
+    """The stub service: answers `POST /request` with `{"id": <job ID>}`, then lets the bench fire the outcome."""
+
+    side: str = ""
+    http: httpx.AsyncClient | None = None
+    callback_base: str = ""
+    sent_at: dict[str, float] = field(default_factory=dict)
+    statuses: list[int] = field(default_factory=list)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "lifespan":
+            while (message := await receive())["type"] != "lifespan.shutdown":
+                await send({"type": "lifespan.startup.complete"})
+            await send({"type": "lifespan.shutdown.complete"})
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        if scope["path"] == "/healthz":
+            await _answer(send, {"status": "ok"})
+            return
+        ask = json.loads(body)
+        job_id = f"job-{uuid.uuid4().hex[:16]}"
+        await _answer(send, {"id": job_id})
+        task = asyncio.create_task(self._fire(job_id, ask))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _fire(self, job_id: str, ask: dict[str, Any]) -> None:
+        assert self.http is not None
+        await asyncio.sleep(0.05)  # the answer reaches the worker first, as with a real service
+        if "callback_url" in ask:
+            url, content, headers = ask["callback_url"], b'{"status": "completed"}', {}
+        else:
+            content = json.dumps({"id": f"evt-{job_id}", "status": "completed", "job": {"id": job_id}}).encode()
+            signature = hmac.new(HOOK_SECRET.encode(), content, hashlib.sha256).hexdigest()
+            url, headers = f"{self.callback_base}/hooks/bench", {"x-bench-signature": signature}
+        self.sent_at[ask["key"]] = time.time()
+        for _ in range(8):
+            answer = await self.http.post(url, content=content, headers={"content-type": "application/json", **headers})
+            self.statuses.append(answer.status_code)
+            if answer.status_code < 500:
+                return
+            await asyncio.sleep(0.2)
+
+
+async def _answer(send: Any, body: dict[str, Any]) -> None:
+    data = json.dumps(body).encode()
+    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": data})
+
+
+@dataclass(frozen=True)
+class Row:
+    """One side at one concurrency."""
+
+    side: str
+    concurrency: int
+    runs: int
+    advanced: int
+    advances_per_second: float
+    p50_ms: float
+    p99_ms: float
+    non_2xx: int
+
+
+async def _side(client: Client, stub: Stub, side: str, concurrency: int, runs: int) -> Row:
+    pipeline = parse_pipeline(FIXED if side == "fixed-endpoint" else PER_REQUEST)
+    stub.sent_at.clear()
+    stub.statuses.clear()
+    gate = asyncio.Semaphore(concurrency)
+    latencies: list[float] = []
+
+    async def one(number: int) -> None:
+        async with gate:
+            handle = await start_pipeline_run(
+                client,
+                STUB_TASK_QUEUE,
+                PipelineRunInput(pipeline, {}, Mode.SIGNAL),
+                workflow_id=f"bench-hooks-{side}-{concurrency}-{number}-{uuid.uuid4().hex[:6]}",
+            )
+            result: PipelineResult = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
+            record = result.stages[0]
+            key = f"{handle.id}/{handle.first_execution_run_id}/job"
+            if record.advanced_at and key in stub.sent_at:
+                latencies.append(datetime.fromisoformat(record.advanced_at).timestamp() - stub.sent_at[key])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one(n) for n in range(runs)))
+    wall = time.perf_counter() - started
+    ordered = sorted(latencies)
+    return Row(
+        side=side,
+        concurrency=concurrency,
+        runs=runs,
+        advanced=len(latencies),
+        advances_per_second=len(latencies) / wall,
+        p50_ms=statistics.median(ordered) * 1000 if ordered else float("nan"),
+        p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if ordered else float("nan"),
+        non_2xx=sum(1 for s in stub.statuses if not 200 <= s < 300),
+    )
+
+
+async def _open_mailboxes(client: Client) -> int:
+    count = await client.count_workflows(f"WorkflowType = '{MAILBOX_WORKFLOW_NAME}' AND ExecutionStatus = 'Running'")
+    return count.count
+
+
+async def run(runs: int, concurrencies: list[int]) -> list[Row]:
+    """Start the stack, measure both sides at each concurrency (alternating), stop everything."""
+    stub = Stub()
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(stub, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    serving = asyncio.create_task(server.serve())
+    rows: list[Row] = []
+    with tempfile.TemporaryDirectory(prefix="stagegate-bench-hooks-") as log_dir:
+        stack = await start_bench_stack(
+            Path(log_dir),
+            StackOptions(
+                stub_service_url=f"http://127.0.0.1:{port}", worker_env={}, with_e2e=False, callback_env=HOOK_ENV
+            ),
+        )
+        try:
+            client = await Client.connect(stack.temporal_address)
+            async with httpx.AsyncClient(timeout=10) as http:
+                stub.http, stub.callback_base = http, stack.callback_base_url
+                await _side(client, stub, "fixed-endpoint", 5, 10)  # warm-up: both paths, caches, connections
+                await _side(client, stub, "per-request", 5, 10)
+                for concurrency in concurrencies:
+                    for side in ("per-request", "fixed-endpoint"):
+                        row = await _side(client, stub, side, concurrency, runs)
+                        rows.append(row)
+                        print(_line(row), flush=True)
+                await asyncio.sleep(2)  # visibility lags a little
+                print(f"open mailboxes right after: {await _open_mailboxes(client)}", flush=True)
+                await asyncio.sleep(DEFAULT_SETTLE_SECONDS + 10)
+                print(f"open mailboxes {DEFAULT_SETTLE_SECONDS + 12:g}s later: {await _open_mailboxes(client)}")
+        finally:
+            stack.stop()
+            server.should_exit = True
+            await asyncio.wait_for(serving, 10)
+    return rows
+
+
+def _write(out: Path, rows: list[Row]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "hooks.json").write_text(json.dumps([row.__dict__ for row in rows], indent=2) + "\n")
+
+
+def _line(row: Row) -> str:
+    return (
+        f"| {row.side} | {row.concurrency} | {row.advanced}/{row.runs} | {row.advances_per_second:.1f} | "
+        f"{row.p50_ms:.0f} | {row.p99_ms:.0f} | {row.non_2xx} |"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: `python -m scripts.bench.hooks`."""
+    parser = argparse.ArgumentParser(prog="python -m scripts.bench.hooks", description=__doc__)
+    parser.add_argument("--runs", type=int, default=200, help="runs per side and concurrency")
+    parser.add_argument("--concurrency", default="1,50", help="comma-separated, e.g. 1,50")
+    parser.add_argument("--out", type=Path, default=None, help="write hooks.json here")
+    args = parser.parse_args(argv)
+    concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
+    if args.runs < 1 or not concurrencies or min(concurrencies) < 1:
+        parser.error("--runs and every --concurrency must be positive")
+    print("| side | c | advanced | advances/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|---|---|")
+    rows = asyncio.run(run(args.runs, concurrencies))
+    if args.out is not None:
+        _write(args.out, rows)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

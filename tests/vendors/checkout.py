@@ -1,0 +1,39 @@
+"""A user's own workflow against the Stripe-style fake: one stage that waits on a fixed endpoint.
+
+The activity creates a payment intent (no callback URL: the vendor sends its events to the account's one
+endpoint); the stage waits on source `pay` and the intent's ID, read from what the activity returned.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from app import StageGate, StageRecord
+    from tests.vendors.checkout_activities import PAYMENT_EVENTS, Checkout, create_payment
+
+
+@workflow.defn
+class CheckoutWorkflow:
+    """Pay, waiting on the vendor's own events for the intent."""
+
+    @workflow.init
+    def __init__(self, checkout: Checkout) -> None:
+        self.gate = StageGate(mode=checkout.mode)
+
+    @workflow.run
+    async def run(self, checkout: Checkout) -> StageRecord:
+        """One stage; its record (outcome, result, hook key) is the run's result."""
+        record = await self.gate.call_and_wait(
+            create_payment,
+            checkout,
+            stage="pay",
+            timeout=timedelta(seconds=checkout.timeout_seconds),
+            source="pay",
+            key_path="id",
+            callback=PAYMENT_EVENTS,
+        )
+        await self.gate.finish()
+        return record
