@@ -334,5 +334,6 @@ def create_app(
     )
 
 
-def _clear_log_context(_: Request[object, object, State]) -> None:
+async def _clear_log_context(_: Request[object, object, State]) -> None:
+    # Async on purpose: Litestar runs a sync hook in its thread pool, a thread hop (and wake-up) per request.
     structlog.contextvars.clear_contextvars()
