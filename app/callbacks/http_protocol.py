@@ -13,6 +13,9 @@ what the parser refuses gets a plain-text 400. This subclass adds, per connectio
 - connection cap: a connection past `max_connections` is answered 503 (JSON, Retry-After) and closed at once.
 - parse errors (a malformed or non-ASCII request line, a bad chunk size, a head over the size cap, a
   missing Host) are answered 400 with the documented JSON error body, never plain text, never 5xx.
+- one write per answer: uvicorn writes a response's head and its body apart (two `send` calls, two packets,
+  two reads for the sender); while the app answers, writes are held and go out as one when the response is
+  complete (or the connection closes).
 
 Everything else (keep-alive, flow control, the ASGI cycle) is uvicorn's own.
 """
@@ -34,6 +37,45 @@ from app.callbacks.wire import ErrorBody
 MALFORMED_MESSAGE = (
     "the request is not valid HTTP/1.1 (request line, headers or chunked framing), or its head is too large"
 )
+
+
+# Answers are a few hundred bytes; past this a long (streamed) one goes out as it comes.
+_MAX_HELD_BYTES = 65536
+
+
+class _CorkedTransport:
+    """The connection's transport as the request cycle sees it: writes held while corked, then sent as one."""
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self._transport = transport
+        self._held: list[bytes] = []
+        self.corked = False
+
+    def write(self, data: bytes) -> None:
+        """Hold while corked (an empty write, as h11's end of a sized body, is dropped); else write through."""
+        if not self.corked:
+            self._transport.write(data)
+        elif data:
+            self._held.append(data)
+            if sum(map(len, self._held)) > _MAX_HELD_BYTES:  # a streamed answer is not held back whole
+                self.flush()
+                self.corked = True
+
+    def flush(self) -> None:
+        """Uncork: what was held goes out in one write."""
+        self.corked = False
+        if self._held:
+            data = b"".join(self._held)
+            self._held.clear()
+            self._transport.write(data)
+
+    def close(self) -> None:
+        """Whatever was held is written before the close (asyncio sends buffered data before closing)."""
+        self.flush()
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._transport, name)
 
 
 @dataclass(frozen=True)
@@ -73,6 +115,7 @@ class GuardedH11Protocol(H11Protocol):
     ) -> None:
         super().__init__(config, server_state, app_state, _loop)
         self._deadline: asyncio.TimerHandle | None = None
+        self._corked: _CorkedTransport | None = None
         self._phase = "new"  # new -> header -> body -> app -> idle -> header ...
 
     # --- the connection's life ---------------------------------------------------------------------------------
@@ -80,6 +123,8 @@ class GuardedH11Protocol(H11Protocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Count the connection; refuse it past the cap; otherwise start the header deadline."""
         super().connection_made(transport)
+        self._corked = _CorkedTransport(transport)
+        self.transport = self._corked  # type: ignore[assignment]  # the request cycles write through it
         if len(self.connections) > self.limits.max_connections:
             body = ErrorBody(
                 "too_many_connections",
@@ -101,6 +146,8 @@ class GuardedH11Protocol(H11Protocol):
         """uvicorn arms its keep-alive idle timer; a pipelined next request may already be buffered."""
         self._cancel()
         self._phase = "idle"
+        if self._corked is not None:
+            self._corked.flush()
         super().on_response_complete()
         self._follow()
 
@@ -149,6 +196,8 @@ class GuardedH11Protocol(H11Protocol):
             # by CALLBACK_TEMPORAL_TIMEOUT, not by a read deadline.
             self._cancel()
             self._phase = "app"
+            if self._corked is not None:
+                self._corked.corked = True
 
     def _arm(self, phase: str, seconds: float) -> None:
         self._cancel()
