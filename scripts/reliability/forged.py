@@ -115,7 +115,7 @@ async def run(args: argparse.Namespace) -> GuardRow:
     five = sum(n for s, n in answers.items() if s >= 500) + sum(n for s, n in errors.items() if s != 503)
     observed = (
         f"forged answers {dict(sorted(answers.items()))}; stages advanced by a forged callback: {forged_advanced}; "
-        f"{t.completed}/{t.runs} runs completed by the service's callbacks; {len(starts) - len(started)}/"
+        f"{t.completed}/{t.runs} runs completed; {len(starts) - len(started)}/"
         f"{len(starts)} exposed starts refused (exit 1, one line)"
     )
     return GuardRow(
