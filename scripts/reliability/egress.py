@@ -49,7 +49,7 @@ stages:
       headers: {headers}
       body: {{callback_url: "${{callback_url}}"}}
 """
-TOKEN_HEADER = '{authorization: "Bearer ${env.PIPELINE_TOKEN}"}'
+TOKEN_HEADER = '{authorization: "Bearer ${env.PIPELINE_TOKEN}"}'  # noqa: S105  # a reference, not a value
 # What each kind's stage error must say.
 EXPECTED = {
     "off_list": "is not on STAGEGATE_EGRESS_HOSTS",
@@ -81,8 +81,13 @@ class Listener:
         self.seen += 1
         self.saw_token += any(self.token.encode() in v for _, v in scope["headers"])
         status, extra = (307, [(b"location", self.redirect_to.encode())]) if self.redirect_to else (200, [])
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), *extra]})  # fmt: skip
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), *extra],
+            }
+        )
         await send({"type": "http.response.body", "body": b'{"job_id": "j1"}'})
 
 
@@ -189,9 +194,15 @@ async def run(args: argparse.Namespace) -> GuardRow:
         command=COMMAND,
         breaches={"stage_not_failed_as_expected": runs - failed_ok, "requests_arrived_off_list": sum(arrived.values())},
         detail={
-            "kinds": {k: {"runs": r.runs, "failed_as_expected": r.failed_as_expected,
-                          "other_endings": dict(r.other_endings), "sample_error": r.sample_error}
-                      for k, r in results.items()},  # fmt: skip
+            "kinds": {
+                k: {
+                    "runs": r.runs,
+                    "failed_as_expected": r.failed_as_expected,
+                    "other_endings": dict(r.other_endings),
+                    "sample_error": r.sample_error,
+                }
+                for k, r in results.items()
+            },
             "arrived": arrived,
             "token_seen_by": {n: app.saw_token for n, app in listeners.items()},
         },

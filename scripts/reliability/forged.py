@@ -40,15 +40,27 @@ FORGED_RESULT = {"forged": True}
 FORGED_BODY = b'{"status": "completed", "result": {"forged": true}}'
 START_TIMEOUT_S = 60.0
 
+ANY = "0.0.0.0"  # noqa: S104  # the exposed address these starts must be refused on
 # Processes that must refuse to start: (what, module, environment beyond a clean one).
 EXPOSED = [
-    ("callback server on 0.0.0.0, no secret", "app.callback_server", {"CALLBACK_HOST": "0.0.0.0"}),
-    ("callback server on 0.0.0.0, dev flag", "app.callback_server", {"CALLBACK_HOST": "0.0.0.0", "STAGEGATE_DEV_MODE": "1"}),
-    ("worker, metrics on 0.0.0.0, no secret", "app.worker", {"WORKER_METRICS_BIND": "0.0.0.0:1"}),
-    ("worker, metrics on 0.0.0.0, dev flag", "app.worker", {"WORKER_METRICS_BIND": "0.0.0.0:1", "STAGEGATE_DEV_MODE": "1"}),
-    ("worker, public callback base URL, dev flag", "app.worker",
-     {"CALLBACK_BASE_URL": "http://203.0.113.7:8000", "STAGEGATE_DEV_MODE": "1"}),
-]  # fmt: skip
+    ("callback server on 0.0.0.0, no secret", "app.callback_server", {"CALLBACK_HOST": ANY}),
+    (
+        "callback server on 0.0.0.0, dev flag",
+        "app.callback_server",
+        {"CALLBACK_HOST": ANY, "STAGEGATE_DEV_MODE": "1"},
+    ),
+    ("worker, metrics on 0.0.0.0, no secret", "app.worker", {"WORKER_METRICS_BIND": f"{ANY}:1"}),
+    (
+        "worker, metrics on 0.0.0.0, dev flag",
+        "app.worker",
+        {"WORKER_METRICS_BIND": f"{ANY}:1", "STAGEGATE_DEV_MODE": "1"},
+    ),
+    (
+        "worker, public callback base URL, dev flag",
+        "app.worker",
+        {"CALLBACK_BASE_URL": "http://203.0.113.7:8000", "STAGEGATE_DEV_MODE": "1"},
+    ),
+]
 
 
 async def stage_one_url(http: httpx.AsyncClient, lab_: Lab, handle: Handle) -> str:
@@ -69,9 +81,14 @@ def refuses_to_start(module: str, extra: dict[str, str]) -> dict[str, Any]:
     env.update(PYTHONUNBUFFERED="1", LOG_FORMAT="json", TEMPORAL_ADDRESS="127.0.0.1:1", **extra)
     try:
         done = subprocess.run(  # noqa: S603  # our own interpreter and module
-            [sys.executable, "-m", module], check=False, cwd=ROOT, env=env, capture_output=True, text=True,
+            [sys.executable, "-m", module],
+            check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
             timeout=START_TIMEOUT_S,
-        )  # fmt: skip
+        )
     except subprocess.TimeoutExpired:
         return {"code": None, "lines": ["still running after 60 s (it started)"], "refused": False}
     lines = done.stderr.splitlines()
@@ -98,17 +115,16 @@ async def run(args: argparse.Namespace) -> GuardRow:
                 target = targets[i % len(targets)] if i < len(targets) else rng.choice(targets)
                 query = "&".join(f"{k}={v}" for k, v in _signed(target, dev))
                 try:
-                    answer = await http.post(f"{lab_.stack.callback_url}{target.path}?{query}", content=FORGED_BODY,
-                                             headers=JSON)  # fmt: skip
+                    answer = await http.post(
+                        f"{lab_.stack.callback_url}{target.path}?{query}", content=FORGED_BODY, headers=JSON
+                    )
                     answers[answer.status_code] += 1
                 except httpx.HTTPError:
                     transport += 1
         ends = await wait_all(handles, timeout=args.time_to_callback * 4 + 120)
         errors = server_errors(lab_.service_log)
     t = tally(handles, ends, stages=2)
-    forged_advanced = sum(
-        1 for e in ends if e and e.result for s in e.result.stages if s.result == FORGED_RESULT
-    )  # fmt: skip
+    forged_advanced = sum(1 for e in ends if e and e.result for s in e.result.stages if s.result == FORGED_RESULT)
     starts = {what: refuses_to_start(module, env) for what, module, env in EXPOSED}
     started = [what for what, r in starts.items() if not r["refused"]]
     not_403 = sum(n for status, n in answers.items() if status != 403) + transport

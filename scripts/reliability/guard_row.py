@@ -35,9 +35,16 @@ class GuardRow:
 
     def markdown(self) -> str:
         cells = [
-            self.fault, self.tries, self.expected, self.observed, str(self.lost), str(self.double_advanced),
-            str(self.five_xx), self.via_reconcile, f"`{self.command}`",
-        ]  # fmt: skip
+            self.fault,
+            self.tries,
+            self.expected,
+            self.observed,
+            str(self.lost),
+            str(self.double_advanced),
+            str(self.five_xx),
+            self.via_reconcile,
+            f"`{self.command}`",
+        ]
         return "| " + " | ".join(cells) + " |"
 
     def emit(self) -> None:
@@ -46,6 +53,8 @@ class GuardRow:
         print(self.markdown(), flush=True)
         if not self.ok:
             broken = {k: v for k, v in self.breaches.items() if v}
-            print(f"FAILED: lost {self.lost}, double {self.double_advanced}, 5xx {self.five_xx}, {broken}",
-                  file=sys.stderr)  # fmt: skip
+            print(
+                f"FAILED: lost {self.lost}, double {self.double_advanced}, 5xx {self.five_xx}, {broken}",
+                file=sys.stderr,
+            )
             sys.exit(1)

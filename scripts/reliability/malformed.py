@@ -43,8 +43,7 @@ MALFORMED = {
 }
 EXPECTED_BODY = {
     "error": "malformed_request",
-    "message": "the request is not valid HTTP/1.1 (request line, headers or chunked framing), or its head is "
-    "too large",
+    "message": "the request is not valid HTTP/1.1 (request line, headers or chunked framing), or its head is too large",
     "status_code": 400,
 }
 

@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from app.demo.payloads import ACTIVITY_AWAIT_STAGE_CALLBACK, ACTIVITY_REQUEST_STAGE, Action, RunResult, StagedRunInput
 from app.gate.types import Mode, Outcome, WaitingFor
@@ -43,11 +43,15 @@ Handle = WorkflowHandle[Any, RunResult]
 Expected = tuple[int, str | None]  # status, error code (None: a 2xx)
 
 CLOSED: dict[Mode, Expected] = {
-    Mode.SIGNAL: (409, "workflow_closed"), Mode.TOKEN: (409, "activity_not_open"), Mode.UPDATE: (409, "workflow_closed"),
-}  # fmt: skip
+    Mode.SIGNAL: (409, "workflow_closed"),
+    Mode.TOKEN: (409, "activity_not_open"),
+    Mode.UPDATE: (409, "workflow_closed"),
+}
 LATE: dict[Mode, Expected] = {
-    Mode.SIGNAL: (202, None), Mode.TOKEN: (409, "activity_not_open"), Mode.UPDATE: (409, "stale_stage"),
-}  # fmt: skip
+    Mode.SIGNAL: (202, None),
+    Mode.TOKEN: (409, "activity_not_open"),
+    Mode.UPDATE: (409, "stale_stage"),
+}
 
 
 ENDED_BY_OPERATOR = {"cancel": "canceled", "terminate": "terminated"}
@@ -82,11 +86,16 @@ class Verdict:
 
 def judge(cases: Sequence[Case]) -> Verdict:
     """Answers off the documented table, 5xx, runs lost (not ended by the operator and not completed)."""
-    wrong = [f"{c.action}/{c.mode.value} {what}: got {got}, documented {want}"
-             for c in cases for what, got, want in c.answers if got != want]  # fmt: skip
+    wrong = [
+        f"{c.action}/{c.mode.value} {what}: got {got}, documented {want}"
+        for c in cases
+        for what, got, want in c.answers
+        if got != want
+    ]
     five = sum(1 for c in cases for _, got, _ in c.answers if got[0] >= 500)
-    lost = [f"{c.action}/{c.mode.value}: {c.end}" for c in cases
-            if c.end != ENDED_BY_OPERATOR.get(c.action, "completed")]  # fmt: skip
+    lost = [
+        f"{c.action}/{c.mode.value}: {c.end}" for c in cases if c.end != ENDED_BY_OPERATOR.get(c.action, "completed")
+    ]
     return Verdict(sum(len(c.answers) for c in cases), wrong, five, lost, sum(c.task_failures for c in cases))
 
 
@@ -100,9 +109,13 @@ class Operator:
 
     async def temporal(self, *args: str) -> None:
         proc = await asyncio.create_subprocess_exec(
-            self.cli, *args, "--address", self.lab.server.address,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+            self.cli,
+            *args,
+            "--address",
+            self.lab.server.address,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         try:
             _, stderr = await asyncio.wait_for(proc.communicate(), CLI_TIMEOUT_S)
         finally:
@@ -113,8 +126,13 @@ class Operator:
             raise RuntimeError(f"temporal {' '.join(args)}: {stderr.decode(errors='replace')[:300]}")
 
     async def start(self, mode: Mode, stages: int, continue_after: int = 0) -> Handle:
-        inp = StagedRunInput(mode=mode, stages=stages, actions=[Action.IGNORE], stage_timeout_seconds=STAGE_TIMEOUT,
-                             continue_as_new_after_stages=continue_after)  # fmt: skip
+        inp = StagedRunInput(
+            mode=mode,
+            stages=stages,
+            actions=[Action.IGNORE],
+            stage_timeout_seconds=STAGE_TIMEOUT,
+            continue_as_new_after_stages=continue_after,
+        )
         return await start_staged_run(self.lab.client, self.lab.task_queue, inp)
 
     async def url(self, handle: Handle, stage: int, *, not_: str | None = None) -> str:
@@ -122,7 +140,9 @@ class Operator:
         key = f"{handle.id}/{handle.result_run_id}/{stage}"
         async with asyncio.timeout(30):
             while True:
-                jobs = (await self.http.get(f"{self.lab.stack.service_url}/jobs", params={"idempotency_key": key})).json()
+                jobs = (
+                    await self.http.get(f"{self.lab.stack.service_url}/jobs", params={"idempotency_key": key})
+                ).json()
                 if jobs and jobs[0]["callback_url"] != not_:
                     return str(jobs[0]["callback_url"])
                 await asyncio.sleep(0.1)
@@ -151,18 +171,19 @@ class Operator:
         latest = self.lab.client.get_workflow_handle(handle.id, result_type=RunResult)
         if case.operator_ends_run:
             status = (await latest.describe()).status
-            case.end = {WorkflowExecutionStatus.CANCELED: "canceled", WorkflowExecutionStatus.TERMINATED: "terminated"}.get(
-                status, f"lost: {status}"
-            )  # fmt: skip
+            ended = {WorkflowExecutionStatus.CANCELED: "canceled", WorkflowExecutionStatus.TERMINATED: "terminated"}
+            case.end = ended.get(status, f"lost: {status}") if status is not None else "lost: no status"
         else:
             end = await wait_end(latest, timeout=STAGE_TIMEOUT)
             done = end.result is not None and all(s.outcome is Outcome.COMPLETED for s in end.result.stages)
             case.end = "completed" if done else f"lost: {end.error_type or 'a stage did not complete'}"
         history = await latest.fetch_history()
         case.task_failures = sum(
-            1 for e in history.events if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+            1
+            for e in history.events
+            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
             and e.workflow_task_failed_event_attributes.cause != RESET_BY_OPERATOR
-        )  # fmt: skip
+        )
 
 
 async def pause_unpause(op: Operator, case: Case) -> None:
@@ -197,28 +218,52 @@ async def reset(op: Operator, case: Case) -> None:
     mode = case.mode
     handle = await op.start(mode, 2)
     await op.waiting_at(handle, 1, mode)
-    case.answers.append(("stage 1", await op.send(await op.url(handle, 1), {"status": "completed", "callback_id": "cb-1"}),
-                         ok_answer(mode)))  # fmt: skip
+    case.answers.append(
+        (
+            "stage 1",
+            await op.send(await op.url(handle, 1), {"status": "completed", "callback_id": "cb-1"}),
+            ok_answer(mode),
+        )
+    )
     await op.waiting_at(handle, 2, mode)
     old = await op.url(handle, 2)
-    scheduled = [e for e in (await handle.fetch_history()).events
-                 if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
-                 and e.activity_task_scheduled_event_attributes.activity_type.name
-                 in (ACTIVITY_AWAIT_STAGE_CALLBACK, ACTIVITY_REQUEST_STAGE)]  # fmt: skip
+    scheduled = [
+        e
+        for e in (await handle.fetch_history()).events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED
+        and e.activity_task_scheduled_event_attributes.activity_type.name
+        in (ACTIVITY_AWAIT_STAGE_CALLBACK, ACTIVITY_REQUEST_STAGE)
+    ]
     event_id = scheduled[-1].activity_task_scheduled_event_attributes.workflow_task_completed_event_id
-    await op.temporal("workflow", "reset", "--workflow-id", handle.id, "--event-id", str(event_id),
-                      "--reason", "reliability row", "--yes")  # fmt: skip
+    await op.temporal(
+        "workflow",
+        "reset",
+        "--workflow-id",
+        handle.id,
+        "--event-id",
+        str(event_id),
+        "--reason",
+        "reliability row",
+        "--yes",
+    )
     latest = op.lab.client.get_workflow_handle(handle.id, result_type=RunResult)
     await op.waiting_at(latest, 2, mode)
     if mode is Mode.TOKEN:
         new = await op.url(handle, 2, not_=old)  # the service got the request again: the newest URL
-        case.answers.append(("old URL after reset", await op.send(old, {"status": "completed", "callback_id": "o"}),
-                             (409, "activity_not_open")))  # fmt: skip
-        case.answers.append(("newest URL after reset", await op.send(new, {"status": "completed", "callback_id": "n"}),
-                             ok_answer(mode)))  # fmt: skip
+        case.answers.append(
+            (
+                "old URL after reset",
+                await op.send(old, {"status": "completed", "callback_id": "o"}),
+                (409, "activity_not_open"),
+            )
+        )
+        case.answers.append(
+            ("newest URL after reset", await op.send(new, {"status": "completed", "callback_id": "n"}), ok_answer(mode))
+        )
     else:
-        case.answers.append(("old URL after reset", await op.send(old, {"status": "completed", "callback_id": "o"}),
-                             ok_answer(mode)))  # fmt: skip
+        case.answers.append(
+            ("old URL after reset", await op.send(old, {"status": "completed", "callback_id": "o"}), ok_answer(mode))
+        )
     await op.finish(case, handle)
 
 
@@ -227,15 +272,27 @@ async def continued_as_new(op: Operator, case: Case) -> None:
     handle = await op.start(mode, 2, continue_after=1)
     await op.waiting_at(handle, 1, mode)
     first = await op.url(handle, 1)
-    case.answers.append(("stage 1", await op.send(first, {"status": "completed", "callback_id": "cb-1"}), ok_answer(mode)))
+    case.answers.append(
+        ("stage 1", await op.send(first, {"status": "completed", "callback_id": "cb-1"}), ok_answer(mode))
+    )
     latest = op.lab.client.get_workflow_handle(handle.id, result_type=RunResult)
     await wait_status(latest, lambda s: s.runs == 2 and s.current_stage == 2, timeout=60)
     await op.waiting_at(latest, 2, mode)
-    case.answers.append(("stage 1 again after continue-as-new",
-                         await op.send(first, {"status": "completed", "callback_id": "cb-1-again"}), LATE[mode]))  # fmt: skip
+    case.answers.append(
+        (
+            "stage 1 again after continue-as-new",
+            await op.send(first, {"status": "completed", "callback_id": "cb-1-again"}),
+            LATE[mode],
+        )
+    )
     second = await op.url(handle, 2)
-    case.answers.append(("stage 2 of the new run", await op.send(second, {"status": "completed", "callback_id": "cb-2"}),
-                         ok_answer(mode)))  # fmt: skip
+    case.answers.append(
+        (
+            "stage 2 of the new run",
+            await op.send(second, {"status": "completed", "callback_id": "cb-2"}),
+            ok_answer(mode),
+        )
+    )
     await op.finish(case, handle)
 
 
@@ -268,14 +325,15 @@ async def run(args: argparse.Namespace) -> GuardRow:
     by_action = Counter(f"{c.action} ({c.end})" for c in cases)
     statuses = Counter(got[0] for c in cases for _, got, _ in c.answers)
     not_ended = [c for c in cases if not c.operator_ends_run]
+    completed = sum(1 for c in not_ended if c.end == "completed")
     return GuardRow(
         fault="operator actions on waiting stages with the real `temporal` CLI: workflow cancel, terminate, reset to "
         "before stage 2, a late callback after continue-as-new (each mode), activity pause / unpause (token)",
         tries=f"{len(cases)} runs ({args.rounds} round(s) x 13 cases); {v.answers} callbacks by the sender",
         expected="every answer as documented in operations.md (2xx, or 409 with its JSON error; never 5xx); every "
         "run the operator did not end completes; 0 `WorkflowTaskFailed`",
-        observed=f"{v.answers - len(v.wrong_answers)}/{v.answers} answers as documented ({dict(sorted(statuses.items()))}); "
-        f"{sum(1 for c in not_ended if c.end == 'completed')}/{len(not_ended)} runs not ended by the operator completed; "
+        observed=f"{v.answers - len(v.wrong_answers)}/{v.answers} answers as documented "
+        f"({dict(sorted(statuses.items()))}); {completed}/{len(not_ended)} runs not ended by the operator completed; "
         f"{v.task_failures} workflow task failures",
         lost=len(v.lost),
         double_advanced=0,
@@ -283,15 +341,28 @@ async def run(args: argparse.Namespace) -> GuardRow:
         via_reconcile="-",
         command=COMMAND,
         breaches={"answers_off_the_table": len(v.wrong_answers), "workflow_task_failures": v.task_failures},
-        detail={"by_action": dict(by_action), "wrong": v.wrong_answers, "lost": v.lost,
-                "cases": [{"action": c.action, "mode": c.mode.value, "end": c.end, "task_failures": c.task_failures,
-                           "answers": c.answers} for c in cases]},  # fmt: skip
+        detail={
+            "by_action": dict(by_action),
+            "wrong": v.wrong_answers,
+            "lost": v.lost,
+            "cases": [
+                {
+                    "action": c.action,
+                    "mode": c.mode.value,
+                    "end": c.end,
+                    "task_failures": c.task_failures,
+                    "answers": c.answers,
+                }
+                for c in cases
+            ],
+        },
     )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="just reliability-row operator_actions",
-                                     description=(__doc__ or "").split("\n")[0])  # fmt: skip
+    parser = argparse.ArgumentParser(
+        prog="just reliability-row operator_actions", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--rounds", type=int, default=1, help="rounds of the 13 cases (default 1)")
     parser.add_argument("--seed", type=int, default=1, help="the order the cases start in")
     args = parser.parse_args(argv)

@@ -55,7 +55,9 @@ def row(args: argparse.Namespace, report: dict[str, object], ok: bool) -> GuardR
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="just reliability-row slow_headers", description=(__doc__ or "").split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="just reliability-row slow_headers", description=(__doc__ or "").split("\n")[0]
+    )
     parser.add_argument("--slow", type=int, default=500, help="slow-header connections (default 500)")
     parser.add_argument("--runs", type=int, default=60, help="runs whose callback is sent meanwhile (default 60)")
     parser.add_argument("--concurrency", type=int, default=10, help="callbacks in flight at once (default 10)")
