@@ -204,7 +204,7 @@ scale-out *ARGS: setup
     export TEMPORAL_CLI
     exec uv run python -m scripts.scale_out "$@"
 
-# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 28 minutes; outside `just test`)
+# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 30 minutes; outside `just test`)
 reliability: setup
     #!/usr/bin/env bash
     set -uo pipefail
@@ -219,6 +219,12 @@ reliability: setup
     row deliveries --runs 200 --stages 5
     row foreign_bodies --runs 60 --kills 12
     row hostile --tries 50
+    # The guards of issue 21 (items 1-4, 6): small sizes, about 2 minutes together
+    row forged --runs-per-mode 4 --tries 60
+    row egress --runs-per-kind 3
+    row slow_headers --slow 500 --runs 60
+    row malformed --tries 20
+    row operator_actions --rounds 1
     exit "$failed"
 
 # One reliability row with its own arguments, e.g. `just reliability-row worker_kills --mode token --runs 20`

@@ -138,6 +138,14 @@ def percentile(values: list[float], q: float) -> float:
 
 
 async def run(args: argparse.Namespace) -> int:
+    report, ok = await measure(args)
+    print(json.dumps(report, indent=2))
+    print("ok" if ok else "FAILED", flush=True)
+    return 0 if ok else 1
+
+
+async def measure(args: argparse.Namespace) -> tuple[dict[str, Any], bool]:
+    """Run the experiment; the report and whether every goal held (the reliability row `slow_headers` reuses it)."""
     log_dir = Path(args.log_dir or tempfile.mkdtemp(prefix="slow-clients-"))
     server = DevServer(cli=find_temporal_cli(), port=free_port(), log_dir=log_dir)
     stub = StubService()
@@ -147,7 +155,8 @@ async def run(args: argparse.Namespace) -> int:
         client = await connect(server.address)
         async with serving(stub) as stub_url:
             extra = {
-                "CALLBACK_HEADER_TIMEOUT": str(args.header_timeout),
+                # The row's rule-break demo gives the server a longer timeout than the one it is judged by.
+                "CALLBACK_HEADER_TIMEOUT": str(getattr(args, "server_header_timeout", None) or args.header_timeout),
                 "STAGEGATE_EGRESS_HOSTS": f"127.0.0.1:{stub_url.rsplit(':', 1)[1]}",
             }
             task_queue = f"slow-{uuid.uuid4().hex[:8]}"
@@ -210,15 +219,13 @@ async def run(args: argparse.Namespace) -> int:
         "runs_completed": completed,
         "logs": str(log_dir),
     }
-    print(json.dumps(report, indent=2))
     ok = (
         len(closed) == args.slow
         and all(c <= limit for c in closed)
         and percentile(latencies, 0.99) < 1.0
         and completed == args.runs
     )
-    print("ok" if ok else "FAILED", flush=True)
-    return 0 if ok else 1
+    return report, ok
 
 
 def main(argv: list[str] | None = None) -> int:
