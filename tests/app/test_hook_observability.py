@@ -152,7 +152,9 @@ async def test_the_hook_request_span_is_the_parent_of_the_mailbox_update(hooks: 
     assert (request.attributes or {}).get("stagegate.hook_outcome") == "kept"
     (update,) = [s for s in spans if s.name == update_name]
     (handled,) = [s for s in spans if s.name == handled_name]
-    assert update.parent is not None and update.parent.span_id == _span_id(request), names
-    assert request.context is not None and handled.context is not None
+    assert update.parent is not None, names
+    assert update.parent.span_id == _span_id(request), names
+    assert request.context is not None
+    assert handled.context is not None
     assert handled.context.trace_id == request.context.trace_id  # the worker's side joins the request's trace
     await hooks.client.get_workflow_handle(mailbox_id("pay", key)).terminate("test over")
