@@ -28,12 +28,12 @@ from app.callbacks.hooks import (
     unsigned_sources,
     verified_event,
 )
-from app.callbacks.metrics import CallbackMetrics
+from app.callbacks.metrics import HOOKS_ROUTE, CallbackMetrics
 from app.callbacks.modes.registry import SPECS
 from app.callbacks.modes.spec import ModeSpec
 from app.callbacks.openapi import error_responses, hook_error_responses, operation_class
 from app.callbacks.shapes import decode_foreign_body
-from app.callbacks.tracing import annotate_request_span, tracing_middleware
+from app.callbacks.tracing import annotate_hook_span, annotate_request_span, tracing_middleware
 from app.callbacks.wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
 from app.errors import BadCallbackError, CallbackRefusedError, UnmappedOutcomeError
 from app.gate.callback_urls import CallbackTarget, verify_callback_params
@@ -41,8 +41,6 @@ from app.runtime.config import Settings
 from app.runtime.tracing import Tracing
 
 log = structlog.get_logger(__name__)
-# Every fixed endpoint is counted under one path label (source names are configuration, not code).
-HOOKS_METRIC_PATH = "/hooks/*"
 # The `temporal_call` of an event the stage's shape ignores (answered, counted, never forwarded).
 IGNORED_CALL = "none (ignored)"
 
@@ -156,10 +154,13 @@ async def hook_route(request: Request[object, object, State]) -> Response[HookAn
     event = verified_event(request.app.state.hook_sources, source, request.scope["headers"], raw)
     structlog.contextvars.bind_contextvars(hook_source=event.source, hook_key=event.key, event_id=event.event_id)
     delivery: Delivery = request.app.state.hook_delivery
+    started = time.perf_counter()
     answer = await delivery(event)
+    _metrics(request).hook_delivered(event.source, outcome=answer.outcome, seconds=time.perf_counter() - started)
+    annotate_hook_span(event.source, answer.outcome)
     log.info("hook event delivered", outcome=answer.outcome, verdict=answer.verdict, stage=answer.stage)
     status_code = 200 if answer.verdict is not None else 202
-    _metrics(request).accepted(HOOKS_METRIC_PATH, status_code=status_code, temporal_call=f"mailbox {answer.outcome}")
+    _metrics(request).accepted(HOOKS_ROUTE, status_code=status_code, temporal_call=f"mailbox {answer.outcome}")
     return Response(answer, status_code=status_code)
 
 
@@ -318,7 +319,8 @@ def create_app(
     if unsigned := unsigned_sources(initial.hook_sources):
         log.warning("hook sources take UNSIGNED events (scheme none, opted in)", sources=unsigned)
     initial.metrics = CallbackMetrics.create(
-        {**{spec.path: spec.mode.value for spec in SPECS.values()}, HOOKS_METRIC_PATH: "hook"}
+        {**{spec.path: spec.mode.value for spec in SPECS.values()}, HOOKS_ROUTE: "hook"},
+        hook_sources=initial.hook_sources,
     )
     return Litestar(
         route_handlers=[

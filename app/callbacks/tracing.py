@@ -81,3 +81,13 @@ def annotate_request_span(target: CallbackTarget) -> None:
                 "stagegate.attempt": target.attempt,
             }
         )
+
+
+def annotate_hook_span(source: str, outcome: str) -> None:
+    """Name the fixed endpoint's source and what the mailbox answered on the request span (no-op untraced).
+
+    The key is not set: it is the vendor's ID (an envelope, a payment), which the logs of the request name.
+    """
+    span = trace.get_current_span()
+    if span.is_recording():
+        span.set_attributes({"stagegate.hook_source": source, "stagegate.hook_outcome": outcome})

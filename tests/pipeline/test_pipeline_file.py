@@ -76,6 +76,7 @@ def test_the_example_files_are_valid() -> None:
         "assemblyai-style",
         "twilio-style",
         "stripe-style",
+        "twilio-fixed-style",
     }
 
 
