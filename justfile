@@ -204,7 +204,7 @@ scale-out *ARGS: setup
     export TEMPORAL_CLI
     exec uv run python -m scripts.scale_out "$@"
 
-# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 28 minutes; outside `just test`)
+# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 36 minutes; outside `just test`)
 reliability: setup
     #!/usr/bin/env bash
     set -uo pipefail
@@ -219,6 +219,7 @@ reliability: setup
     row deliveries --runs 200 --stages 5
     row foreign_bodies --runs 60 --kills 12
     row hostile --tries 50
+    row hooks --runs 12 --kills 6  # /hooks/*: worker kills, callback server down 60 s, Temporal down 180 s, 3x/early/out of order
     exit "$failed"
 
 # One reliability row with its own arguments, e.g. `just reliability-row worker_kills --mode token --runs 20`
