@@ -8,7 +8,8 @@ payment-intent ID and sends every event of the account, SDK-signed, to ONE endpo
 non-2xx answers with backoff. Every event goes out 3x; plans rotate on time / early (the final event before the
 create request is answered) / out of order (final first, processing after). Modes rotate signal/token/update.
 
-Each `--fault` is a phase with its own batch of `--runs` runs (default: all four, one after another):
+Each `--fault` is a phase with its own batch of `--runs` runs, which end before the next phase begins (default: all
+four, one after another):
 `kills` SIGKILLs one of two workers at random moments (restarted at once); `callback-down` SIGKILLs the callback
 server while the events fire and starts it again after `--callback-down` s; `temporal-down` SIGKILLs the dev
 server for `--temporal-down` s (the endpoint must answer 503 with Retry-After); `deliveries` adds no process
@@ -320,6 +321,8 @@ async def run(opts: Options) -> tuple[Row, int]:
     }
     vendor = HookVendor(secret, rng=random.Random(opts.seed + 1000))  # noqa: S311
     handles: list[Handle] = []
+    ends: list[PipelineResult | str] = []
+    lost_by_phase: dict[str, int] = {}
     log: list[str] = []
     async with (
         httpx.AsyncClient(trust_env=False, timeout=30.0) as http,
@@ -331,8 +334,12 @@ async def run(opts: Options) -> tuple[Row, int]:
         began = time.monotonic()
         for n, fault in enumerate(opts.faults):
             log.append(f"{time.monotonic() - began:.0f} s: phase {fault}")
-            handles += await _phase(lb, vendor, flow, fault, _picks(opts.runs, n * opts.runs), opts, rng, log)
-        ends = await asyncio.gather(*(_end(h, len(STAGES) * STAGE_TIMEOUT + 60) for h in handles))
+            batch = await _phase(lb, vendor, flow, fault, _picks(opts.runs, n * opts.runs), opts, rng, log)
+            # Each phase's runs end before the next fault: a stage meets one fault, not the next ones too.
+            batch_ends = await asyncio.gather(*(_end(h, len(STAGES) * STAGE_TIMEOUT + 60) for h in batch))
+            handles += batch
+            ends += batch_ends
+            lost_by_phase[fault] = sum(1 for e in batch_ends if isinstance(e, str))
         await vendor.drain(timeout=SEND_DRAIN_SECONDS)
         mailboxes, unqueried = await _mailboxes(lb.client, list(vendor.intents))
         # End rules: 60 s after a final outcome settled; a late repeat's new mailbox lives for its TTL.
@@ -354,6 +361,7 @@ async def run(opts: Options) -> tuple[Row, int]:
         command=opts.command,
         notes=(
             f"endpoint answers {dict(sorted(vendor.answers.items()))} (0: no connection); "
+            f"lost by phase {lost_by_phase}; "
             f"{vendor.bare_503} 503 without Retry-After; {vendor.given_up} sends given up; "
             f"{len(mailboxes)} mailboxes checked ({unqueried} not queryable); open mailboxes at the end: {still_open}; "
             f"row took {took:.0f} s"
