@@ -204,7 +204,7 @@ scale-out *ARGS: setup
     export TEMPORAL_CLI
     exec uv run python -m scripts.scale_out "$@"
 
-# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 30 minutes; outside `just test`)
+# Every reliability row of docs/RELIABILITY.md, one after another (slow: about 40 minutes; outside `just test`)
 reliability: setup
     #!/usr/bin/env bash
     set -uo pipefail
@@ -225,6 +225,7 @@ reliability: setup
     row slow_headers --slow 500 --runs 60
     row malformed --tries 20
     row operator_actions --rounds 1
+    row hooks --runs 12 --kills 6  # /hooks/*: worker kills, callback server down 60 s, Temporal down 180 s, 3x/early/out of order
     exit "$failed"
 
 # One reliability row with its own arguments, e.g. `just reliability-row worker_kills --mode token --runs 20`

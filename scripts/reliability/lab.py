@@ -7,6 +7,7 @@ ports, and everything the lab started is stopped by pid at the end, also when th
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import time
 import uuid
@@ -54,7 +55,8 @@ async def lab(name: str, *, workers: int = 1, extra_env: dict[str, str] | None =
 
     `extra_env` goes to every process of the stack (e.g. the workers' `STAGEGATE_EGRESS_HOSTS`).
     """
-    log_dir = LAB_ROOT / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    # The pid too: two rows of one name started in the same second must not share a SQLite file.
+    log_dir = LAB_ROOT / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
     log_dir.mkdir(parents=True, exist_ok=True)
     server = DevServer(cli=find_temporal_cli(), port=free_port(), log_dir=log_dir, db_file=log_dir / "temporal.db")
     stack: Stack | None = None
