@@ -227,17 +227,18 @@ class _StageActivityInbound(ActivityInboundInterceptor):
         keep_alive = None
         if info.heartbeat_timeout:
             keep_alive = asyncio.create_task(self._keep_alive(info.heartbeat_timeout.total_seconds()))
+        hook_key = None
         try:
             result = await super().execute_activity(input)
+            if ticket.hook is not None:  # before the hand-off: the key's events may already be waiting for us
+                hook_key = _hook_key(ticket.hook, result, reported.hook_key)
+                # Still heartbeating: a registration retried while Temporal recovers is a live attempt.
+                await self._register(ticket, ticket.hook.source, hook_key)
         finally:
             if keep_alive is not None:
                 keep_alive.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await keep_alive
-        hook_key = None
-        if ticket.hook is not None:  # before the hand-off: the key's events may already be waiting for us
-            hook_key = _hook_key(ticket.hook, result, reported.hook_key)
-            await self._register(ticket, ticket.hook.source, hook_key)
         if ticket.mode is Mode.TOKEN:
             # The request is made; the callback server completes the activity with the callback's outcome.
             activity.raise_complete_async()
@@ -271,6 +272,7 @@ class _StageActivityInbound(ActivityInboundInterceptor):
                 key=key,
                 task_queue=self._mailbox_task_queue or info.task_queue,
                 rpc_timeout=REGISTER_RPC_TIMEOUT,
+                until_epoch=_register_until(ticket.deadline_epoch, info),
             )
         except WorkflowUpdateFailedError as err:
             cause = err.cause
@@ -291,6 +293,16 @@ class _StageActivityInbound(ActivityInboundInterceptor):
         while True:
             activity.heartbeat(*(memory.details if memory is not None else ()))
             await asyncio.sleep(max(heartbeat_timeout / 4, 0.1))
+
+
+def _register_until(deadline_epoch: float, info: activity.Info) -> float:
+    """Retry a registration until the stage's deadline, or until just before this attempt's own start-to-close
+    would end it (then Temporal retries the attempt: a fresh request with the same idempotency key)."""
+    until = deadline_epoch
+    if info.start_to_close_timeout is not None:
+        attempt_end = info.started_time.timestamp() + info.start_to_close_timeout.total_seconds()
+        until = min(until, attempt_end - REGISTER_RPC_TIMEOUT.total_seconds())
+    return until
 
 
 def _hook_key(wait: HookWait, result: Any, reported: str | None) -> str:
