@@ -53,6 +53,7 @@ HOOK_ENV = {
     # The callback server starts mailboxes where the bench's worker polls.
     "STAGEGATE_TASK_QUEUE": STUB_TASK_QUEUE,
 }
+SIDES = ("per-request", "fixed-endpoint")
 PER_REQUEST = """
 version: 1
 name: bench-per-request
@@ -190,7 +191,7 @@ async def _open_mailboxes(client: Client) -> int:
     return count.count
 
 
-async def run(runs: int, concurrencies: list[int]) -> list[Row]:
+async def run(runs: int, concurrencies: list[int], sides: tuple[str, ...] = SIDES) -> list[Row]:
     """Start the stack, measure both sides at each concurrency (alternating), stop everything."""
     stub = Stub()
     port = free_port()
@@ -211,7 +212,7 @@ async def run(runs: int, concurrencies: list[int]) -> list[Row]:
                 await _side(client, stub, "fixed-endpoint", 5, 10)  # warm-up: both paths, caches, connections
                 await _side(client, stub, "per-request", 5, 10)
                 for concurrency in concurrencies:
-                    for side in ("per-request", "fixed-endpoint"):
+                    for side in sides:
                         row = await _side(client, stub, side, concurrency, runs)
                         rows.append(row)
                         print(_line(row), flush=True)
@@ -244,12 +245,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=200, help="runs per side and concurrency")
     parser.add_argument("--concurrency", default="1,50", help="comma-separated, e.g. 1,50")
     parser.add_argument("--out", type=Path, default=None, help="write hooks.json here")
+    parser.add_argument(
+        "--sides",
+        default=",".join(SIDES),
+        help="comma-separated sides to measure (e.g. fixed-endpoint alone for the 10k open-mailbox count)",
+    )
     args = parser.parse_args(argv)
+    sides = tuple(side.strip() for side in args.sides.split(",") if side.strip())
+    if not sides or any(side not in SIDES for side in sides):
+        parser.error(f"--sides takes {', '.join(SIDES)}")
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     if args.runs < 1 or not concurrencies or min(concurrencies) < 1:
         parser.error("--runs and every --concurrency must be positive")
     print("| side | c | advanced | advances/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|---|---|")
-    rows = asyncio.run(run(args.runs, concurrencies))
+    rows = asyncio.run(run(args.runs, concurrencies, sides))
     if args.out is not None:
         _write(args.out, rows)
     return 0
