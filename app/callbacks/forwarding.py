@@ -32,6 +32,8 @@ T = TypeVar("T")
 # inside the per-attempt timeout of typical senders (the service mock's is 5 s); settings may change it.
 DEFAULT_TEMPORAL_TIMEOUT = 3.0
 UNREACHABLE = {RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED}
+# How Temporal words its refusal of an update while the run's workflow task is failing (FAILED_PRECONDITION).
+TASK_FAILING = "workflow task in failed state"
 
 
 def temporal_unavailable(detail: str) -> TemporalUnavailableError:
@@ -118,6 +120,14 @@ class Temporal:
             )
         if err.status is RPCStatusCode.INVALID_ARGUMENT:
             return BadCallbackError(f"Temporal rejected the callback: {err.message}", code="rejected_by_temporal")
+        if err.status is RPCStatusCode.FAILED_PRECONDITION and TASK_FAILING in err.message.lower():
+            # Temporal retries the run's task itself (a worker killed or stalled mid-task, a task timing out
+            # again and again, a bug until it is deployed away); a 409 here made senders give up for good.
+            log.warning("workflow task failing: callback refused for now", workflow_id=target.workflow_id)
+            return TemporalUnavailableError(
+                f"the run's workflow task is failing and Temporal is retrying it; send again later ({err.message})",
+                code="workflow_task_failing",
+            )
         if err.status is RPCStatusCode.FAILED_PRECONDITION:
             return CallbackConflictError(f"Temporal rejected the callback: {err.message}", code="rejected_by_temporal")
         if err.status is RPCStatusCode.RESOURCE_EXHAUSTED:

@@ -55,7 +55,8 @@ _ERRORS: dict[int, str] = {
     413: "body_too_large",
     500: "internal_error: a bug, never an input; logged with its traceback",
     502: "temporal_error: Temporal answered with an unexpected error",
-    503: "temporal_unavailable, temporal_busy, workflow_not_ready, no_worker: retry after `Retry-After` seconds",
+    503: "temporal_unavailable, temporal_busy, workflow_not_ready, no_worker, workflow_task_failing: "
+    "retry after `Retry-After` seconds",
 }
 
 
