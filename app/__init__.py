@@ -26,6 +26,7 @@ Your worker::
     StageGateInterceptor(CallbackSigner(base_url, secret))   carries the stage to its activity, signs the URL
     FetchActivity(settings, http).fetch_result                the fetch activity, for stages with a FetchSpec
     HookMailboxWorkflow, deliver_hook_event                   fixed endpoints: `call_and_wait(..., source=, key=)`
+    check_hook_handoff                                        ... and their token-mode hand-off check
     Settings, load_settings, connect_client                   the environment, read once; a Temporal client
 
 Pipelines (a process as data)::
@@ -71,6 +72,7 @@ _EXPORTS: dict[str, str] = {
     # fixed endpoints: the mailbox workflow and its delivery activity, for your worker
     "HookMailboxWorkflow": "app.gate.mailbox",
     "deliver_hook_event": "app.callbacks.hook_delivery",
+    "check_hook_handoff": "app.gate.hook_handoff",
     # what operators see (Temporal's static summary and details of a run you start)
     "run_summary": "app.gate.operator_view",
     "run_details": "app.gate.operator_view",
@@ -122,6 +124,7 @@ __all__ = [
     "StageLine",
     "StageRecord",
     "StagegateError",
+    "check_hook_handoff",
     "connect_client",
     "current_stage",
     "deliver_hook_event",
@@ -145,6 +148,7 @@ if TYPE_CHECKING:
         StagegateError,
     )
     from app.gate.callback_urls import CallbackSigner
+    from app.gate.hook_handoff import check_hook_handoff
     from app.gate.mailbox import HookMailboxWorkflow
     from app.gate.operator_view import StageLine, run_details, run_summary
     from app.gate.shapes import BodyFormat, CallbackShape, FetchSpec

@@ -21,6 +21,7 @@ from app.demo.workflow import StagedCallbackWorkflow
 from app.errors import SettingsError
 from app.gate import gate_metrics
 from app.gate.callback_urls import CallbackSigner
+from app.gate.hook_handoff import check_hook_handoff
 from app.gate.mailbox import HookMailboxWorkflow
 from app.gate.stage_activity import StageGateInterceptor
 from app.pipeline.activities import PipelineActivities
@@ -84,6 +85,7 @@ def build_worker(
             pipeline.check_status,
             fetch.fetch_result,
             deliver_hook_event,
+            check_hook_handoff,  # the token-mode hand-off check of stages that wait on a source
         ],
         max_concurrent_activities=settings.worker_max_concurrent_activities,
         max_cached_workflows=settings.worker_max_cached_workflows,

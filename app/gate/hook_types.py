@@ -21,6 +21,10 @@ SIGNAL_MAILBOX_DELIVER = "deliver_event_signal"
 UPDATE_MAILBOX_REGISTER = "register_waiter"
 QUERY_MAILBOX_STATUS = "mailbox_status"
 ACTIVITY_DELIVER_HOOK_EVENT = "stagegate_deliver_hook_event"
+# The token-mode hand-off check of a stage that waits on a source (app/gate/hook_handoff.py).
+ACTIVITY_HOOK_HANDOFF_CHECK = "stagegate_hook_handoff_check"
+# `kind` of the heartbeat a token-mode stage activity records once its mailbox registration has landed.
+HOOK_REGISTERED_KIND = "stagegate-hook-registered"
 MAILBOX_ID_PREFIX = "stagegate-hook:"
 # ApplicationError type of a registration the mailbox refuses (another stage already waits on the key).
 ERR_KEY_TAKEN = "HookKeyTaken"
@@ -175,3 +179,28 @@ class MailboxStatus:
     log: list[DeliveryLog]
     dropped: int
     runs: int
+
+
+@dataclass(frozen=True)
+class HookRegistered:
+    """The heartbeat details a token-mode stage activity records right after its mailbox registration landed.
+
+    Read back by the hook hand-off check (`app/gate/hook_handoff.py`) from the pending activity: present for the
+    activity's current attempt means the stage's hand-off is complete (request made, stage registered).
+    """
+
+    source: str
+    key: str
+    stage: str  # the stage's ID (`rules.stage_id`)
+    attempt: int
+    kind: str = HOOK_REGISTERED_KIND
+
+
+@dataclass(frozen=True)
+class HookHandoffCheck:
+    """Input of the hook hand-off check: which stage activity of which run to look at."""
+
+    workflow_id: str
+    run_id: str
+    activity_id: str
+    stage: str  # the stage's ID (`rules.stage_id`)

@@ -41,10 +41,10 @@ from temporalio.worker import (
 )
 
 from app.errors import NotAStageActivityError, PathError
-from app.gate import mailbox_client, paths
+from app.gate import hook_handoff, mailbox_client, paths
 from app.gate.callback_urls import CallbackSigner, CallbackTarget
 from app.gate.context import PENDING_TICKET
-from app.gate.hook_types import ERR_KEY_TAKEN, MAX_KEY_CHARS, HookWaiter
+from app.gate.hook_types import ERR_KEY_TAKEN, MAX_KEY_CHARS, HookRegistered, HookWaiter
 from app.gate.operator_view import service_label
 from app.gate.rules import stage_id
 from app.gate.trace_context import current_traceparent
@@ -234,6 +234,8 @@ class _StageActivityInbound(ActivityInboundInterceptor):
                 hook_key = _hook_key(ticket.hook, result, reported.hook_key)
                 # Still heartbeating: a registration retried while Temporal recovers is a live attempt.
                 await self._register(ticket, ticket.hook.source, hook_key)
+                if ticket.mode is Mode.TOKEN:  # what the gate's hook hand-off check looks for (hook_handoff.py)
+                    await self._mark_registered(ticket, ticket.hook.source, hook_key)
         finally:
             if keep_alive is not None:
                 keep_alive.cancel()
@@ -286,6 +288,12 @@ class _StageActivityInbound(ActivityInboundInterceptor):
         structlog.get_logger(__name__).info(
             "stage waits on a hook key", hook_source=source, hook_key=key, early_events=answer.early_events
         )
+
+    async def _mark_registered(self, ticket: StageTicket, source: str, key: str) -> None:
+        """Token mode: record on this activity that its stage is registered, before handing off."""
+        info = activity.info()
+        marker = HookRegistered(source=source, key=key, stage=stage_id(ticket.stage), attempt=info.attempt)
+        await hook_handoff.mark_registered(marker, until_epoch=_register_until(ticket.deadline_epoch, info))
 
     async def _keep_alive(self, heartbeat_timeout: float) -> None:
         """Heartbeat (the SDK throttles what reaches the server) while the user's code runs: alive means alive."""

@@ -27,6 +27,7 @@ from app.errors import InvalidCallbackError
 from app.gate import completions, operator_view, rules
 from app.gate.fetching import fetch_after_notify
 from app.gate.gate_metrics import GateMetrics
+from app.gate.hook_types import ACTIVITY_HOOK_HANDOFF_CHECK, HookHandoffCheck
 from app.gate.sdk_private import registered_activity_name
 from app.gate.shapes import CallbackShape, FetchContext, FetchSpec
 from app.gate.types import (
@@ -101,6 +102,9 @@ PATCH_RECOVER_AFTER_REQUEST_TIMEOUT = "stagegate-recover-after-request-timeout"
 # v5: token-mode hand-off check (a timer per token stage with a reconcile activity, and a fresh request when
 # the service never got it).
 PATCH_HANDOFF_CHECK = "stagegate-handoff-check"
+# v9: the hand-off check of a token-mode stage that waits on a source asks whether the stage is registered with its
+# key's mailbox (app/gate/hook_handoff.py), with or without a reconcile activity; its activities get named IDs.
+PATCH_HOOK_HANDOFF_CHECK = "stagegate-hook-handoff-check"
 # v5: a stage activity that ran out of the stage's time while RETRYING (its last error was the service's,
 # not a timeout) reconciles too, in every mode, instead of failing the stage.
 PATCH_RECONCILE_EVERY_TIMEOUT = "stagegate-reconcile-every-timeout"
@@ -145,7 +149,9 @@ class StageGate:
                 this long is retried (None: only its start-to-close notices a dead worker).
             handoff_check: Token mode, with a reconcile activity: after this long without a callback, ask the
                 service whether it got the request, and make it again if not (None: never ask early).
-                Choose it longer than your service needs to take a request (retries included).
+                Choose it longer than your service needs to take a request (retries included). A stage that
+                waits on a source (v9) asks instead whether it registered with its key's mailbox, reconcile
+                activity or not (the worker must register `check_hook_handoff`).
         """
         self.state = state if state is not None else GateState(started_at=_now())
         if stages is not None and self.state.declared_stages is None:
@@ -374,15 +380,25 @@ class StageGate:
         """Token mode: the activity hands its task token to the service and stays open until the callback."""
         key = record.stage
         self._waiting(WaitingFor.ACTIVITY_COMPLETION)
+        check_after = self._handoff_check
+        # v9: a hook stage's check looks at the stage's own activity, so the gate names it (a public option of the
+        # schedule command; before the patch the SDK numbered it).
+        hook_check = (
+            record.hook_source is not None
+            and check_after is not None
+            and call.budget > check_after
+            and workflow.patched(PATCH_HOOK_HANDOFF_CHECK)
+        )
         handle = self._start(
             call,
             result_type=RawValue,  # read in workflow code (app/gate/completions.py): never a failed task
             # The activity stays open until the callback completes it: its timeout is the stage gate.
             schedule_to_close_timeout=call.budget,
             start_to_close_timeout=call.budget,
+            activity_id=_request_activity_id(key, 0) if hook_check else None,
         )
-        if self._handoff_check is not None and call.check.activity is not None:
-            handle = await self._confirm_handoff(record, handle, call)
+        if hook_check or (check_after is not None and call.check.activity is not None):
+            handle = await self._confirm_handoff(record, handle, call, hook=hook_check)
         # A hand-made advance_stage signal (or update) opens the gate too.
         await workflow.wait_condition(self._settled(handle, key))
         if not handle.done():
@@ -428,7 +444,7 @@ class StageGate:
         return lambda: handle.done() or rules.inbox_entry(self.state, key) is not None
 
     async def _confirm_handoff(
-        self, record: StageRecord, handle: workflow.ActivityHandle[Any], call: _StageCall
+        self, record: StageRecord, handle: workflow.ActivityHandle[Any], call: _StageCall, *, hook: bool = False
     ) -> workflow.ActivityHandle[Any]:
         """Token mode: make sure the service got the request; the handle of the activity to keep waiting for.
 
@@ -437,6 +453,8 @@ class StageGate:
         `handoff_check` -> ask the service (the reconcile activity). It has the request -> wait as before. It has
         finished -> its record advances the stage. It has nothing -> cancel the activity and make the request
         again (a fresh activity, so a fresh task token; same idempotency key), at most MAX_HANDOFF_REQUESTS times.
+        `hook` (v9): the stage waits on a source; the question is instead whether the stage's activity
+        registered with its key's mailbox (`app/gate/hook_handoff.py`), and the answer is acted on the same way.
         """
         key = record.stage
         check_after = self._handoff_check
@@ -445,7 +463,7 @@ class StageGate:
         while True:
             if call.deadline - workflow.now() <= check_after:
                 return handle  # no time for a check: the stage's own timeout (and its reconcile) comes first
-            if first and not workflow.patched(PATCH_HANDOFF_CHECK):
+            if first and not hook and not workflow.patched(PATCH_HANDOFF_CHECK):
                 return handle  # a run from before v5: it waited without the check's timer
             first = False
             try:
@@ -458,7 +476,11 @@ class StageGate:
             except builtins.TimeoutError:
                 pass
             self._waiting(WaitingFor.RECONCILE)
-            answer = await self._ask_service(record, call.check, call.title)
+            if hook:
+                check = _hook_check(key, record.requests_repeated)
+                answer = await self._ask_service(record, check, call.title, summary=_hook_check_summary(call.title))
+            else:
+                answer = await self._ask_service(record, call.check, call.title)
             self._waiting(WaitingFor.ACTIVITY_COMPLETION)
             if handle.done() or rules.inbox_entry(self.state, key) is not None or answer is None:
                 return handle
@@ -483,6 +505,7 @@ class StageGate:
                 result_type=RawValue,
                 schedule_to_close_timeout=remaining,
                 start_to_close_timeout=remaining,
+                activity_id=_request_activity_id(key, record.requests_repeated) if hook else None,
             )
 
     def _start(self, call: _StageCall, **options: Any) -> workflow.ActivityHandle[Any]:
@@ -559,7 +582,9 @@ class StageGate:
         self.state.inbox.append(InboxEntry(callback=answer.callback, via=AdvancedBy.RECONCILE))
         return True
 
-    async def _ask_service(self, record: StageRecord, check: _Reconcile, title: str) -> StageCheck | None:
+    async def _ask_service(
+        self, record: StageRecord, check: _Reconcile, title: str, *, summary: str | None = None
+    ) -> StageCheck | None:
         """Run the stage's reconcile activity: what the service says about the stage (None: it could not say)."""
         try:
             raw = await workflow.execute_activity(
@@ -568,7 +593,7 @@ class StageGate:
                 result_type=RawValue,  # read below: an answer that is no StageCheck must not fail the task
                 start_to_close_timeout=RECONCILE_START_TO_CLOSE,
                 retry_policy=RECONCILE_RETRY,
-                summary=operator_view.reconcile_summary(title),
+                summary=summary or operator_view.reconcile_summary(title),
             )
         except ActivityError:
             workflow.logger.warning("stage %r: could not ask the service", record.stage)
@@ -696,6 +721,33 @@ def activity_name(activity: StageActivity) -> str:
     if isinstance(activity, str):
         return activity
     return registered_activity_name(activity)
+
+
+def _request_activity_id(key: StageKey, repeated: int) -> str:
+    """v9: the ID of a hook stage's token activity (the first request, then each one made again after a check).
+
+    Named, unlike the SDK's sequence numbers, so that the hand-off check can find the activity among the run's
+    pending ones; unique within the run (a stage runs once per run; continue-as-new starts a new run).
+    """
+    return f"stage-{rules.stage_id(key)}-request-{repeated + 1}"
+
+
+def _hook_check(key: StageKey, repeated: int) -> _Reconcile:
+    """v9: the hand-off check of a token-mode hook stage, as the reconcile the hand-off loop runs."""
+    info = workflow.info()
+    return _Reconcile(
+        ACTIVITY_HOOK_HANDOFF_CHECK,
+        HookHandoffCheck(
+            workflow_id=info.workflow_id,
+            run_id=info.run_id,
+            activity_id=_request_activity_id(key, repeated),
+            stage=rules.stage_id(key),
+        ),
+    )
+
+
+def _hook_check_summary(title: str) -> str:
+    return operator_view.one_line(f"is {title} registered with its hook key? (hand-off check)")
 
 
 def stage_failure(record: StageRecord, *details: Any) -> ApplicationError:

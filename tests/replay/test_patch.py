@@ -111,7 +111,7 @@ async def test_token_handoff_check_is_recorded_behind_its_patch(monkeypatch: pyt
     for history in (killed, old, _history("v5-token-complete")):
         await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
 
-    async def no_check(self: StageGate, record: object, handle: object, *_: object) -> object:
+    async def no_check(self: StageGate, record: object, handle: object, *_: object, **__: object) -> object:
         return handle
 
     monkeypatch.setattr(StageGate, "_confirm_handoff", no_check)
