@@ -85,6 +85,8 @@ class Scenario:
 
 # Since p4: a stage's callback shape, and notify-then-fetch (patch "stagegate-fetch-after-notify").
 # Since p5: a stage that waits on a fixed endpoint (`wait:`), in every mode; its mailbox's history is kept too.
+# p6 (`--only stripe-style-signal,stripe-style-token,stripe-style-update`): the same after patch
+# "stagegate-hook-handoff-check" (token mode: the marker, a named activity ID and the hand-off check's timer).
 VENDOR_FILES = ("replicate_style", "assemblyai_style", "twilio_style", "stripe_style")
 FIXED_ENDPOINT_FILES = ("stripe_style",)
 
@@ -125,8 +127,9 @@ def scenarios() -> list[Scenario]:
     return out
 
 
-async def record_all(tag: str, out: Path) -> list[Path]:
-    """Start a dev server, the fake vendors and the stack, record every scenario, stop everything; the files."""
+async def record_all(tag: str, out: Path, only: frozenset[str] | None = None) -> list[Path]:
+    """Start a dev server, the fake vendors and the stack, record every scenario (or the `only` ones), stop
+    everything; the files."""
     env = await WorkflowEnvironment.start_local(
         dev_server_existing_path=find_temporal_cli(),
         search_attributes=search_attributes.ALL,
@@ -152,7 +155,11 @@ async def record_all(tag: str, out: Path) -> list[Path]:
                 )
                 vendors.state.stripe.endpoint = f"{stack.callback_url}/hooks/pay"
                 try:
-                    return [await _record(env.client, stack.settings.task_queue, s, tag, out) for s in scenarios()]
+                    return [
+                        await _record(env.client, stack.settings.task_queue, s, tag, out)
+                        for s in scenarios()
+                        if only is None or s.name in only
+                    ]
                 except Exception:
                     for proc in stack.processes.values():
                         print(f"--- {proc.name} log tail ---\n{proc.log_tail()}", file=sys.stderr)
@@ -199,11 +206,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tag", required=True, help="file name prefix: the pipeline workflow's version, e.g. p1")
     parser.add_argument("--force", action="store_true", help="re-record a tag that already has files")
     parser.add_argument("--out", type=Path, default=PIPELINE_HISTORY_DIR)
+    parser.add_argument(
+        "--only", default="", help="comma-separated scenario names (e.g. p6: stripe-style-signal,...); default all"
+    )
     args = parser.parse_args(argv)
+    only = frozenset(n.strip() for n in args.only.split(",") if n.strip()) or None
+    unknown = sorted((only or frozenset()) - {s.name for s in scenarios()})
+    if unknown:
+        parser.error(f"unknown scenarios: {', '.join(unknown)}")
     if sorted(args.out.glob(f"{args.tag}-*.json")) and not args.force:
         parser.error(f"histories tagged {args.tag!r} exist in {args.out}; record a changed workflow under a new --tag")
     args.out.mkdir(parents=True, exist_ok=True)
-    written = asyncio.run(record_all(args.tag, args.out))
+    written = asyncio.run(record_all(args.tag, args.out, only))
     print(f"{len(written)} histories written to {args.out}")
     return 0
 

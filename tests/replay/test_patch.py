@@ -14,6 +14,7 @@ from app.gate import search_attributes
 from app.gate.run_attributes import PATCH_NO_STAGE_UPSERTS
 from app.gate.stage_gate import (
     PATCH_HANDOFF_CHECK,
+    PATCH_HOOK_HANDOFF_CHECK,
     PATCH_RECONCILE_EVERY_TIMEOUT,
     PATCH_RECOVER_AFTER_REQUEST_TIMEOUT,
     StageGate,
@@ -132,3 +133,29 @@ async def test_retries_out_of_time_are_reconciled_behind_their_patch(
     monkeypatch.setattr(StageGate, "_ran_out_of_time", staticmethod(lambda err: False))
     with pytest.raises(NondeterminismError):
         await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+
+
+async def test_hook_handoff_check_is_recorded_behind_its_patch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """v9 (pipeline histories p6): a token-mode stage waiting on a source records the patch, a named activity and
+    the check's timer; p5's run of the same pipeline has none and replays; p6's needs the check to replay."""
+    from app.pipeline.workflow import PipelineWorkflow
+    from tests.replay.layout import PIPELINE_HISTORY_DIR
+
+    def pipeline_history(name: str) -> WorkflowHistory:
+        path = PIPELINE_HISTORY_DIR / f"{name}.json"
+        return WorkflowHistory.from_json(workflow_id_from_file(path), path.read_text())
+
+    old, new = pipeline_history("p5-stripe-style-token"), pipeline_history("p6-stripe-style-token")
+    assert not _has_patch_marker(old, PATCH_HOOK_HANDOFF_CHECK)
+    assert _has_patch_marker(new, PATCH_HOOK_HANDOFF_CHECK)
+    ids = [
+        e.activity_task_scheduled_event_attributes.activity_id
+        for e in new.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert ids == ["stage-pay-request-1"]
+    for history in (old, new):
+        await Replayer(workflows=[PipelineWorkflow]).replay_workflow(history)
+    monkeypatch.setattr(stage_gate, "PATCH_HOOK_HANDOFF_CHECK", "stagegate-hook-handoff-check-not-recorded")
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[PipelineWorkflow]).replay_workflow(new)

@@ -27,7 +27,9 @@ from tests.replay.layout import PIPELINE_HISTORY_DIR, committed_histories, workf
 # p5 (18): the same, plus a stage that waits on a fixed endpoint (`wait:`, pipelines/stripe_style.yaml) in every
 # mode; the gate adds no command for it (the stage activity registers with the key's mailbox), and the mailboxes'
 # own histories are replayed by test_mailbox_replay.py.
-MIN_HISTORIES = 57
+# p6 (3, patch "stagegate-hook-handoff-check"): the fixed-endpoint runs again; token mode records the patch, a named
+# stage activity ID and the hook hand-off check's timer (test_patch.py shows the patch is needed for them).
+MIN_HISTORIES = 60
 
 
 def _load() -> dict[Path, WorkflowHistory]:
