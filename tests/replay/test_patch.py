@@ -10,7 +10,7 @@ from temporalio.worker import Replayer
 from temporalio.workflow import NondeterminismError
 
 from app.demo.workflow import PATCH_RECONCILE_BEFORE_TIMEOUT, StagedCallbackWorkflow
-from app.gate import search_attributes
+from app.gate import search_attributes, stage_gate
 from app.gate.run_attributes import PATCH_NO_STAGE_UPSERTS
 from app.gate.stage_gate import (
     PATCH_HANDOFF_CHECK,
