@@ -1,15 +1,17 @@
 """Fixed-endpoint delivery vs per-request URL delivery, side by side in one run, on one stack.
 
-    uv run python -m scripts.bench.hooks [--runs 200] [--concurrency 1,50] [--out docs/bench]
+    uv run python -m scripts.bench.hooks [--runs 200] [--concurrency 1,50] [--mode signal|token|update]
+        [--sides per-request,fixed-endpoint] [--out docs/bench]
 
-Both sides run the same one-stage pipeline (PipelineWorkflow, signal mode) against a stub service that answers
+Both sides run the same one-stage pipeline (PipelineWorkflow, `--mode`, default signal) against a stub service that answers
 at once with a job ID; the bench then sends the stage's outcome:
 - `per-request`: POST `{"status": "completed"}` to the stage's own signed callback URL (`/callbacks/signal`);
 - `fixed-endpoint`: POST an HMAC-signed event `{"id", "job": {"id": <job ID>}}` to `/hooks/bench`, which the
   key's mailbox workflow hands to the waiting stage (`wait: {source: bench, key: "${answer.id}"}`).
 Measured per side and concurrency: advances per second (runs whose stage advanced / the firing phase's wall
 time) and send -> advanced latency (the bench's send time to the stage record's `advanced_at`, both on this
-machine's clock), p50 and p99. At the end: how many mailboxes are still open (they settle 60 s after their
+machine's clock), p50 and p99, and each POST's own answer time as the sender sees it (p50, p99: vendors such as
+Stripe, GitHub and Slack give up after a few seconds). At the end: how many mailboxes are still open (they settle 60 s after their
 final event, so right after a run they all are; the count is printed again after the settle time).
 Starts its own dev server and stack (scripts/bench/stack.py) and stops every process it started, by pid.
 """
@@ -87,6 +89,8 @@ class Stub:
     callback_base: str = ""
     sent_at: dict[str, float] = field(default_factory=dict)
     statuses: list[int] = field(default_factory=list)
+    # Each POST's own time until its answer, as the vendor's sender sees it (its timeout is a few seconds).
+    answer_seconds: list[float] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -122,7 +126,9 @@ class Stub:
             url, headers = f"{self.callback_base}/hooks/bench", {"x-bench-signature": signature}
         self.sent_at[ask["key"]] = time.time()
         for _ in range(8):
+            posted = time.perf_counter()
             answer = await self.http.post(url, content=content, headers={"content-type": "application/json", **headers})
+            self.answer_seconds.append(time.perf_counter() - posted)
             self.statuses.append(answer.status_code)
             if answer.status_code < 500:
                 return
@@ -147,12 +153,15 @@ class Row:
     p50_ms: float
     p99_ms: float
     non_2xx: int
+    answer_p50_ms: float = float("nan")
+    answer_p99_ms: float = float("nan")
 
 
-async def _side(client: Client, stub: Stub, side: str, concurrency: int, runs: int) -> Row:
+async def _side(client: Client, stub: Stub, side: str, concurrency: int, runs: int, mode: Mode = Mode.SIGNAL) -> Row:
     pipeline = parse_pipeline(FIXED if side == "fixed-endpoint" else PER_REQUEST)
     stub.sent_at.clear()
     stub.statuses.clear()
+    stub.answer_seconds.clear()
     gate = asyncio.Semaphore(concurrency)
     latencies: list[float] = []
 
@@ -161,7 +170,7 @@ async def _side(client: Client, stub: Stub, side: str, concurrency: int, runs: i
             handle = await start_pipeline_run(
                 client,
                 STUB_TASK_QUEUE,
-                PipelineRunInput(pipeline, {}, Mode.SIGNAL),
+                PipelineRunInput(pipeline, {}, mode),
                 workflow_id=f"bench-hooks-{side}-{concurrency}-{number}-{uuid.uuid4().hex[:6]}",
             )
             result: PipelineResult = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
@@ -183,7 +192,14 @@ async def _side(client: Client, stub: Stub, side: str, concurrency: int, runs: i
         p50_ms=statistics.median(ordered) * 1000 if ordered else float("nan"),
         p99_ms=ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000 if ordered else float("nan"),
         non_2xx=sum(1 for s in stub.statuses if not 200 <= s < 300),
+        answer_p50_ms=_quantile(stub.answer_seconds, 0.5) * 1000,
+        answer_p99_ms=_quantile(stub.answer_seconds, 0.99) * 1000,
     )
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
 
 
 async def _open_mailboxes(client: Client) -> int:
@@ -191,7 +207,9 @@ async def _open_mailboxes(client: Client) -> int:
     return count.count
 
 
-async def run(runs: int, concurrencies: list[int], sides: tuple[str, ...] = SIDES) -> list[Row]:
+async def run(
+    runs: int, concurrencies: list[int], sides: tuple[str, ...] = SIDES, mode: Mode = Mode.SIGNAL
+) -> list[Row]:
     """Start the stack, measure both sides at each concurrency (alternating), stop everything."""
     stub = Stub()
     port = free_port()
@@ -209,11 +227,11 @@ async def run(runs: int, concurrencies: list[int], sides: tuple[str, ...] = SIDE
             client = await Client.connect(stack.temporal_address)
             async with httpx.AsyncClient(timeout=10) as http:
                 stub.http, stub.callback_base = http, stack.callback_base_url
-                await _side(client, stub, "fixed-endpoint", 5, 10)  # warm-up: both paths, caches, connections
-                await _side(client, stub, "per-request", 5, 10)
+                await _side(client, stub, "fixed-endpoint", 5, 10, mode)  # warm-up: both paths, caches, connections
+                await _side(client, stub, "per-request", 5, 10, mode)
                 for concurrency in concurrencies:
                     for side in sides:
-                        row = await _side(client, stub, side, concurrency, runs)
+                        row = await _side(client, stub, side, concurrency, runs, mode)
                         rows.append(row)
                         print(_line(row), flush=True)
                 await asyncio.sleep(2)  # visibility lags a little
@@ -235,7 +253,7 @@ def _write(out: Path, rows: list[Row]) -> None:
 def _line(row: Row) -> str:
     return (
         f"| {row.side} | {row.concurrency} | {row.advanced}/{row.runs} | {row.advances_per_second:.1f} | "
-        f"{row.p50_ms:.0f} | {row.p99_ms:.0f} | {row.non_2xx} |"
+        f"{row.p50_ms:.0f} | {row.p99_ms:.0f} | {row.answer_p50_ms:.0f} | {row.answer_p99_ms:.0f} | {row.non_2xx} |"
     )
 
 
@@ -250,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         default=",".join(SIDES),
         help="comma-separated sides to measure (e.g. fixed-endpoint alone for the 10k open-mailbox count)",
     )
+    parser.add_argument("--mode", choices=[m.value for m in Mode], default=Mode.SIGNAL.value, help="the stages' mode")
     args = parser.parse_args(argv)
     sides = tuple(side.strip() for side in args.sides.split(",") if side.strip())
     if not sides or any(side not in SIDES for side in sides):
@@ -257,8 +276,11 @@ def main(argv: list[str] | None = None) -> int:
     concurrencies = [int(c) for c in args.concurrency.split(",") if c.strip()]
     if args.runs < 1 or not concurrencies or min(concurrencies) < 1:
         parser.error("--runs and every --concurrency must be positive")
-    print("| side | c | advanced | advances/s | p50 ms | p99 ms | non-2xx |\n|---|---|---|---|---|---|---|")
-    rows = asyncio.run(run(args.runs, concurrencies, sides))
+    print(
+        "| side | c | advanced | advances/s | p50 ms | p99 ms | answer p50 ms | answer p99 ms | non-2xx |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    rows = asyncio.run(run(args.runs, concurrencies, sides, Mode(args.mode)))
     if args.out is not None:
         _write(args.out, rows)
     return 0
