@@ -3,16 +3,16 @@
     uv run python -m scripts.bench.hooks [--runs 200] [--concurrency 1,50] [--mode signal|token|update]
         [--sides per-request,fixed-endpoint] [--out docs/bench]
 
-Both sides run the same one-stage pipeline (PipelineWorkflow, `--mode`, default signal) against a stub service that answers
-at once with a job ID; the bench then sends the stage's outcome:
+Both sides run the same one-stage pipeline (PipelineWorkflow, `--mode`, default signal) against a stub service
+that answers at once with a job ID; the bench then sends the stage's outcome:
 - `per-request`: POST `{"status": "completed"}` to the stage's own signed callback URL (`/callbacks/signal`);
 - `fixed-endpoint`: POST an HMAC-signed event `{"id", "job": {"id": <job ID>}}` to `/hooks/bench`, which the
   key's mailbox workflow hands to the waiting stage (`wait: {source: bench, key: "${answer.id}"}`).
 Measured per side and concurrency: advances per second (runs whose stage advanced / the firing phase's wall
 time) and send -> advanced latency (the bench's send time to the stage record's `advanced_at`, both on this
 machine's clock), p50 and p99, and each POST's own answer time as the sender sees it (p50, p99: vendors such as
-Stripe, GitHub and Slack give up after a few seconds). At the end: how many mailboxes are still open (they settle 60 s after their
-final event, so right after a run they all are; the count is printed again after the settle time).
+Stripe, GitHub and Slack give up after a few seconds). At the end: how many mailboxes are still open (they
+settle 60 s after their final event, so right after a run they all are; the count is printed again later).
 Starts its own dev server and stack (scripts/bench/stack.py) and stops every process it started, by pid.
 """
 
@@ -28,6 +28,8 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -92,6 +94,9 @@ class Stub:
     # Each POST's own time until its answer, as the vendor's sender sees it (its timeout is a few seconds).
     answer_seconds: list[float] = field(default_factory=list)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Hold the outcomes instead of sending them (the waiting-at-once run fires them all later).
+    hold: bool = False
+    held: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "lifespan":
@@ -111,13 +116,20 @@ class Stub:
         ask = json.loads(body)
         job_id = f"job-{uuid.uuid4().hex[:16]}"
         await _answer(send, {"id": job_id})
+        if self.hold:
+            self.held.append((job_id, ask))
+            return
         task = asyncio.create_task(self._fire(job_id, ask))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _fire(self, job_id: str, ask: dict[str, Any]) -> None:
-        assert self.http is not None
         await asyncio.sleep(0.05)  # the answer reaches the worker first, as with a real service
+        await self.send_outcome(job_id, ask)
+
+    async def send_outcome(self, job_id: str, ask: dict[str, Any]) -> None:
+        """POST the stage's outcome (its own URL or the fixed endpoint), again on a 5xx, at most 8 times."""
+        assert self.http is not None
         if "callback_url" in ask:
             url, content, headers = ask["callback_url"], b'{"status": "completed"}', {}
         else:
@@ -202,9 +214,46 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * q))] if ordered else float("nan")
 
 
-async def _open_mailboxes(client: Client) -> int:
+async def open_mailboxes(client: Client) -> int:
     count = await client.count_workflows(f"WorkflowType = '{MAILBOX_WORKFLOW_NAME}' AND ExecutionStatus = 'Running'")
     return count.count
+
+
+@asynccontextmanager
+async def bench_stack(stub: Stub) -> AsyncIterator[Client]:
+    """The stub service and a stack of its own (dev server, worker, callback server with `/hooks/bench`)."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(stub, host="127.0.0.1", port=port, log_config=None, access_log=False))
+    serving = asyncio.create_task(server.serve())
+    try:
+        with tempfile.TemporaryDirectory(prefix="stagegate-bench-hooks-") as log_dir:
+            stack = await start_bench_stack(
+                Path(log_dir),
+                StackOptions(
+                    stub_service_url=f"http://127.0.0.1:{port}", worker_env={}, with_e2e=False, callback_env=HOOK_ENV
+                ),
+            )
+            try:
+                client = await Client.connect(stack.temporal_address)
+                async with httpx.AsyncClient(timeout=10) as http:
+                    stub.http, stub.callback_base = http, stack.callback_base_url
+                    yield client
+            finally:
+                stack.stop()
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(serving, 10)
+
+
+async def report_open_mailboxes(client: Client) -> tuple[int, int]:
+    """Open mailboxes right after, and once their settle time has passed (printed as they are counted)."""
+    await asyncio.sleep(2)  # visibility lags a little
+    right_after = await open_mailboxes(client)
+    print(f"open mailboxes right after: {right_after}", flush=True)
+    await asyncio.sleep(DEFAULT_SETTLE_SECONDS + 10)
+    later = await open_mailboxes(client)
+    print(f"open mailboxes {DEFAULT_SETTLE_SECONDS + 12:g}s later: {later}", flush=True)
+    return right_after, later
 
 
 async def run(
@@ -212,36 +261,16 @@ async def run(
 ) -> list[Row]:
     """Start the stack, measure both sides at each concurrency (alternating), stop everything."""
     stub = Stub()
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(stub, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    serving = asyncio.create_task(server.serve())
     rows: list[Row] = []
-    with tempfile.TemporaryDirectory(prefix="stagegate-bench-hooks-") as log_dir:
-        stack = await start_bench_stack(
-            Path(log_dir),
-            StackOptions(
-                stub_service_url=f"http://127.0.0.1:{port}", worker_env={}, with_e2e=False, callback_env=HOOK_ENV
-            ),
-        )
-        try:
-            client = await Client.connect(stack.temporal_address)
-            async with httpx.AsyncClient(timeout=10) as http:
-                stub.http, stub.callback_base = http, stack.callback_base_url
-                await _side(client, stub, "fixed-endpoint", 5, 10, mode)  # warm-up: both paths, caches, connections
-                await _side(client, stub, "per-request", 5, 10, mode)
-                for concurrency in concurrencies:
-                    for side in sides:
-                        row = await _side(client, stub, side, concurrency, runs, mode)
-                        rows.append(row)
-                        print(_line(row), flush=True)
-                await asyncio.sleep(2)  # visibility lags a little
-                print(f"open mailboxes right after: {await _open_mailboxes(client)}", flush=True)
-                await asyncio.sleep(DEFAULT_SETTLE_SECONDS + 10)
-                print(f"open mailboxes {DEFAULT_SETTLE_SECONDS + 12:g}s later: {await _open_mailboxes(client)}")
-        finally:
-            stack.stop()
-            server.should_exit = True
-            await asyncio.wait_for(serving, 10)
+    async with bench_stack(stub) as client:
+        await _side(client, stub, "fixed-endpoint", 5, 10, mode)  # warm-up: both paths, caches, connections
+        await _side(client, stub, "per-request", 5, 10, mode)
+        for concurrency in concurrencies:
+            for side in sides:
+                row = await _side(client, stub, side, concurrency, runs, mode)
+                rows.append(row)
+                print(_line(row), flush=True)
+        await report_open_mailboxes(client)
     return rows
 
 
