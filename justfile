@@ -139,6 +139,22 @@ bench-scale *ARGS: setup
     export TEMPORAL_CLI
     exec uv run python -m scripts.bench --scale 10000 --out docs/bench "$@"
 
+# Fixed endpoint vs per-request URL (issue 20), side by side: advances/s, send -> advanced and answer p50/p99, open mailboxes
+bench-hooks *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run python -m scripts.bench.hooks "$@"
+
+# Fixed endpoint at scale (issue 20): N stages waiting at once on their keys, then every event; mailboxes counted after
+bench-hooks-waiting *ARGS: setup
+    #!/usr/bin/env bash
+    set -euo pipefail
+    TEMPORAL_CLI="$(scripts/setup_temporal.sh | tail -1)"
+    export TEMPORAL_CLI
+    exec uv run python -m scripts.bench.hooks_waiting "$@"
+
 # Foreign callback body vs stagegate's own (issue 19): P1-P3 each beside a twin sending a Replicate-style body through a callback shape; docs/bench/shape-replicate.*
 bench-shape *ARGS: setup
     #!/usr/bin/env bash
