@@ -113,7 +113,11 @@ class Stub:
         if scope["path"] == "/healthz":
             await _answer(send, {"status": "ok"})
             return
-        ask = json.loads(body)
+        try:
+            ask = json.loads(body)
+        except ValueError:  # a request the worker gave up on mid-body (its attempt timed out): it retries
+            await _answer(send, {"error": "invalid_json"}, status=400)
+            return
         job_id = f"job-{uuid.uuid4().hex[:16]}"
         await _answer(send, {"id": job_id})
         if self.hold:
@@ -147,9 +151,9 @@ class Stub:
             await asyncio.sleep(0.2)
 
 
-async def _answer(send: Any, body: dict[str, Any]) -> None:
+async def _answer(send: Any, body: dict[str, Any], status: int = 200) -> None:
     data = json.dumps(body).encode()
-    await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"application/json")]})
     await send({"type": "http.response.body", "body": data})
 
 
