@@ -10,6 +10,7 @@ Your workflow (safe inside the workflow sandbox: these names pull in no HTTP ser
     Mode, Outcome, AdvancedBy, CallbackStatus, StageRecord, StageCheck, StageCallback, GateState, GateStatus
     CallbackShape, BodyFormat      a service's own callback body: `call_and_wait(..., callback=shape)`
     FetchSpec                      notify, then fetch: `call_and_wait(..., fetch=FetchSpec(url, headers, answer))`
+    OWN_STAGE_ID                   `call_and_wait(..., source=, key=OWN_STAGE_ID)`: a vendor echoes the stage's ID
 
 Your activities::
 
@@ -58,6 +59,7 @@ _EXPORTS: dict[str, str] = {
     "StageCallback": "app.gate.types",
     "GateState": "app.gate.types",
     "GateStatus": "app.gate.types",
+    "OWN_STAGE_ID": "app.gate.types",
     "CallbackShape": "app.gate.shapes",
     "BodyFormat": "app.gate.shapes",
     "FetchSpec": "app.gate.shapes",
@@ -96,6 +98,7 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "OWN_STAGE_ID",
     "AdvancedBy",
     "BodyFormat",
     "CallbackShape",
@@ -161,6 +164,7 @@ if TYPE_CHECKING:
     )
     from app.gate.stage_gate import StageGate, stage_failure
     from app.gate.types import (
+        OWN_STAGE_ID,
         AdvancedBy,
         CallbackStatus,
         GateState,

@@ -41,6 +41,7 @@ from app.gate.types import (
     ERR_STAGE_TIMED_OUT,
     ERR_STALE_STAGE,
     ERR_UNKNOWN_STAGE,
+    OWN_STAGE_ID,
     QUERY_GATE_STATUS,
     SIGNAL_ADVANCE_STAGE,
     UPDATE_ADVANCE_STAGE,
@@ -261,8 +262,9 @@ class StageGate:
         `callback`: the service's own callback body (`CallbackShape`), when it does not send stagegate's.
         `fetch`: after a completed callback, GET the result (`FetchSpec`, run by the worker's fetch activity).
         `source`: the stage waits on events of this fixed-endpoint source (`POST /hooks/{source}`) whose
-        correlation key is `key` (known up front), or is at `key_path` in what the activity returned ("" for the
-        value itself), or is what the activity passed to `report_hook_key`; `callback` then reads the events.
+        correlation key is `key` (known up front; `OWN_STAGE_ID`: the stage's own ID, its idempotency key, for a
+        vendor that echoes it), or is at `key_path` in what the activity returned ("" for the value itself), or
+        is what the activity passed to `report_hook_key`; `callback` then reads the events.
         """
         hook = _hook_wait(stage, source, key, key_path)
         key = rules.parse_stage_key(stage)  # from here on `key` is the stage's key (the hook's is in `hook`)
@@ -270,18 +272,21 @@ class StageGate:
         budget = timeout if isinstance(timeout, timedelta) else timedelta(seconds=timeout)
         if budget <= timedelta(0):
             raise ValueError(f"stage {key!r}: timeout must be positive")
+        info = workflow.info()
+        # Stable across retries and continue-as-new, distinct for a reused workflow ID: the stage's own ID.
+        idempotency_key = f"{info.workflow_id}/{info.first_execution_run_id}/{rules.stage_id(key)}"
+        if hook is not None and hook.key == OWN_STAGE_ID:
+            hook = replace(hook, key=idempotency_key)
         record = rules.begin_stage(self.state, key, mode, at=_now())
         if hook is not None:
             record.hook_source, record.hook_key = hook.source, hook.key
             service = service or operator_view.one_line(f"{hook.source} key {hook.key or '(from the answer)'}")
         deadline = workflow.now() + budget
-        info = workflow.info()
         ticket = StageTicket(
             stage=key,
             mode=mode,
             deadline_epoch=deadline.timestamp(),
-            # Stable across retries and continue-as-new, distinct for a reused workflow ID.
-            idempotency_key=f"{info.workflow_id}/{info.first_execution_run_id}/{rules.stage_id(key)}",
+            idempotency_key=idempotency_key,
             callback=_checked_shape(key, callback),
             hook=hook,
         )

@@ -211,13 +211,20 @@ class AdvanceAnswer:
     early: bool = False
 
 
+# `call_and_wait(..., source=..., key=OWN_STAGE_ID)`: the stage's own ID is its key: its idempotency key
+# (`current_stage().idempotency_key`, `${idempotency_key}` in a pipeline), for vendors that echo a reference the
+# request carried (Stripe's `metadata`). The gate puts the ID in its place before the stage starts.
+OWN_STAGE_ID = "${idempotency_key}"
+
+
 @dataclass(frozen=True)
 class HookWait:
     """What a stage waits on: events of a fixed-endpoint `source` whose correlation key is its key.
 
-    The key is given up front (`key`: e.g. from the run's input), or read from what the stage activity
-    returned (`key_path`: a dotted path, "" for the returned value itself), or named by the activity at run
-    time (`report_hook_key`; pipelines use it for `${answer...}`). At most one of `key` and `key_path`.
+    The key is given up front (`key`: e.g. from the run's input, or the stage's own ID), or read from what the
+    stage activity returned (`key_path`: a dotted path, "" for the returned value itself), or named by the
+    activity at run time (`report_hook_key`; pipelines use it for `${answer...}`). At most one of `key` and
+    `key_path`.
     """
 
     source: str

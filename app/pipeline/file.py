@@ -350,8 +350,8 @@ class _Reader:
         key = self.text(wt, "key", stage, "wait.", required=True)
         if "${" in key and wait_key_ref(key) is None:
             raise self.fail(
-                f"{key!r}: a key is '${{answer}}', '${{answer.PATH}}' (the request's answer), '${{input.PATH}}' "
-                "or plain text",
+                f"{key!r}: a key is '${{answer}}', '${{answer.PATH}}' (the request's answer), '${{input.PATH}}', "
+                "'${idempotency_key}' (the stage's own ID) or plain text",
                 node=wt,
                 key="key",
                 stage=stage,

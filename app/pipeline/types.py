@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from app.gate.shapes import CallbackShape, FetchSpec
-from app.gate.types import GateState, Mode, Rejection, StageKey, StageRecord, WaitingFor
+from app.gate.types import OWN_STAGE_ID, GateState, Mode, Rejection, StageKey, StageRecord, WaitingFor
 
 PIPELINE_WORKFLOW_NAME = "PipelineWorkflow"
 ACTIVITY_PIPELINE_REQUEST = "pipeline_http_request"
@@ -63,13 +63,15 @@ class StatusSpec:
     callback_at: str = ""
 
 
-# `wait.key`: `${answer}`, `${answer.PATH}`, `${input.PATH}`, or plain text.
+# `wait.key`: `${answer}`, `${answer.PATH}`, `${input.PATH}`, `${idempotency_key}` (the stage's own ID), or text.
 WAIT_KEY_REF = re.compile(r"\$\{(answer|input)(?:\.([A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*))?\}")
 
 
 def wait_key_ref(key: str) -> tuple[str, str] | None:
     """`("answer"|"input", path)` for a `wait.key` that refers to the answer or the input ("" path: all of
-    it); None for plain text."""
+    it), `("idempotency_key", "")` for the stage's own ID; None for plain text."""
+    if key == OWN_STAGE_ID:
+        return ("idempotency_key", "")
     found = WAIT_KEY_REF.fullmatch(key)
     return None if found is None else (found.group(1), found.group(2) or "")
 
@@ -79,7 +81,8 @@ class WaitSpec:
     """A stage that waits on a fixed endpoint (`wait: {source, key}`): events of `source` with this key.
 
     `key` is one of: `${answer}` / `${answer.PATH}` (read from the stage request's JSON answer, in the worker),
-    `${input.PATH}` (the run's input, known up front), or literal text.
+    `${input.PATH}` (the run's input, known up front), `${idempotency_key}` (the stage's own ID, for a vendor
+    that echoes it from the request), or literal text.
     """
 
     source: str

@@ -14,7 +14,7 @@ with workflow.unsafe.imports_passed_through():
     from app.gate.rules import record_for, records_with_progress, stage_id, status_of
     from app.gate.shapes import FetchContext
     from app.gate.stage_gate import StageGate, stage_failure
-    from app.gate.types import ERR_INVALID_INPUT, Outcome, StageRecord
+    from app.gate.types import ERR_INVALID_INPUT, OWN_STAGE_ID, Outcome, StageRecord
     from app.pipeline.file import definition_problems
     from app.pipeline.operator import declared_service
     from app.pipeline.types import (
@@ -98,6 +98,8 @@ class PipelineWorkflow:
                 hook_key = spec.wait.key
             elif ref[0] == "input":
                 hook_key = _input_key(inp, spec.name, ref[1])
+            elif ref[0] == "idempotency_key":
+                hook_key = OWN_STAGE_ID  # the gate puts the stage's own ID in its place
             else:
                 hook_key_path = ref[1]
         call = HttpStageCall(

@@ -76,6 +76,7 @@ def test_the_example_files_are_valid() -> None:
         "assemblyai-style",
         "twilio-style",
         "stripe-style",
+        "stripe-own-id-style",
         "twilio-fixed-style",
     }
 
@@ -336,6 +337,14 @@ BAD: list[tuple[str, str, int | None, str | None, str | None, str]] = [
         "'second'",
         "wait.key",
         "a key is '${answer}'",
+    ),
+    (
+        "wait-key-own-id-inside-text",  # the stage's own ID is the whole key or nothing
+        _edit("    timeout: 90s", "    timeout: 90s\n    wait: {source: esign, key: 'k-${idempotency_key}'}"),
+        12,
+        "'second'",
+        "wait.key",
+        "'${idempotency_key}' (the stage's own ID)",
     ),
 ]
 

@@ -1,0 +1,165 @@
+"""A fixed-endpoint vendor that echoes the stage's own ID: the key is known before the request is made.
+
+The stage puts its own ID (its idempotency key) into the Stripe-style payment intent's `metadata`; the fake
+echoes `metadata` in every event, signed by the `stripe` SDK, to `/hooks/pay`, whose key path is
+`data.object.metadata.stage_ref`. Nothing is read from the vendor's answer. Both ways in: the Python API
+(`key=OWN_STAGE_ID`) and `pipelines/stripe_own_id_style.yaml` (`key: "${idempotency_key}"`), in every mode.
+
+Real parts only: the session's dev server, an in-process worker (workflows, the mailbox and its delivery
+activity, the gate's interceptor), the callback server and the fake on loopback HTTP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import httpx
+import pytest
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.worker import Worker
+
+from app import HookMailboxWorkflow, StageGateInterceptor, deliver_hook_event
+from app.callbacks.server import create_app
+from app.gate.hook_types import QUERY_MAILBOX_STATUS, MailboxStatus, mailbox_id
+from app.gate.types import AdvancedBy, Mode, Outcome, StageRecord
+from app.pipeline.activities import PipelineActivities
+from app.pipeline.file import load_pipeline
+from app.pipeline.types import QUERY_PIPELINE_STATUS, PipelineRunInput, PipelineStatus
+from app.pipeline.workflow import PipelineWorkflow
+from app.runtime.config import Settings, hook_sources_from
+from app.starter import start_pipeline_run
+from app.worker import callback_signer
+from tests.asgi import serving
+from tests.vendors.checkout import CheckoutWorkflow
+from tests.vendors.checkout_activities import Checkout, create_payment
+from tests.vendors.common import Deliveries, Scenario
+from tests.vendors.stripe_like import Stripe
+from tests.vendors.stripe_like import create_app as create_vendor
+
+RUN_TIMEOUT = 60.0
+PIPELINE_FILE = Path(__file__).resolve().parents[2] / "pipelines" / "stripe_own_id_style.yaml"
+WAYS = ("python", "pipeline")
+SECRET = "whsec_own_id_test_secret"
+HOOK_ENV = {
+    "STAGEGATE_HOOK_SOURCES": "pay:stripe",
+    "STAGEGATE_HOOK_PAY_SECRET": SECRET,
+    "STAGEGATE_HOOK_PAY_KEY_PATH": "data.object.metadata.stage_ref",
+    "STAGEGATE_HOOK_PAY_EVENT_ID_PATH": "id",
+}
+ADVANCED_BY = {Mode.SIGNAL: AdvancedBy.SIGNAL, Mode.TOKEN: AdvancedBy.ACTIVITY, Mode.UPDATE: AdvancedBy.UPDATE}
+
+
+@dataclass(frozen=True)
+class Rig:
+    client: Client
+    task_queue: str
+    vendor_url: str
+    stripe: Stripe
+
+
+@pytest.fixture
+async def rig(client: Client, settings: Settings) -> AsyncIterator[Rig]:
+    settings = replace(settings, hook_sources=hook_sources_from(HOOK_ENV))
+    async with serving(create_app(settings, client=client)) as callback_url:
+        stripe = Stripe(Deliveries(), SECRET, endpoint=f"{callback_url}/hooks/pay")
+        async with serving(create_vendor(stripe)) as vendor_url, httpx.AsyncClient(timeout=10) as http:
+            worker_settings = replace(
+                settings,
+                callback_base_url=callback_url,
+                service_url=vendor_url,
+                pipeline_env={"PIPELINE_VENDOR_URL": vendor_url},
+            )
+            worker = Worker(
+                client,
+                task_queue=settings.task_queue,
+                workflows=[CheckoutWorkflow, PipelineWorkflow, HookMailboxWorkflow],
+                activities=[create_payment, PipelineActivities(worker_settings, http).http_request, deliver_hook_event],
+                interceptors=[
+                    StageGateInterceptor(callback_signer(worker_settings), mailbox_task_queue=settings.task_queue)
+                ],
+                max_cached_workflows=0,  # every workflow task replays: determinism is checked too
+            )
+            async with worker:
+                yield Rig(client, settings.task_queue, vendor_url, stripe)
+
+
+async def _pay(rig: Rig, scenario: Scenario, mode: Mode, way: str) -> tuple[StageRecord, str]:
+    """Run one payment to its end; the stage's record and the run's first run ID (part of the stage's ID)."""
+    if way == "pipeline":  # pipelines/stripe_own_id_style.yaml, as written
+        pipeline = load_pipeline(PIPELINE_FILE)
+        inp = {**(pipeline.input_example or {}), "scenario": scenario.value}
+        run = await start_pipeline_run(
+            rig.client,
+            rig.task_queue,
+            PipelineRunInput(pipeline, inp, mode),
+            workflow_id=f"stripe-own-id-{scenario.value}-{uuid.uuid4().hex[:8]}",
+        )
+        try:
+            await asyncio.wait_for(run.result(), RUN_TIMEOUT)
+        except WorkflowFailureError:
+            pass  # a stage that did not complete fails the run; its record says how
+        status: PipelineStatus = await run.query(QUERY_PIPELINE_STATUS, result_type=PipelineStatus)
+        return status.stages[0], f"{run.id}/{run.first_execution_run_id}/pay"
+    handle = await rig.client.start_workflow(
+        CheckoutWorkflow.run,
+        Checkout(vendor_url=rig.vendor_url, scenario=scenario.value, mode=mode, own_id=True),
+        id=f"checkout-own-id-{scenario.value}-{uuid.uuid4().hex[:8]}",
+        task_queue=rig.task_queue,
+    )
+    record: StageRecord = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
+    return record, f"{handle.id}/{handle.first_execution_run_id}/pay"
+
+
+async def _answers(rig: Rig, count: int) -> list[tuple[str, int]]:
+    async with asyncio.timeout(10):
+        while len(rig.stripe.deliveries.answers) < count:
+            await asyncio.sleep(0.05)
+    return list(rig.stripe.deliveries.answers)
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("mode", list(Mode))
+async def test_the_vendor_echoes_the_stages_own_id_and_the_stage_advances(rig: Rig, mode: Mode, way: str) -> None:
+    record, own_id = await _pay(rig, Scenario.SUCCEED, mode, way)
+    assert record.outcome is Outcome.COMPLETED, record.error
+    assert record.advanced_by is ADVANCED_BY[mode]
+    # The key the stage waited on is its own ID, in every mode (known before the request, so token mode keeps it).
+    assert (record.hook_source, record.hook_key) == ("pay", own_id)
+    assert record.result is not None
+    assert record.result["status"] == "succeeded"
+    assert record.result["metadata"]["stage_ref"] == own_id  # what the request sent, echoed by the vendor
+    answers = await _answers(rig, 2)  # the progress event, then the final one
+    assert [status for _, status in answers] == ([200, 200] if mode is Mode.UPDATE else [202, 202])
+
+
+@pytest.mark.parametrize("way", WAYS)
+@pytest.mark.parametrize("mode", list(Mode))
+async def test_an_event_before_the_create_answer_still_reaches_its_stage(rig: Rig, mode: Mode, way: str) -> None:
+    record, own_id = await _pay(rig, Scenario.EARLY, mode, way)
+    assert record.outcome is Outcome.COMPLETED, record.error
+    assert record.hook_key == own_id
+    assert record.result is not None
+    assert record.result["status"] == "succeeded"
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+async def test_the_same_event_twice_advances_once(rig: Rig, mode: Mode) -> None:
+    record, own_id = await _pay(rig, Scenario.TWICE, mode, "python")
+    assert record.outcome is Outcome.COMPLETED, record.error
+    answers = await _answers(rig, 3)
+    assert all(status in (200, 202) for _, status in answers)
+    handle = rig.client.get_workflow_handle(mailbox_id("pay", own_id))
+    status: MailboxStatus = await handle.query(QUERY_MAILBOX_STATUS, result_type=MailboxStatus)
+    # The progress event and the final one reached the stage; the repeat was answered by the mailbox alone.
+    assert [entry.outcome for entry in status.log] == ["delivered", "delivered"]
+
+
+@pytest.mark.parametrize("way", WAYS)
+async def test_a_failed_payment_fails_the_stage_with_the_vendors_error(rig: Rig, way: str) -> None:
+    record, _ = await _pay(rig, Scenario.FAIL, Mode.SIGNAL, way)
+    assert record.outcome is Outcome.FAILED
+    assert record.error == "card declined"
