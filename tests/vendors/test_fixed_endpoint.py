@@ -12,7 +12,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -21,7 +21,7 @@ from stripe import WebhookSignature
 from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.worker import Worker
 
-from app import HookMailboxWorkflow, StageGateInterceptor, deliver_hook_event
+from app import HookMailboxWorkflow, deliver_hook_event
 from app.callbacks.server import create_app
 from app.gate.hook_types import QUERY_MAILBOX_STATUS, MailboxStatus, mailbox_id
 from app.gate.types import QUERY_GATE_STATUS, AdvancedBy, GateStatus, Mode, Outcome, StageRecord, WaitingFor
@@ -31,13 +31,12 @@ from app.pipeline.types import QUERY_PIPELINE_STATUS, PipelineRunInput, Pipeline
 from app.pipeline.workflow import PipelineWorkflow
 from app.runtime.config import Settings, hook_sources_from
 from app.starter import start_pipeline_run
-from app.worker import callback_signer
 from tests.asgi import serving
 from tests.vendors.checkout import CheckoutWorkflow
 from tests.vendors.checkout_activities import Checkout, create_payment
-from tests.vendors.common import Deliveries, Scenario
-from tests.vendors.stripe_like import Stripe
-from tests.vendors.stripe_like import create_app as create_vendor
+from tests.vendors.common import Scenario
+from tests.vendors.stripe_rig import StripeRig as Rig
+from tests.vendors.stripe_rig import stripe_rig, stripe_source
 
 RUN_TIMEOUT = 60.0
 PIPELINE_FILE = Path(__file__).resolve().parents[2] / "pipelines" / "stripe_style.yaml"
@@ -45,52 +44,28 @@ WAYS = ("python", "pipeline")
 SECRET = "whsec_fixed_endpoint_test_secret"
 HOOK_ENV = {
     "STAGEGATE_HOOK_SOURCES": "pay:stripe,brief:stripe",
-    "STAGEGATE_HOOK_PAY_SECRET": SECRET,
-    "STAGEGATE_HOOK_PAY_KEY_PATH": "data.object.id",
-    "STAGEGATE_HOOK_PAY_EVENT_ID_PATH": "id",
+    **stripe_source(SECRET, "data.object.id"),
     # The same vendor account under a second name whose events are kept only briefly (the TTL test).
-    "STAGEGATE_HOOK_BRIEF_SECRET": SECRET,
-    "STAGEGATE_HOOK_BRIEF_KEY_PATH": "data.object.id",
-    "STAGEGATE_HOOK_BRIEF_EVENT_ID_PATH": "id",
+    **stripe_source(SECRET, "data.object.id", name="brief"),
     "STAGEGATE_HOOK_BRIEF_TTL": "1",
 }
 ADVANCED_BY = {Mode.SIGNAL: AdvancedBy.SIGNAL, Mode.TOKEN: AdvancedBy.ACTIVITY, Mode.UPDATE: AdvancedBy.UPDATE}
 
 
-@dataclass(frozen=True)
-class Rig:
-    client: Client
-    task_queue: str
-    vendor_url: str
-    callback_url: str
-    stripe: Stripe
-
-
 @pytest.fixture
 async def rig(client: Client, settings: Settings) -> AsyncIterator[Rig]:
-    settings = replace(settings, hook_sources=hook_sources_from(HOOK_ENV))
-    async with serving(create_app(settings, client=client)) as callback_url:
-        stripe = Stripe(Deliveries(), SECRET, endpoint=f"{callback_url}/hooks/pay")
-        async with serving(create_vendor(stripe)) as vendor_url, httpx.AsyncClient(timeout=10) as http:
-            worker_settings = replace(
-                settings,
-                callback_base_url=callback_url,
-                service_url=vendor_url,
-                pipeline_env={"PIPELINE_VENDOR_URL": vendor_url},
-            )
-            pipeline = PipelineActivities(worker_settings, http)
-            worker = Worker(
-                client,
-                task_queue=settings.task_queue,
-                workflows=[CheckoutWorkflow, PipelineWorkflow, HookMailboxWorkflow],
-                activities=[create_payment, pipeline.http_request, deliver_hook_event],
-                interceptors=[
-                    StageGateInterceptor(callback_signer(worker_settings), mailbox_task_queue=settings.task_queue)
-                ],
-                max_cached_workflows=0,  # every workflow task replays: determinism is checked too
-            )
-            async with worker:
-                yield Rig(client, settings.task_queue, vendor_url, callback_url, stripe)
+    async with stripe_rig(
+        client,
+        settings,
+        hook_env=HOOK_ENV,
+        secret=SECRET,
+        workflows=[CheckoutWorkflow, PipelineWorkflow],
+        activities=lambda worker_settings, http: [
+            create_payment,
+            PipelineActivities(worker_settings, http).http_request,
+        ],
+    ) as ready:
+        yield ready
 
 
 async def _pay(rig: Rig, scenario: Scenario, mode: Mode = Mode.SIGNAL, way: str = "python") -> StageRecord:

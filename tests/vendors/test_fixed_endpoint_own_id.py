@@ -14,77 +14,48 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 from pathlib import Path
 
-import httpx
 import pytest
 from temporalio.client import Client, WorkflowFailureError
-from temporalio.worker import Worker
 
-from app import HookMailboxWorkflow, StageGateInterceptor, deliver_hook_event
-from app.callbacks.server import create_app
 from app.gate.hook_types import QUERY_MAILBOX_STATUS, MailboxStatus, mailbox_id
 from app.gate.types import AdvancedBy, Mode, Outcome, StageRecord
 from app.pipeline.activities import PipelineActivities
 from app.pipeline.file import load_pipeline
 from app.pipeline.types import QUERY_PIPELINE_STATUS, PipelineRunInput, PipelineStatus
 from app.pipeline.workflow import PipelineWorkflow
-from app.runtime.config import Settings, hook_sources_from
+from app.runtime.config import Settings
 from app.starter import start_pipeline_run
-from app.worker import callback_signer
-from tests.asgi import serving
 from tests.vendors.checkout import CheckoutWorkflow
 from tests.vendors.checkout_activities import Checkout, create_payment
-from tests.vendors.common import Deliveries, Scenario
-from tests.vendors.stripe_like import Stripe
-from tests.vendors.stripe_like import create_app as create_vendor
+from tests.vendors.common import Scenario
+from tests.vendors.stripe_rig import StripeRig as Rig
+from tests.vendors.stripe_rig import stripe_rig, stripe_source
 
 RUN_TIMEOUT = 60.0
 PIPELINE_FILE = Path(__file__).resolve().parents[2] / "pipelines" / "stripe_own_id_style.yaml"
 WAYS = ("python", "pipeline")
 SECRET = "whsec_own_id_test_secret"
-HOOK_ENV = {
-    "STAGEGATE_HOOK_SOURCES": "pay:stripe",
-    "STAGEGATE_HOOK_PAY_SECRET": SECRET,
-    "STAGEGATE_HOOK_PAY_KEY_PATH": "data.object.metadata.stage_ref",
-    "STAGEGATE_HOOK_PAY_EVENT_ID_PATH": "id",
-}
+# Where the fake echoes the request's metadata: the stage's own ID is the key.
+HOOK_ENV = {"STAGEGATE_HOOK_SOURCES": "pay:stripe", **stripe_source(SECRET, "data.object.metadata.stage_ref")}
 ADVANCED_BY = {Mode.SIGNAL: AdvancedBy.SIGNAL, Mode.TOKEN: AdvancedBy.ACTIVITY, Mode.UPDATE: AdvancedBy.UPDATE}
-
-
-@dataclass(frozen=True)
-class Rig:
-    client: Client
-    task_queue: str
-    vendor_url: str
-    stripe: Stripe
 
 
 @pytest.fixture
 async def rig(client: Client, settings: Settings) -> AsyncIterator[Rig]:
-    settings = replace(settings, hook_sources=hook_sources_from(HOOK_ENV))
-    async with serving(create_app(settings, client=client)) as callback_url:
-        stripe = Stripe(Deliveries(), SECRET, endpoint=f"{callback_url}/hooks/pay")
-        async with serving(create_vendor(stripe)) as vendor_url, httpx.AsyncClient(timeout=10) as http:
-            worker_settings = replace(
-                settings,
-                callback_base_url=callback_url,
-                service_url=vendor_url,
-                pipeline_env={"PIPELINE_VENDOR_URL": vendor_url},
-            )
-            worker = Worker(
-                client,
-                task_queue=settings.task_queue,
-                workflows=[CheckoutWorkflow, PipelineWorkflow, HookMailboxWorkflow],
-                activities=[create_payment, PipelineActivities(worker_settings, http).http_request, deliver_hook_event],
-                interceptors=[
-                    StageGateInterceptor(callback_signer(worker_settings), mailbox_task_queue=settings.task_queue)
-                ],
-                max_cached_workflows=0,  # every workflow task replays: determinism is checked too
-            )
-            async with worker:
-                yield Rig(client, settings.task_queue, vendor_url, stripe)
+    async with stripe_rig(
+        client,
+        settings,
+        hook_env=HOOK_ENV,
+        secret=SECRET,
+        workflows=[CheckoutWorkflow, PipelineWorkflow],
+        activities=lambda worker_settings, http: [
+            create_payment,
+            PipelineActivities(worker_settings, http).http_request,
+        ],
+    ) as ready:
+        yield ready
 
 
 async def _pay(rig: Rig, scenario: Scenario, mode: Mode, way: str) -> tuple[StageRecord, str]:

@@ -13,64 +13,36 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
 
-import httpx
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.worker import Worker
 
-from app import HookMailboxWorkflow, StageGateInterceptor, check_hook_handoff, deliver_hook_event
-from app.callbacks.server import create_app
+from app import check_hook_handoff
 from app.gate.hook_types import ACTIVITY_HOOK_HANDOFF_CHECK, QUERY_MAILBOX_STATUS, MailboxStatus, mailbox_id
 from app.gate.types import AdvancedBy, Mode, Outcome, StageRecord
-from app.runtime.config import Settings, hook_sources_from
-from app.worker import callback_signer
-from tests.asgi import serving
+from app.runtime.config import Settings
 from tests.vendors.checkout_activities import Checkout
-from tests.vendors.common import Deliveries
 from tests.vendors.lost_handoff import LostHandoffWorkflow
 from tests.vendors.lost_handoff_activities import REQUESTS, LostHandoff, create_payment_losing_the_first
-from tests.vendors.stripe_like import Stripe
-from tests.vendors.stripe_like import create_app as create_vendor
+from tests.vendors.stripe_rig import StripeRig as Rig
+from tests.vendors.stripe_rig import stripe_rig, stripe_source
 
 SECRET = "whsec_hook_handoff_test_secret"
-HOOK_ENV = {
-    "STAGEGATE_HOOK_SOURCES": "pay:stripe",
-    "STAGEGATE_HOOK_PAY_SECRET": SECRET,
-    "STAGEGATE_HOOK_PAY_KEY_PATH": "data.object.id",
-    "STAGEGATE_HOOK_PAY_EVENT_ID_PATH": "id",
-}
+HOOK_ENV = {"STAGEGATE_HOOK_SOURCES": "pay:stripe", **stripe_source(SECRET, "data.object.id")}
 BUDGET = 30.0
-
-
-@dataclass(frozen=True)
-class Rig:
-    client: Client
-    task_queue: str
-    vendor_url: str
-    stripe: Stripe
 
 
 @pytest.fixture
 async def rig(client: Client, settings: Settings) -> AsyncIterator[Rig]:
-    settings = replace(settings, hook_sources=hook_sources_from(HOOK_ENV))
-    async with serving(create_app(settings, client=client)) as callback_url:
-        stripe = Stripe(Deliveries(), SECRET, endpoint=f"{callback_url}/hooks/pay")
-        async with serving(create_vendor(stripe)) as vendor_url, httpx.AsyncClient(timeout=10):
-            worker_settings = replace(settings, callback_base_url=callback_url, service_url=vendor_url)
-            worker = Worker(
-                client,
-                task_queue=settings.task_queue,
-                workflows=[LostHandoffWorkflow, HookMailboxWorkflow],
-                activities=[create_payment_losing_the_first, deliver_hook_event, check_hook_handoff],
-                interceptors=[
-                    StageGateInterceptor(callback_signer(worker_settings), mailbox_task_queue=settings.task_queue)
-                ],
-                max_cached_workflows=0,  # every workflow task replays: determinism is checked too
-            )
-            async with worker:
-                yield Rig(client, settings.task_queue, vendor_url, stripe)
+    async with stripe_rig(
+        client,
+        settings,
+        hook_env=HOOK_ENV,
+        secret=SECRET,
+        workflows=[LostHandoffWorkflow],
+        activities=lambda _settings, _http: [create_payment_losing_the_first, check_hook_handoff],
+    ) as ready:
+        yield ready
 
 
 async def _run(rig: Rig, inp: LostHandoff) -> tuple[WorkflowHandle[LostHandoffWorkflow, StageRecord], StageRecord]:
