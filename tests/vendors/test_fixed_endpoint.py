@@ -18,25 +18,20 @@ from pathlib import Path
 import httpx
 import pytest
 from stripe import WebhookSignature
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from app import HookMailboxWorkflow, deliver_hook_event
 from app.callbacks.server import create_app
 from app.gate.hook_types import QUERY_MAILBOX_STATUS, MailboxStatus, mailbox_id
 from app.gate.types import QUERY_GATE_STATUS, AdvancedBy, GateStatus, Mode, Outcome, StageRecord, WaitingFor
-from app.pipeline.activities import PipelineActivities
-from app.pipeline.file import load_pipeline
-from app.pipeline.types import QUERY_PIPELINE_STATUS, PipelineRunInput, PipelineStatus
-from app.pipeline.workflow import PipelineWorkflow
 from app.runtime.config import Settings, hook_sources_from
-from app.starter import start_pipeline_run
 from tests.asgi import serving
 from tests.vendors.checkout import CheckoutWorkflow
-from tests.vendors.checkout_activities import Checkout, create_payment
+from tests.vendors.checkout_activities import Checkout
 from tests.vendors.common import Scenario
 from tests.vendors.stripe_rig import StripeRig as Rig
-from tests.vendors.stripe_rig import stripe_rig, stripe_source
+from tests.vendors.stripe_rig import checkout_rig, pay, stripe_source
 
 RUN_TIMEOUT = 60.0
 PIPELINE_FILE = Path(__file__).resolve().parents[2] / "pipelines" / "stripe_style.yaml"
@@ -54,44 +49,13 @@ ADVANCED_BY = {Mode.SIGNAL: AdvancedBy.SIGNAL, Mode.TOKEN: AdvancedBy.ACTIVITY, 
 
 @pytest.fixture
 async def rig(client: Client, settings: Settings) -> AsyncIterator[Rig]:
-    async with stripe_rig(
-        client,
-        settings,
-        hook_env=HOOK_ENV,
-        secret=SECRET,
-        workflows=[CheckoutWorkflow, PipelineWorkflow],
-        activities=lambda worker_settings, http: [
-            create_payment,
-            PipelineActivities(worker_settings, http).http_request,
-        ],
-    ) as ready:
+    async with checkout_rig(client, settings, hook_env=HOOK_ENV, secret=SECRET) as ready:
         yield ready
 
 
 async def _pay(rig: Rig, scenario: Scenario, mode: Mode = Mode.SIGNAL, way: str = "python") -> StageRecord:
-    if way == "pipeline":  # pipelines/stripe_style.yaml, as written
-        pipeline = load_pipeline(PIPELINE_FILE)
-        inp = {**(pipeline.input_example or {}), "scenario": scenario.value}
-        run = await start_pipeline_run(
-            rig.client,
-            rig.task_queue,
-            PipelineRunInput(pipeline, inp, mode),
-            workflow_id=f"stripe-style-{scenario.value}-{uuid.uuid4().hex[:8]}",
-        )
-        try:
-            await asyncio.wait_for(run.result(), RUN_TIMEOUT)
-        except WorkflowFailureError:
-            pass  # a stage that did not complete fails the run; its record says how
-        status: PipelineStatus = await run.query(QUERY_PIPELINE_STATUS, result_type=PipelineStatus)
-        return status.stages[0]
-    handle = await rig.client.start_workflow(
-        CheckoutWorkflow.run,
-        Checkout(vendor_url=rig.vendor_url, scenario=scenario.value, mode=mode),
-        id=f"checkout-{scenario.value}-{uuid.uuid4().hex[:8]}",
-        task_queue=rig.task_queue,
-    )
-    record: StageRecord = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
-    return record
+    payment = await pay(rig, scenario, mode, way, pipeline_file=PIPELINE_FILE, timeout=RUN_TIMEOUT)
+    return payment.record
 
 
 async def _answers(rig: Rig, count: int) -> list[dict[str, object]]:

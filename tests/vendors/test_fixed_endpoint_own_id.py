@@ -12,26 +12,18 @@ activity, the gate's interceptor), the callback server and the fake on loopback 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from temporalio.client import Client, WorkflowFailureError
+from temporalio.client import Client
 
 from app.gate.hook_types import QUERY_MAILBOX_STATUS, MailboxStatus, mailbox_id
 from app.gate.types import AdvancedBy, Mode, Outcome, StageRecord
-from app.pipeline.activities import PipelineActivities
-from app.pipeline.file import load_pipeline
-from app.pipeline.types import QUERY_PIPELINE_STATUS, PipelineRunInput, PipelineStatus
-from app.pipeline.workflow import PipelineWorkflow
 from app.runtime.config import Settings
-from app.starter import start_pipeline_run
-from tests.vendors.checkout import CheckoutWorkflow
-from tests.vendors.checkout_activities import Checkout, create_payment
 from tests.vendors.common import Scenario
 from tests.vendors.stripe_rig import StripeRig as Rig
-from tests.vendors.stripe_rig import stripe_rig, stripe_source
+from tests.vendors.stripe_rig import checkout_rig, pay, stripe_source
 
 RUN_TIMEOUT = 60.0
 PIPELINE_FILE = Path(__file__).resolve().parents[2] / "pipelines" / "stripe_own_id_style.yaml"
@@ -44,45 +36,14 @@ ADVANCED_BY = {Mode.SIGNAL: AdvancedBy.SIGNAL, Mode.TOKEN: AdvancedBy.ACTIVITY, 
 
 @pytest.fixture
 async def rig(client: Client, settings: Settings) -> AsyncIterator[Rig]:
-    async with stripe_rig(
-        client,
-        settings,
-        hook_env=HOOK_ENV,
-        secret=SECRET,
-        workflows=[CheckoutWorkflow, PipelineWorkflow],
-        activities=lambda worker_settings, http: [
-            create_payment,
-            PipelineActivities(worker_settings, http).http_request,
-        ],
-    ) as ready:
+    async with checkout_rig(client, settings, hook_env=HOOK_ENV, secret=SECRET) as ready:
         yield ready
 
 
 async def _pay(rig: Rig, scenario: Scenario, mode: Mode, way: str) -> tuple[StageRecord, str]:
-    """Run one payment to its end; the stage's record and the run's first run ID (part of the stage's ID)."""
-    if way == "pipeline":  # pipelines/stripe_own_id_style.yaml, as written
-        pipeline = load_pipeline(PIPELINE_FILE)
-        inp = {**(pipeline.input_example or {}), "scenario": scenario.value}
-        run = await start_pipeline_run(
-            rig.client,
-            rig.task_queue,
-            PipelineRunInput(pipeline, inp, mode),
-            workflow_id=f"stripe-own-id-{scenario.value}-{uuid.uuid4().hex[:8]}",
-        )
-        try:
-            await asyncio.wait_for(run.result(), RUN_TIMEOUT)
-        except WorkflowFailureError:
-            pass  # a stage that did not complete fails the run; its record says how
-        status: PipelineStatus = await run.query(QUERY_PIPELINE_STATUS, result_type=PipelineStatus)
-        return status.stages[0], f"{run.id}/{run.first_execution_run_id}/pay"
-    handle = await rig.client.start_workflow(
-        CheckoutWorkflow.run,
-        Checkout(vendor_url=rig.vendor_url, scenario=scenario.value, mode=mode, own_id=True),
-        id=f"checkout-own-id-{scenario.value}-{uuid.uuid4().hex[:8]}",
-        task_queue=rig.task_queue,
-    )
-    record: StageRecord = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
-    return record, f"{handle.id}/{handle.first_execution_run_id}/pay"
+    """Run one payment to its end; the stage's record and its own ID (the key it waited on)."""
+    payment = await pay(rig, scenario, mode, way, pipeline_file=PIPELINE_FILE, own_id=True, timeout=RUN_TIMEOUT)
+    return payment.record, payment.own_id
 
 
 async def _answers(rig: Rig, count: int) -> list[tuple[str, int]]:
