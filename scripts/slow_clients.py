@@ -27,19 +27,17 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 
 from app.gate.types import Mode
 from app.pipeline.file import parse_pipeline
 from app.pipeline.types import PipelineRunInput
 from app.starter import start_pipeline_run
+from scripts.stack.asgi_server import serving
 from scripts.stack.dev_server import DevServer, connect
 from scripts.stack.processes import find_temporal_cli, free_port
 from scripts.stack.services import local_stack
@@ -80,21 +78,6 @@ class StubService:
         self.urls.put_nowait(json.loads(body)["callback_url"])
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
         await send({"type": "http.response.body", "body": b"{}"})
-
-
-@asynccontextmanager
-async def serving(app: StubService) -> AsyncIterator[str]:
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(30):
-        while not server.started:  # noqa: ASYNC110  # uvicorn offers no event for this
-            await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
 
 
 @dataclass

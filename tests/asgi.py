@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,22 +19,7 @@ def asgi_client(app: Litestar, base_url: str = "http://test") -> httpx.AsyncClie
 @asynccontextmanager
 async def serving(app: Litestar, *, timeout: float = 10.0, port: int | None = None) -> AsyncIterator[str]:
     """Serve `app` over real HTTP on loopback (`port`, else a free one), on the test's own loop; yields its URL."""
-    import uvicorn
+    from scripts.stack.asgi_server import serving as serving_app
 
-    from tests.stack import free_port
-
-    port = port or free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, access_log=False, lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    try:
-        async with asyncio.timeout(timeout):
-            while not server.started:
-                if task.done():
-                    task.result()  # raises why it could not start
-                await asyncio.sleep(0.02)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout)
+    async with serving_app(app, timeout=timeout, port=port) as url:
+        yield url

@@ -36,7 +36,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from temporalio.client import Client
 
 from app.gate.hook_types import DEFAULT_SETTLE_SECONDS, MAILBOX_WORKFLOW_NAME
@@ -45,7 +44,7 @@ from app.pipeline.file import parse_pipeline
 from app.pipeline.types import PipelineResult, PipelineRunInput
 from app.starter import start_pipeline_run
 from scripts.bench.stack import STUB_TASK_QUEUE, StackOptions, start_bench_stack
-from scripts.stack.processes import free_port
+from scripts.stack.asgi_server import serving
 
 HOOK_SECRET = "bench-hook-secret"  # noqa: S105  # a loopback benchmark's own key
 HOOK_ENV = {
@@ -226,16 +225,11 @@ async def open_mailboxes(client: Client) -> int:
 @asynccontextmanager
 async def bench_stack(stub: Stub) -> AsyncIterator[Client]:
     """The stub service and a stack of its own (dev server, worker, callback server with `/hooks/bench`)."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(stub, host="127.0.0.1", port=port, log_config=None, access_log=False))
-    serving = asyncio.create_task(server.serve())
-    try:
+    async with serving(stub) as stub_url:
         with tempfile.TemporaryDirectory(prefix="stagegate-bench-hooks-") as log_dir:
             stack = await start_bench_stack(
                 Path(log_dir),
-                StackOptions(
-                    stub_service_url=f"http://127.0.0.1:{port}", worker_env={}, with_e2e=False, callback_env=HOOK_ENV
-                ),
+                StackOptions(stub_service_url=stub_url, worker_env={}, with_e2e=False, callback_env=HOOK_ENV),
             )
             try:
                 client = await Client.connect(stack.temporal_address)
@@ -244,9 +238,6 @@ async def bench_stack(stub: Stub) -> AsyncIterator[Client]:
                     yield client
             finally:
                 stack.stop()
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 10)
 
 
 async def report_open_mailboxes(client: Client) -> tuple[int, int]:

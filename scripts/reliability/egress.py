@@ -16,12 +16,11 @@ import argparse
 import asyncio
 import random
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Sequence
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-import uvicorn
 from temporalio.client import WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
@@ -32,7 +31,7 @@ from app.starter import start_pipeline_run
 from scripts.reliability.guard_row import GuardRow
 from scripts.reliability.lab import lab
 from scripts.reliability.tally import server_errors
-from scripts.stack.processes import free_port
+from scripts.stack.asgi_server import serving
 
 COMMAND = "just reliability-row egress --seed N"
 METADATA = "http://169.254.169.254/latest/meta-data/"
@@ -91,22 +90,6 @@ class Listener:
         await send({"type": "http.response.body", "body": b'{"job_id": "j1"}'})
 
 
-@asynccontextmanager
-async def listening(app: Listener) -> AsyncIterator[str]:
-    """Serve `app` on a free loopback port for the block."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(30):
-        while not server.started:  # noqa: ASYNC110  # uvicorn offers no event for this
-            await asyncio.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
-
-
 @dataclass
 class KindResult:
     """How the runs of one kind ended."""
@@ -141,7 +124,7 @@ async def run(args: argparse.Namespace) -> GuardRow:
     names = ("off", "redirector", "thief", "unbound")
     listeners = {name: Listener(token=token) for name in names}
     async with AsyncExitStack() as stack:
-        urls = {name: await stack.enter_async_context(listening(app)) for name, app in listeners.items()}
+        urls = {name: await stack.enter_async_context(serving(app)) for name, app in listeners.items()}
         listeners["redirector"].redirect_to = f"{urls['thief']}/steal"
         listed = ["redirector", "unbound"] if not args.open else list(names)
         env = {

@@ -25,8 +25,8 @@ from litestar.params import FromPath
 from twilio.request_validator import RequestValidator
 
 from tests.vendors.common import OVERSIZED_BYTES, Background, Deliveries, Scenario, deliver
+from tests.vendors.twilio_like import FORM, status_fields
 
-FORM = "application/x-www-form-urlencoded"
 PREFIX = "/account-wide"
 FINAL_STATUS = {Scenario.FAIL: "undelivered", Scenario.CANCEL: "canceled"}
 
@@ -44,20 +44,7 @@ class TwilioAccount:
 
     async def status(self, message: dict[str, str], status: str, *, pad: int = 0) -> int:
         """POST one status callback, form-encoded and signed by the SDK."""
-        fields = {
-            "AccountSid": message["AccountSid"],
-            "MessageSid": message["sid"],
-            "SmsSid": message["sid"],
-            "MessageStatus": status,
-            "SmsStatus": status,
-            "To": message["To"],
-            "From": message["From"],
-            "ApiVersion": "2010-04-01",
-        }
-        if status in ("failed", "undelivered"):
-            fields["ErrorCode"] = "30003"
-        if pad:
-            fields["Padding"] = "x" * pad
+        fields = status_fields(message, status, pad=pad)
         content = urlencode(fields)
         signature = self.validator.compute_signature(self.public_url, fields)
         headers = {"content-type": FORM, "x-twilio-signature": signature}

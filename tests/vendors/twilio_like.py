@@ -25,6 +25,25 @@ from tests.vendors.common import OVERSIZED_BYTES, Background, Deliveries, Scenar
 FORM = "application/x-www-form-urlencoded"
 
 
+def status_fields(message: dict[str, str], status: str, *, pad: int = 0) -> dict[str, str]:
+    """The form fields of one of Twilio's status callbacks about `message` (`pad`: an oversized one)."""
+    fields = {
+        "AccountSid": message["AccountSid"],
+        "MessageSid": message["sid"],
+        "SmsSid": message["sid"],
+        "MessageStatus": status,
+        "SmsStatus": status,
+        "To": message["To"],
+        "From": message["From"],
+        "ApiVersion": "2010-04-01",
+    }
+    if status in ("failed", "undelivered"):
+        fields["ErrorCode"] = "30003"
+    if pad:
+        fields["Padding"] = "x" * pad
+    return fields
+
+
 class Twilio:
     """The fake's state: messages by SID and every delivery it made."""
 
@@ -34,20 +53,7 @@ class Twilio:
         self.background = Background()
 
     async def status(self, message: dict[str, str], status: str, url: str, *, pad: int = 0) -> int:
-        fields = {
-            "AccountSid": message["AccountSid"],
-            "MessageSid": message["sid"],
-            "SmsSid": message["sid"],
-            "MessageStatus": status,
-            "SmsStatus": status,
-            "To": message["To"],
-            "From": message["From"],
-            "ApiVersion": "2010-04-01",
-        }
-        if status in ("failed", "undelivered"):
-            fields["ErrorCode"] = "30003"
-        if pad:
-            fields["Padding"] = "x" * pad
+        fields = status_fields(message, status, pad=pad)
         content = urlencode(fields)
         return await deliver(
             self.deliveries, status, lambda http: http.post(url, content=content, headers={"content-type": FORM})
