@@ -19,7 +19,7 @@ def asgi_client(app: Litestar, base_url: str = "http://test") -> httpx.AsyncClie
 @asynccontextmanager
 async def serving(app: Litestar, *, timeout: float = 10.0, port: int | None = None) -> AsyncIterator[str]:
     """Serve `app` over real HTTP on loopback (`port`, else a free one), on the test's own loop; yields its URL."""
-    from scripts.stack.asgi_server import serving as serving_app
+    from tests.stack import serve_asgi
 
-    async with serving_app(app, timeout=timeout, port=port) as url:
+    async with serve_asgi(app, timeout=timeout, port=port) as url:
         yield url

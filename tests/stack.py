@@ -13,6 +13,7 @@ import base64
 import uuid
 from pathlib import Path
 
+from scripts.stack.asgi_server import serving as serve_asgi
 from scripts.stack.dev_server import DevServer, connect
 from scripts.stack.processes import (
     ROOT,
@@ -43,6 +44,7 @@ __all__ = [
     "free_port",
     "kill",
     "local_stack",
+    "serve_asgi",
     "start_process",
     "start_stack",
     "wait_activity_started",
