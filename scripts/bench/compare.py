@@ -58,14 +58,24 @@ class Outputs:
         return Outputs(folder / f"{stem}.json", folder / f"{stem}.md", folder / f"{stem}.png")
 
 
-def machine() -> dict[str, object]:
-    """What the numbers were measured on."""
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages, now."""
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def machine(load_at_start: Sequence[float]) -> dict[str, object]:
+    """What the numbers were measured on, written when the run ends.
+
+    The start's load is read by the caller before it starts the stack and handed in: the load at the end of a
+    run is another figure (on a shared machine it can be several times the start's), recorded beside it.
+    """
     return {
         "cpus": psutil.cpu_count(),
         "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
+        "load_average_at_start": list(load_at_start),
+        "load_average_at_end": load_average(),
     }
 
 
@@ -89,7 +99,7 @@ async def run_compare(
     With `temporal_address` it runs against that Temporal (e.g. `just cluster-up`'s) instead of a dev server of its
     own, and samples `sample_pids` (its processes; `sample_trees` with their children) beside the stack's.
     """
-    began = time.monotonic()
+    began, load_at_start = time.monotonic(), load_average()
     log_dir = log_dir or Path(tempfile.mkdtemp(prefix="stagegate-bench-"))
     firer: Firer | None = None
 
@@ -133,7 +143,7 @@ async def run_compare(
         finally:
             stack.stop()
     results.meta.update(
-        machine=machine(),
+        machine=machine(load_at_start),
         plan=asdict(plan),
         sides=[s.key for s in sides],
         worker_env=dict(worker_env or {}),

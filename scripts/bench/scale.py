@@ -27,7 +27,7 @@ from temporalio.client import Client
 from app.demo.payloads import WORKFLOW_NAME, StagedRunInput
 from app.gate.types import Mode
 from app.starter import start_staged_run
-from scripts.bench.compare import Outputs, machine
+from scripts.bench.compare import Outputs, load_average, machine
 from scripts.bench.sampler import Sample, Sampler
 from scripts.bench.scale_report import plot_scale, scale_markdown
 from scripts.bench.scale_results import Point, ScaleResults
@@ -68,7 +68,7 @@ class Holder:
 
 async def run_scale(plan: ScalePlan, outputs: Outputs, console: Console) -> ScaleResults:
     """The whole scale run; writes JSON, markdown and the timeline PNG."""
-    began = time.monotonic()
+    began, load_at_start = time.monotonic(), load_average()
     log_dir = Path(tempfile.mkdtemp(prefix="stagegate-scale-"))
     holder = Holder()
     stub = StubService(holder.hold)
@@ -92,7 +92,7 @@ async def run_scale(plan: ScalePlan, outputs: Outputs, console: Console) -> Scal
         finally:
             stack.stop()
     results.meta.update(
-        machine=machine(),
+        machine=machine(load_at_start),
         plan={**asdict(plan), "mode": plan.mode.value},
         command=" ".join(["python -m scripts.bench", *sys.argv[1:]]),
         finished_at=datetime.now(UTC).isoformat(timespec="seconds"),
