@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
+from typing import cast
 
-import msgspec
 import structlog
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State
@@ -16,10 +16,13 @@ from litestar.di import NamedDependency, Provide
 from litestar.exceptions import HTTPException
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
+from litestar.types import ASGIApp, LifeSpanReceive, LifeSpanScope, LifeSpanSend, Receive, Scope, Send
 from temporalio.client import Client
 
-from app.callbacks.body_check import BodyCheck, check_body_signature
-from app.callbacks.forwarding import Forwarded, Temporal
+from app.callbacks.body_check import BodyCheck
+from app.callbacks.fast_path import CallbackFastPath
+from app.callbacks.forwarding import Temporal
+from app.callbacks.handling import CallbackHandling, Refusal
 from app.callbacks.hooks import (
     Delivery,
     HookAnswer,
@@ -32,93 +35,45 @@ from app.callbacks.metrics import HOOKS_ROUTE, CallbackMetrics
 from app.callbacks.modes.registry import SPECS
 from app.callbacks.modes.spec import ModeSpec
 from app.callbacks.openapi import error_responses, hook_error_responses, operation_class
-from app.callbacks.shapes import decode_foreign_body
-from app.callbacks.tracing import annotate_hook_span, annotate_request_span, tracing_middleware
-from app.callbacks.wire import Accepted, CallbackBody, ErrorBody, decode_callback_body
-from app.errors import BadCallbackError, CallbackRefusedError, UnmappedOutcomeError
-from app.gate.callback_urls import CallbackTarget, verify_callback_params
+from app.callbacks.tracing import annotate_hook_span, tracing_middleware
+from app.callbacks.wire import Accepted, ErrorBody
+from app.errors import CallbackRefusedError
 from app.runtime.config import Settings
 from app.runtime.tracing import Tracing
 
 log = structlog.get_logger(__name__)
-# The `temporal_call` of an event the stage's shape ignores (answered, counted, never forwarded).
-IGNORED_CALL = "none (ignored)"
 
 
-def _verified(request: Request[object, object, State], settings: Settings, spec: ModeSpec) -> CallbackTarget:
-    target = verify_callback_params(
-        spec.mode, request.query_params.multi_items(), settings.signing_secrets, now=time.time()
-    )
-    structlog.contextvars.bind_contextvars(
-        workflow_id=target.workflow_id, stage=str(target.stage), mode=spec.mode.value, attempt=target.attempt
-    )
-    annotate_request_span(target)
-    return target
+class CallbackServer(Litestar):
+    """The Litestar app, with the three callback POSTs served by the fast path in front of it.
 
+    `fast_path` is set by `create_app`; the callback routes stay registered in Litestar (OpenAPI documents them,
+    and they answer what the fast path leaves to them, e.g. a trailing slash), sharing its `CallbackHandling`.
+    """
 
-async def _body(
-    request: Request[object, object, State], settings: Settings, target: CallbackTarget
-) -> CallbackBody | None:
-    """The callback as our own body; None when the stage's callback shape says to ignore it."""
-    raw = await request.body()
-    # Before parsing: a tampered or replayed body is refused as such, whatever it holds.
-    body_check: BodyCheck = request.app.state.body_check
-    signed = check_body_signature(body_check, target, request.scope["headers"], raw)
-    if target.shape is not None:  # the service's own body, read with the shape the signed URL carries
-        shaped = decode_foreign_body(
-            raw, target.shape, request.scope["headers"], max_result_bytes=settings.callback_max_result_bytes
-        )
-        if shaped is None:
-            return None
-        body = shaped
-    else:
-        try:
-            body = decode_callback_body(raw, max_result_bytes=settings.callback_max_result_bytes)
-        except msgspec.ValidationError as err:
-            raise BadCallbackError(f"callback body is invalid: {err}", code="invalid_body") from err
-        except msgspec.DecodeError as err:
-            raise BadCallbackError(f"callback body is not valid JSON: {err}", code="invalid_json") from err
-    # A signed body's webhook-id is the dedupe key: the sender keeps it across retries, and it is signed.
-    if signed is None or signed.webhook_id is None:
-        return body
-    return msgspec.structs.replace(body, callback_id=signed.webhook_id)
+    fast_path: CallbackFastPath
+    fast_asgi: ASGIApp  # the fast path, inside the tracing middleware when tracing is on
+
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        """A callback POST goes to the fast path; everything else to Litestar."""
+        if self.fast_path.serves(scope):
+            await self.fast_asgi(cast("Scope", scope), cast("Receive", receive), cast("Send", send))
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _callback_route(spec: ModeSpec) -> HTTPRouteHandler:
-    """The route of one mode: verify the signed URL, parse the body, hand it to the mode's forwarding."""
+    """The route of one mode in Litestar: documents it, and serves what the fast path leaves to Litestar."""
 
     async def handler(request: Request[object, object, State]) -> Response[Accepted]:
-        # From the app's state, not Litestar's dependency injection: resolving even these two costs an anyio
-        # task group and cancel scope per request, about 5 % of the callback server's CPU per callback.
-        state = request.app.state
-        settings: Settings = state.settings
-        temporal: Temporal = state.temporal
-        target = _verified(request, settings, spec)
-        body = await _body(request, settings, target)
-        metrics = _metrics(request)
-        if body is None:
-            return _ignored(spec, target, metrics)
-        with metrics.forwarding(spec.mode.value):
-            forwarded: Forwarded = await spec.forward(temporal, target, body, received_at=_utc_now())
-        metrics.accepted(spec.path, status_code=forwarded.status_code, temporal_call=forwarded.temporal_call)
-        log.info(
-            "callback forwarded",
-            status=body.status,
-            callback_id=body.callback_id,
-            temporal_call=forwarded.temporal_call,
-            verdict=forwarded.verdict,
-        )
-        answer = Accepted(
-            True,
-            spec.mode.value,
-            target.workflow_id,
-            target.stage,
-            body.status,
-            forwarded.temporal_call,
-            verdict=forwarded.verdict,
-            early=forwarded.early,
-        )
-        return Response(answer, status_code=forwarded.status_code)
+        handling: CallbackHandling = request.app.state.handling
+        answer = await handling.take(spec, request.query_params.multi_items(), request.scope["headers"], request.body)
+        return Response(answer.body, status_code=answer.status_code)
 
     handler.__doc__ = (
         f"Signed query: wf, stage, attempt, exp, sig{', run + act (or an older token)' if spec.carries_token else ''}. "
@@ -164,16 +119,6 @@ async def hook_route(request: Request[object, object, State]) -> Response[HookAn
     return Response(answer, status_code=status_code)
 
 
-def _ignored(spec: ModeSpec, target: CallbackTarget, metrics: CallbackMetrics) -> Response[Accepted]:
-    """An event the stage's callback shape maps to `ignore`: taken (so the sender stops), counted, not forwarded."""
-    metrics.accepted(spec.path, status_code=202, temporal_call=IGNORED_CALL)
-    log.info("callback ignored by the stage's callback shape")
-    answer = Accepted(
-        True, spec.mode.value, target.workflow_id, target.stage, "ignored", IGNORED_CALL, verdict="ignored"
-    )
-    return Response(answer, status_code=202)
-
-
 @get("/healthz", summary="The process is up")
 async def healthz() -> dict[str, str]:
     """Liveness: answers as long as the process serves HTTP."""
@@ -202,25 +147,12 @@ async def readyz(
     return Response({"status": "ok", "temporal": "reachable", **security}, status_code=200)
 
 
-def _callback_error_handler(
-    retry_after_seconds: int,
-) -> Callable[[Request[object, object, State], CallbackRefusedError], Response[ErrorBody]]:
-    """Answers a refused callback with its type's status (app.errors.HTTP_STATUS); every 503 says when to retry."""
-
-    def handle(request: Request[object, object, State], err: CallbackRefusedError) -> Response[ErrorBody]:
-        log.warning("callback rejected", status_code=err.status_code, error=err.code, reason=err.message)
-        _metrics(request).refused(request.url.path, status_code=err.status_code, reason=err.reason)
-        headers = {"Retry-After": str(retry_after_seconds)} if err.status_code == 503 else None
-        return Response(_error_body(err), status_code=err.status_code, headers=headers)
-
-    return handle
+def _refused(request: Request[object, object, State], err: CallbackRefusedError) -> Response[ErrorBody]:
+    return _response(_handling(request).refused(request.url.path, err))
 
 
-def _error_body(err: CallbackRefusedError) -> ErrorBody:
-    body = ErrorBody(err.code, err.message, err.status_code)
-    if isinstance(err, UnmappedOutcomeError):  # say what was sent and what would have been understood
-        body = msgspec.structs.replace(body, field=err.field, value=err.value, accepted=err.accepted)
-    return body
+def _response(refusal: Refusal) -> Response[ErrorBody]:
+    return Response(refusal.body, status_code=refusal.status_code, headers=refusal.headers)
 
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=False)
@@ -235,27 +167,18 @@ def _metrics(request: Request[object, object, State]) -> CallbackMetrics:
     return metrics
 
 
+def _handling(request: Request[object, object, State]) -> CallbackHandling:
+    handling: CallbackHandling = request.app.state.handling
+    return handling
+
+
 def _http_error(request: Request[object, object, State], err: HTTPException) -> Response[ErrorBody]:
-    code = {413: "body_too_large", 404: "not_found", 405: "method_not_allowed"}.get(err.status_code, "bad_request")
-    _metrics(request).refused(request.url.path, status_code=err.status_code, reason=code)
-    message = str(err.detail)
-    if err.status_code == 413:
-        message = "callback body is larger than the server accepts"
-    return Response(ErrorBody(code, message, err.status_code), status_code=err.status_code)
+    return _response(_handling(request).http_error(request.url.path, err.status_code, str(err.detail)))
 
 
 def _unexpected_error(request: Request[object, object, State], err: Exception) -> Response[ErrorBody]:
     """A bug (no input is meant to get here): log it with its traceback, answer with the usual JSON error."""
-    log.error(
-        "unexpected error in the callback server",
-        method=request.method,
-        path=request.url.path,
-        error_type=type(err).__name__,
-        exc_info=err,
-    )
-    message = "the callback server hit an unexpected error; it has been logged"
-    _metrics(request).refused(request.url.path, status_code=500, reason="internal_error")
-    return Response(ErrorBody("internal_error", message, 500), status_code=500)
+    return _response(_handling(request).unexpected(request.method, request.url.path, err))
 
 
 def _provide_client(state: State) -> Client:
@@ -268,17 +191,13 @@ def _provide_temporal(state: State) -> Temporal:
     return temporal
 
 
-def _utc_now() -> str:
-    return datetime.now(UTC).isoformat()
-
-
 def create_app(
     settings: Settings,
     *,
     client: Client | None = None,
     tracing: Tracing | None = None,
     hook_delivery: Delivery | None = None,
-) -> Litestar:
+) -> CallbackServer:
     """App factory. Pass `client` to reuse one (tests do, on their own loop); else one is made lazily.
 
     `hook_delivery` takes verified `/hooks/{source}` events on; the default hands each to its key's mailbox.
@@ -308,7 +227,6 @@ def create_app(
         {"client": client, "temporal": Temporal(client, timeout_seconds=timeout)} if client is not None else {}
     )
     initial.settings = settings
-    initial.body_check = BodyCheck.from_settings(settings)
     # Parsed now: a bad hook source (scheme, key, option, path) stops the server before it serves.
     initial.hook_sources = hook_sources(settings)
     initial.hook_delivery = hook_delivery or MailboxDelivery(
@@ -322,7 +240,10 @@ def create_app(
         {**{spec.path: spec.mode.value for spec in SPECS.values()}, HOOKS_ROUTE: "hook"},
         hook_sources=initial.hook_sources,
     )
-    return Litestar(
+    initial.handling = CallbackHandling(
+        settings, BodyCheck.from_settings(settings), initial.metrics, lambda: _provide_temporal(initial)
+    )
+    app = CallbackServer(
         route_handlers=[
             *(_callback_route(spec) for spec in SPECS.values()),
             hook_route,
@@ -339,7 +260,7 @@ def create_app(
             "temporal": Provide(_provide_temporal, sync_to_thread=False),
         },
         exception_handlers={
-            CallbackRefusedError: _callback_error_handler(settings.callback_retry_after_seconds),
+            CallbackRefusedError: _refused,
             HTTPException: _http_error,
             Exception: _unexpected_error,
         },
@@ -348,6 +269,10 @@ def create_app(
         before_request=_clear_log_context,
         logging_config=None,  # app.runtime.logs configures logging; Litestar must not replace our handlers
     )
+    app.fast_path = CallbackFastPath(initial.handling, SPECS.values(), max_body_bytes=settings.callback_max_body_bytes)
+    # Traced like Litestar's own requests: the same middleware (span name, URL trace context) around it.
+    app.fast_asgi = app.fast_path if tracing is None else tracing_middleware(tracing)(app.fast_path)
+    return app
 
 
 async def _clear_log_context(_: Request[object, object, State]) -> None:

@@ -7,7 +7,7 @@ import math
 from rich.console import Console
 from rich.markdown import Markdown
 
-from scripts.bench.results import PHASE_C1, PHASE_SATURATION, PROCESSES, BenchResults, SideSummary
+from scripts.bench.results import PHASE_C1, PHASE_SATURATION, PROCESSES, BenchResults, SideSummary, Spread
 
 
 def _f(value: float, digits: int = 1) -> str:
@@ -114,6 +114,7 @@ def markdown_report(results: BenchResults) -> str:
     out += _table(["side", "runs", "events/stage", "bytes/stage"], rows)
     out += ["", "### Answers to the callbacks the bench fired (every attempt)", ""]
     out += _table(["side and answer", "count"], [[k, str(v)] for k, v in results.answers.items()])
+    out += _servers_ab(results)
     if results.shape_ratios:
         out += ["", "### Foreign callback body (through a callback shape) vs stagegate's own body, saturation", ""]
         out += [
@@ -153,6 +154,29 @@ def markdown_report(results: BenchResults) -> str:
         ["goal", "measured", "met"], [[g.goal, g.measured, "yes" if g.met else "**no**"] for g in results.goals]
     )
     return "\n".join(out) + "\n"
+
+
+def _servers_ab(results: BenchResults) -> list[str]:
+    """A/B runs: each callback server's CPU per advance, per mode, over the rounds, and the per-round ratio."""
+    sat = {s.side: s for s in results.summaries if s.phase == PHASE_SATURATION}
+    rows = []
+    for key, b in sat.items():
+        a = sat.get(key.removesuffix("-b")) if key.endswith("-b") else None
+        if a is None:
+            continue
+        pairs = zip(a.callback_server_cpu_ms_rounds, b.callback_server_cpu_ms_rounds, strict=False)
+        ratios = Spread.of([x / y for x, y in pairs if y and not math.isnan(y)])
+        a_ms, b_ms = Spread.of(a.callback_server_cpu_ms_rounds), Spread.of(b.callback_server_cpu_ms_rounds)
+        rows.append([a.mode, a_ms.text(), b_ms.text(), ratios.text(), str(ratios.rounds)])
+    if not rows:
+        return []
+    out = ["", "### Callback server A vs B: CPU ms per advance, saturation", ""]
+    out += [
+        "Each server's CPU milliseconds per advance of the side whose callbacks it took, median (range) over the "
+        "rounds; A / B per round (the two sides of a mode run back to back in every round).",
+        "",
+    ]
+    return out + _table(["mode", "server A", "server B", "A / B (per round)", "rounds"], rows)
 
 
 def print_summary(results: BenchResults, console: Console) -> None:

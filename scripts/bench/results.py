@@ -84,13 +84,15 @@ class SideSummary:
     cpu_s_per_1000_advances: dict[str, float]
     peak_rss_mb: dict[str, float]
     advances_per_s_rounds: list[float] = field(default_factory=list)  # each round's own rate, in round order
-    # Each round's CPU milliseconds of the callback server per advance, in round order (nan: not measured).
+    # Each round's CPU milliseconds per advance of the callback server the side's callbacks reach (B for a `-b`
+    # side), in round order (nan: not measured).
     callback_server_cpu_ms_rounds: list[float] = field(default_factory=list)
 
 
 def summarize(side_key: str, phase: str, batches: Sequence[Batch]) -> SideSummary:
     """Throughput over the summed windows (so rounds weigh by their length), percentiles over every stage."""
     side = BY_KEY[side_key]
+    server = "callback_server_b" if side.server == "b" else "callback_server"  # the one this side's callbacks reach
     advances = sum(b.advances for b in batches)
     elapsed = sum(b.elapsed_s for b in batches)
     cpu: dict[str, float] = {}
@@ -119,7 +121,7 @@ def summarize(side_key: str, phase: str, batches: Sequence[Batch]) -> SideSummar
             b.advances / b.elapsed_s if b.elapsed_s > 0 else math.nan for b in sorted(batches, key=lambda b: b.round)
         ],
         callback_server_cpu_ms_rounds=[
-            1000 * b.cpu_s.get("callback_server", math.nan) / b.advances if b.advances else math.nan
+            1000 * b.cpu_s.get(server, math.nan) / b.advances if b.advances else math.nan
             for b in sorted(batches, key=lambda b: b.round)
         ],
     )

@@ -194,3 +194,23 @@ def test_throughput_sums_windows_and_ratios_judge_the_goals() -> None:
     # Two rounds: the bootstrap medians are 0.85, 0.875 or 0.90; the 95 % interval spans the rounds.
     assert (ratio.throughput_ratio_low, ratio.throughput_ratio_high) == pytest.approx((0.85, 0.9))
     assert "0.88 [0.85-0.90] x (median of 2 rounds" in results.goals[0].measured
+
+
+def test_an_ab_run_reads_each_sides_own_callback_server() -> None:
+    # Side A's callbacks reach callback_server, its -b twin's callback_server_b: each round's CPU per advance
+    # is read from the server the side used, and the report puts both servers side by side per mode.
+    from scripts.bench.report import markdown_report
+
+    sat = PHASE_SATURATION
+
+    def batch(side: str, rnd: int, a_cpu: float, b_cpu: float) -> Batch:
+        base = _batch(side, sat, advances=100, elapsed=1.0, latency=10, cpu=1.0, rnd=rnd)
+        return Batch(**{**base.__dict__, "cpu_s": {"callback_server": a_cpu, "callback_server_b": b_cpu}})
+
+    a = summarize("p1-signal", sat, [batch("p1-signal", 0, 0.15, 0.0), batch("p1-signal", 1, 0.17, 0.01)])
+    b = summarize("p1-signal-b", sat, [batch("p1-signal-b", 0, 0.0, 0.2), batch("p1-signal-b", 1, 0.01, 0.18)])
+    assert a.callback_server_cpu_ms_rounds == pytest.approx([1.5, 1.7])
+    assert b.callback_server_cpu_ms_rounds == pytest.approx([2.0, 1.8])
+    report = markdown_report(BenchResults(meta={}, summaries=[a, b]))
+    # A/B per round 0.75 and 0.944: median 0.85.
+    assert "| signal | 1.60 (1.50-1.70) | 1.90 (1.80-2.00) | 0.85 (0.75-0.94) | 2 |" in report
