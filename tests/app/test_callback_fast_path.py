@@ -18,7 +18,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import urlsplit
 
 import structlog
 from litestar import Litestar
@@ -28,10 +27,10 @@ from temporalio.client import Client
 from app.callbacks.metrics import CallbackMetrics
 from app.callbacks.server import CallbackServer, create_app
 from app.demo.payloads import StagedRunInput
-from app.gate.callback_urls import CallbackTarget, build_callback_url
 from app.gate.types import Mode
 from app.runtime.config import Settings
 from app.starter import start_staged_run
+from tests.app.signed_urls import callback_target, signed_path
 from tests.stack import free_port
 
 WAIT_S = 10.0
@@ -145,17 +144,7 @@ async def _both(app: CallbackServer, path_and_query: str, chunks: list[bytes], *
 
 
 def _path(settings: Settings, mode: Mode, workflow_id: str, **kw: Any) -> str:
-    fields: dict[str, Any] = {
-        "mode": mode,
-        "workflow_id": workflow_id,
-        "stage": 1,
-        "attempt": 1,
-        "expires_at": int(time.time()) + 300,
-        "task_token": b"\x01\x02not-a-real-token" if mode is Mode.TOKEN else None,
-    }
-    fields.update(kw)
-    parts = urlsplit(build_callback_url("http://test", settings.signing_secrets[0], CallbackTarget(**fields)))
-    return f"{parts.path}?{parts.query}"
+    return signed_path(settings, callback_target(mode, workflow_id, **kw))
 
 
 def _error(sent: Sent) -> tuple[int, str]:

@@ -6,7 +6,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -14,31 +13,12 @@ from temporalio.client import Client
 
 from app.callbacks.server import create_app
 from app.demo.payloads import StagedRunInput
-from app.gate.callback_urls import CallbackTarget, build_callback_url
 from app.gate.types import Mode
 from app.runtime.config import Settings
 from app.starter import start_staged_run
+from tests.app.signed_urls import callback_target, signed_path
 from tests.asgi import asgi_client
 from tests.stack import free_port
-
-
-def _url(settings: Settings, target: CallbackTarget, *, secret: str | None = None) -> str:
-    full = build_callback_url("http://test", secret or settings.signing_secrets[0], target)
-    parts = urlsplit(full)
-    return f"{parts.path}?{parts.query}"
-
-
-def _target(mode: Mode, workflow_id: str, **kw: object) -> CallbackTarget:
-    fields: dict[str, object] = {
-        "mode": mode,
-        "workflow_id": workflow_id,
-        "stage": 1,
-        "attempt": 1,
-        "expires_at": int(time.time()) + 300,
-        "task_token": b"\x01\x02not-a-real-token" if mode is Mode.TOKEN else None,
-    }
-    fields.update(kw)
-    return CallbackTarget(**fields)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -63,7 +43,9 @@ async def test_signal_accepted_for_running_workflow(
     # No worker polls this task queue: the run stays open and the server still takes the signal.
     handle = await start_staged_run(client, settings.task_queue, StagedRunInput(stages=1))
     try:
-        r = await http.post(_url(settings, _target(Mode.SIGNAL, handle.id)), json={"status": "completed"})
+        r = await http.post(
+            signed_path(settings, callback_target(Mode.SIGNAL, handle.id)), json={"status": "completed"}
+        )
         assert r.status_code == 202, r.text
         assert r.json()["temporal_call"] == "signal advance_stage"
         history = [e async for e in handle.fetch_history_events()]
@@ -82,22 +64,24 @@ async def test_signal_accepted_for_running_workflow(
 async def test_bad_signatures_are_rejected_before_temporal(
     http: httpx.AsyncClient, settings: Settings, mutate: object, status: int, code: str
 ) -> None:
-    path = _url(settings, _target(Mode.SIGNAL, "does-not-matter"))
+    path = signed_path(settings, callback_target(Mode.SIGNAL, "does-not-matter"))
     r = await http.post(mutate(path), json={})  # type: ignore[operator]
     assert r.status_code == status
     assert r.json()["error"] == code
 
 
 async def test_wrong_secret_and_expired(http: httpx.AsyncClient, settings: Settings) -> None:
-    r = await http.post(_url(settings, _target(Mode.SIGNAL, "x"), secret="attacker"), json={})
+    r = await http.post(signed_path(settings, callback_target(Mode.SIGNAL, "x"), secret="attacker"), json={})
     assert (r.status_code, r.json()["error"]) == (403, "bad_signature")
-    r = await http.post(_url(settings, _target(Mode.SIGNAL, "x", expires_at=int(time.time()) - 1)), json={})
+    r = await http.post(
+        signed_path(settings, callback_target(Mode.SIGNAL, "x", expires_at=int(time.time()) - 1)), json={}
+    )
     assert r.status_code == 403
     assert "expired" in r.json()["message"]
 
 
 async def test_bad_bodies(http: httpx.AsyncClient, settings: Settings) -> None:
-    path = _url(settings, _target(Mode.SIGNAL, "x"))
+    path = signed_path(settings, callback_target(Mode.SIGNAL, "x"))
     r = await http.post(path, content=b"{not json", headers={"content-type": "application/json"})
     assert (r.status_code, r.json()["error"]) == (400, "invalid_json")
     r = await http.post(path, json={"status": "finished"})
@@ -108,16 +92,16 @@ async def test_bad_bodies(http: httpx.AsyncClient, settings: Settings) -> None:
 
 
 async def test_unknown_and_closed_workflows(http: httpx.AsyncClient, settings: Settings, client: Client) -> None:
-    r = await http.post(_url(settings, _target(Mode.SIGNAL, f"nope-{uuid.uuid4()}")), json={})
+    r = await http.post(signed_path(settings, callback_target(Mode.SIGNAL, f"nope-{uuid.uuid4()}")), json={})
     assert (r.status_code, r.json()["error"]) == (404, "workflow_not_found")
     handle = await start_staged_run(client, settings.task_queue, StagedRunInput(stages=1))
     await handle.terminate("closing it for the test")
-    r = await http.post(_url(settings, _target(Mode.SIGNAL, handle.id)), json={})
+    r = await http.post(signed_path(settings, callback_target(Mode.SIGNAL, handle.id)), json={})
     assert (r.status_code, r.json()["error"]) == (409, "workflow_closed")
 
 
 async def test_garbage_task_token_is_a_4xx(http: httpx.AsyncClient, settings: Settings) -> None:
-    r = await http.post(_url(settings, _target(Mode.TOKEN, "x")), json={"status": "completed"})
+    r = await http.post(signed_path(settings, callback_target(Mode.TOKEN, "x")), json={"status": "completed"})
     assert 400 <= r.status_code < 500, r.text
     assert r.json()["message"]
 
@@ -126,9 +110,9 @@ async def test_temporal_down_is_503(settings: Settings) -> None:
     dead = await Client.connect(f"127.0.0.1:{free_port()}", lazy=True)
     app = create_app(settings, client=dead)
     async with asgi_client(app) as http:
-        r = await http.post(_url(settings, _target(Mode.SIGNAL, "wf")), json={})
+        r = await http.post(signed_path(settings, callback_target(Mode.SIGNAL, "wf")), json={})
         assert (r.status_code, r.json()["error"]) == (503, "temporal_unavailable"), r.text
-        r = await http.post(_url(settings, _target(Mode.TOKEN, "wf")), json={})
+        r = await http.post(signed_path(settings, callback_target(Mode.TOKEN, "wf")), json={})
         assert r.status_code == 503, r.text
         assert (await http.get("/readyz")).status_code == 503
         assert (await http.get("/healthz")).status_code == 200
