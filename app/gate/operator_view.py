@@ -71,6 +71,11 @@ def timer_summary(title: str, deadline: str) -> str:
     return one_line(f"{title} timeout (deadline {deadline})")
 
 
+def shared_timer_summary(summary: str) -> str:
+    """Summary of the run's one deadline timer (v12): what armed it, which later stages may wait on too."""
+    return one_line(f"{summary}; later stages share this timer")
+
+
 def reconcile_summary(title: str) -> str:
     """Summary of a reconcile activity."""
     return one_line(f"ask the service about {title} (reconcile)")
