@@ -159,3 +159,23 @@ async def test_hook_handoff_check_is_recorded_behind_its_patch(monkeypatch: pyte
     monkeypatch.setattr(stage_gate, "PATCH_HOOK_HANDOFF_CHECK", "stagegate-hook-handoff-check-not-recorded")
     with pytest.raises(NondeterminismError):
         await Replayer(workflows=[PipelineWorkflow]).replay_workflow(new)
+
+
+@pytest.mark.parametrize("mode", ["signal", "token", "update"])
+async def test_shared_deadline_timer_is_recorded_behind_its_patch(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """v12 (histories v9): stage deadlines (and token hand-off checks) share one timer, never cancelled when a stage
+    advances; v7 runs of the same scenario (a timer per stage, cancelled) replay; v9's need the patch to replay."""
+
+    def timer_events(history: WorkflowHistory) -> list[str]:
+        return [e.WhichOneof("attributes") or "" for e in history.events if "timer" in (e.WhichOneof("attributes") or "")]
+
+    old, new = _history(f"v7-{mode}-complete"), _history(f"v9-{mode}-complete")
+    assert not _has_patch_marker(old, stage_gate.PATCH_SHARED_DEADLINE_TIMER)
+    assert timer_events(old).count("timer_canceled_event_attributes") == 2
+    assert _has_patch_marker(new, stage_gate.PATCH_SHARED_DEADLINE_TIMER)
+    assert timer_events(new) == ["timer_started_event_attributes"]
+    for history in (old, new):
+        await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(history)
+    monkeypatch.setattr(stage_gate, "PATCH_SHARED_DEADLINE_TIMER", "stagegate-shared-deadline-timer-not-recorded")
+    with pytest.raises(NondeterminismError):
+        await Replayer(workflows=[StagedCallbackWorkflow]).replay_workflow(new)
