@@ -167,7 +167,8 @@ async def test_shared_deadline_timer_is_recorded_behind_its_patch(mode: str, mon
     advances; v7 runs of the same scenario (a timer per stage, cancelled) replay; v9's need the patch to replay."""
 
     def timer_events(history: WorkflowHistory) -> list[str]:
-        return [e.WhichOneof("attributes") or "" for e in history.events if "timer" in (e.WhichOneof("attributes") or "")]
+        kinds = (e.WhichOneof("attributes") or "" for e in history.events)
+        return [kind for kind in kinds if kind.startswith("timer_")]
 
     old, new = _history(f"v7-{mode}-complete"), _history(f"v9-{mode}-complete")
     assert not _has_patch_marker(old, stage_gate.PATCH_SHARED_DEADLINE_TIMER)
