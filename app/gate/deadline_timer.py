@@ -7,25 +7,28 @@ the earliest deadline still to come. A stage that advances leaves it running, an
 is later, waits on that same timer: a stage that advances in time writes no timer event at all.
 
 When the timer fires, every stage whose deadline it reached times out, and a stage still waiting with a later
-deadline arms it again for that one. So each stage keeps its exact deadline; the price is paid once per
-deadline-length of waiting instead of once per stage: TIMER_FIRED, a workflow task and TIMER_STARTED (5 events)
-whenever the timer armed by an earlier stage comes due while a later one waits. Runs whose stages take most of
-their timeout each pay more than before (5 events instead of 2 per stage); runs with several stages per timeout
-pay less. A stage with a SHORTER deadline than the armed one replaces it (TIMER_CANCELED + TIMER_STARTED, as
-before). A timer still armed when the run ends is dropped with the run; one that fires while no stage waits
-wakes the run once and is not armed again until a stage waits.
+deadline arms it again for that one. So each stage keeps its exact deadline. Re-arming after a fire costs
+TIMER_FIRED, a workflow task and TIMER_STARTED (5 events), more than the 2 a stage of its own would have cost, so
+a stage does not keep an earlier stage's timer that is likely to fire while it waits: when the armed timer is due
+sooner than twice the time the run's last wait took, the stage replaces it up front (TIMER_CANCELED +
+TIMER_STARTED, as before v12). Stages that take most of their timeout therefore cost what they did; stages that
+advance well within it cost nothing. A stage with a SHORTER deadline than the armed one replaces it too. A timer
+still armed when the run ends is dropped with the run; one that fires while no stage waits wakes the run once
+and is not armed again until a stage waits.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 # Temporal refuses a timer of 0; a deadline that is (almost) here still gets the smallest one.
 _SHORTEST_SECONDS = 0.001
+# An earlier stage's timer due sooner than this many times the last wait's length is replaced, not kept.
+KEEP_WHEN_DUE_AFTER_WAITS = 2
 
 
 class DeadlineTimer:
@@ -37,12 +40,15 @@ class DeadlineTimer:
         # The latest deadline a timer fired for: every wait whose deadline is at or before it has timed out.
         self._reached: datetime | None = None
         self._waiting: list[datetime] = []
+        # How long the last wait that ended by its condition took: what the next one is likely to take.
+        self._last_wait: timedelta | None = None
 
     async def wait(self, condition: Callable[[], bool], deadline: datetime, summary: str) -> None:
         """Return once `condition()` holds; raise `builtins.TimeoutError` if `deadline` comes first.
 
         `summary` names the timer for operators when this wait is the one that arms it.
         """
+        started = workflow.now()
         self._waiting.append(deadline)
         try:
             while not condition():
@@ -51,6 +57,7 @@ class DeadlineTimer:
                 await workflow.wait_condition(_until(condition, self._arm(summary)))
         finally:
             self._waiting.remove(deadline)
+        self._last_wait = workflow.now() - started
 
     def _due(self, deadline: datetime) -> bool:
         return workflow.now() >= deadline or (self._reached is not None and deadline <= self._reached)
@@ -60,13 +67,20 @@ class DeadlineTimer:
         earliest = min(d for d in self._waiting if not self._due(d))
         timer, fires_at = self._timer, self._fires_at
         if timer is not None and not timer.done() and fires_at is not None:
-            if fires_at <= earliest:
+            if fires_at == earliest or (fires_at < earliest and not self._likely_to_fire_first(fires_at)):
                 return timer
-            timer.cancel()  # a stage with a shorter deadline: it cannot wait for the armed one
+            # A shorter deadline than the armed one, or an earlier stage's timer that would fire while this waits.
+            timer.cancel()
         seconds = max((earliest - workflow.now()).total_seconds(), _SHORTEST_SECONDS)
         self._fires_at = earliest
         self._timer = asyncio.create_task(self._sleep(seconds, earliest, summary))
         return self._timer
+
+    def _likely_to_fire_first(self, fires_at: datetime) -> bool:
+        """The armed timer is due before the waits can be expected to end (judged by the last wait's length)."""
+        if self._last_wait is None:
+            return False
+        return fires_at - workflow.now() < self._last_wait * KEEP_WHEN_DUE_AFTER_WAITS
 
     async def _sleep(self, seconds: float, deadline: datetime, summary: str) -> None:
         await workflow.sleep(seconds, summary=summary)

@@ -91,8 +91,10 @@ async def test_stages_that_advance_in_time_share_one_timer(rig: Rig) -> None:
 
 
 async def test_a_later_deadline_outlives_the_timer_an_earlier_stage_armed(rig: Rig) -> None:
-    """Stage a (3 s) advances at once; b (10 s) is called back after a's deadline: b waits on and completes."""
-    handle = await _start(rig, TimedStage("a", 3), TimedStage("b", 10))
+    """Stage a (6 s) advances at once; b (15 s) is called back after a's deadline: b waits on and completes.
+
+    a's wait was short, so b keeps the timer a armed (due in ~6 s, far more than twice that wait)."""
+    handle = await _start(rig, TimedStage("a", 6), TimedStage("b", 15))
     await _waiting_for_callback(handle, "a")
     await handle.signal(SIGNAL_ADVANCE_STAGE, {"stage": "a"})
     await _waiting_for_callback(handle, "b")
@@ -105,6 +107,20 @@ async def test_a_later_deadline_outlives_the_timer_an_earlier_stage_armed(rig: R
     result = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
     assert result.outcomes == ["completed", "completed"]
     assert await _timer_events(handle) == Counter({"TIMER_STARTED": 2, "TIMER_FIRED": 1})
+
+
+async def test_an_earlier_stages_timer_due_soon_is_replaced_up_front(rig: Rig) -> None:
+    """Stage a (8 s) is called back after 3 s; b (60 s) starts with a's timer due in under 5 s, sooner than twice
+    a's wait: b replaces it at once (cancelled + started, as a timer of its own would) rather than let it fire."""
+    handle = await _start(rig, TimedStage("a", 8), TimedStage("b", 60))
+    await _waiting_for_callback(handle, "a")
+    await asyncio.sleep(3)
+    await handle.signal(SIGNAL_ADVANCE_STAGE, {"stage": "a"})
+    await _waiting_for_callback(handle, "b")
+    await handle.signal(SIGNAL_ADVANCE_STAGE, {"stage": "b"})
+    result = await asyncio.wait_for(handle.result(), RUN_TIMEOUT)
+    assert result.outcomes == ["completed", "completed"]
+    assert await _timer_events(handle) == Counter({"TIMER_STARTED": 2, "TIMER_CANCELED": 1})
 
 
 async def test_a_shorter_deadline_replaces_the_armed_timer(rig: Rig) -> None:
