@@ -124,4 +124,8 @@ async def test_a_waiting_run_shows_stage_service_deadline_and_no_secret(
     assert "POST esign.example.com" in static_details
     assert any(s.startswith(f"request stage 1 of 2 `kyc` ({mode.value})") for s in found["activity"]), found
     if mode is Mode.SIGNAL:
-        assert any(s.startswith("stage 1 of 2 `kyc` timeout (deadline ") for s in found["timer"]), found
+        # v12: the run's one deadline timer, named by the stage that armed it, says later stages share it.
+        assert any(
+            s.startswith("stage 1 of 2 `kyc` timeout (deadline ") and s.endswith("; later stages share this timer")
+            for s in found["timer"]
+        ), found
