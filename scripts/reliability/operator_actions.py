@@ -18,12 +18,13 @@ import asyncio
 import os
 import random
 from collections import Counter
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 
 from app.demo.payloads import ACTIVITY_AWAIT_STAGE_CALLBACK, ACTIVITY_REQUEST_STAGE, Action, RunResult, StagedRunInput
@@ -37,8 +38,13 @@ from scripts.stack.runs import wait_end, wait_status
 COMMAND = "just reliability-row operator_actions --seed N"
 STAGE_TIMEOUT = 120.0
 CLI_TIMEOUT_S = 60.0
-# The WorkflowTaskFailed mark that `workflow reset` itself writes where it cut the history: not a failure.
-RESET_BY_OPERATOR = WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW
+# The WorkflowTaskFailed marks the server writes for the operator's own action, not failures of the run's code:
+# `workflow reset` where it cut the history, and `workflow terminate` that lands while a workflow task is running
+# (the history service force-closes that task).
+BY_OPERATOR = {
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW,
+    WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND,
+}
 Handle = WorkflowHandle[Any, RunResult]
 Expected = tuple[int, str | None]  # status, error code (None: a 2xx)
 
@@ -177,13 +183,17 @@ class Operator:
             end = await wait_end(latest, timeout=STAGE_TIMEOUT)
             done = end.result is not None and all(s.outcome is Outcome.COMPLETED for s in end.result.stages)
             case.end = "completed" if done else f"lost: {end.error_type or 'a stage did not complete'}"
-        history = await latest.fetch_history()
-        case.task_failures = sum(
-            1
-            for e in history.events
-            if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
-            and e.workflow_task_failed_event_attributes.cause != RESET_BY_OPERATOR
-        )
+        case.task_failures = task_failures((await latest.fetch_history()).events)
+
+
+def task_failures(events: Iterable[HistoryEvent]) -> int:
+    """WorkflowTaskFailed events of a run, but for the marks the operator's own reset or terminate leaves."""
+    return sum(
+        1
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED
+        and e.workflow_task_failed_event_attributes.cause not in BY_OPERATOR
+    )
 
 
 async def pause_unpause(op: Operator, case: Case) -> None:

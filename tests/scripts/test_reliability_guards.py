@@ -8,12 +8,15 @@ import argparse
 import json
 
 import pytest
+from temporalio.api.enums.v1 import EventType, WorkflowTaskFailedCause
+from temporalio.api.history.v1 import HistoryEvent, WorkflowTaskFailedEventAttributes
 
 from app.gate.types import Mode
 from scripts.reliability.guard_row import GuardRow
 from scripts.reliability.malformed import EXPECTED_BODY, judge
 from scripts.reliability.operator_actions import CLOSED, Case, ok_answer
 from scripts.reliability.operator_actions import judge as judge_operator
+from scripts.reliability.operator_actions import task_failures
 from scripts.reliability.slow_headers import row as slow_row
 
 
@@ -114,3 +117,20 @@ def test_slow_row_counts_connections_left_open_and_a_slow_p99() -> None:
     late = slow_row(args, _slow_report(10, 7, 0.2), ok=False)
     assert late.breaches["slow_not_closed_in_time"] == 3
     assert not slow_row(args, _slow_report(10, 10, 1.2), ok=False).ok
+
+
+def test_operator_row_counts_task_failures_but_not_the_operators_own_marks() -> None:
+    """`workflow reset` and a `terminate` that lands mid-task leave WorkflowTaskFailed marks of the server's own;
+    any other cause (the run's code failing a task) is a breach."""
+    def failed(cause: WorkflowTaskFailedCause.ValueType) -> HistoryEvent:
+        return HistoryEvent(
+            event_type=EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+            workflow_task_failed_event_attributes=WorkflowTaskFailedEventAttributes(cause=cause),
+        )
+
+    reset = failed(WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_RESET_WORKFLOW)
+    terminated = failed(WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_FORCE_CLOSE_COMMAND)
+    code = failed(WorkflowTaskFailedCause.WORKFLOW_TASK_FAILED_CAUSE_WORKFLOW_WORKER_UNHANDLED_FAILURE)
+    other = HistoryEvent(event_type=EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED)
+    assert task_failures([reset, terminated, other]) == 0
+    assert task_failures([reset, code, terminated, code]) == 2
