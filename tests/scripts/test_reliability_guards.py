@@ -14,9 +14,8 @@ from temporalio.api.history.v1 import HistoryEvent, WorkflowTaskFailedEventAttri
 from app.gate.types import Mode
 from scripts.reliability.guard_row import GuardRow
 from scripts.reliability.malformed import EXPECTED_BODY, judge
-from scripts.reliability.operator_actions import CLOSED, Case, ok_answer
+from scripts.reliability.operator_actions import CLOSED, Case, ok_answer, task_failures
 from scripts.reliability.operator_actions import judge as judge_operator
-from scripts.reliability.operator_actions import task_failures
 from scripts.reliability.slow_headers import row as slow_row
 
 
@@ -122,6 +121,7 @@ def test_slow_row_counts_connections_left_open_and_a_slow_p99() -> None:
 def test_operator_row_counts_task_failures_but_not_the_operators_own_marks() -> None:
     """`workflow reset` and a `terminate` that lands mid-task leave WorkflowTaskFailed marks of the server's own;
     any other cause (the run's code failing a task) is a breach."""
+
     def failed(cause: WorkflowTaskFailedCause.ValueType) -> HistoryEvent:
         return HistoryEvent(
             event_type=EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
