@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 
-from app.gate.types import StageTicket
+from app.gate.ticket import StageTicket
 
 # Set by `StageGate` around the (synchronous) scheduling of a stage activity; read by the outbound interceptor.
 PENDING_TICKET: ContextVar[StageTicket | None] = ContextVar("stagegate_pending_ticket", default=None)

@@ -47,15 +47,14 @@ from app.gate.context import PENDING_TICKET
 from app.gate.hook_types import ERR_KEY_TAKEN, MAX_KEY_CHARS, HookRegistered, HookWaiter
 from app.gate.operator_view import service_label
 from app.gate.rules import stage_id
+from app.gate.ticket import HookWait, StageTicket
 from app.gate.trace_context import current_traceparent
 from app.gate.types import (
     ERR_INVALID_CALLBACK_TARGET,
     STAGE_HEADER,
-    HookWait,
     Mode,
     StageAccepted,
     StageKey,
-    StageTicket,
 )
 
 # ApplicationError type of a stage that waits on a source but has no usable key (not retried: the same request

@@ -31,6 +31,7 @@ from app.gate.gate_metrics import GateMetrics
 from app.gate.hook_types import ACTIVITY_HOOK_HANDOFF_CHECK, HookHandoffCheck
 from app.gate.sdk_private import registered_activity_name
 from app.gate.shapes import CallbackShape, FetchContext, FetchSpec
+from app.gate.ticket import HookWait, StageTicket
 from app.gate.types import (
     ERR_DUPLICATE_CALLBACK,
     ERR_INVALID_CALLBACK,
@@ -50,7 +51,6 @@ from app.gate.types import (
     AdvancedBy,
     GateState,
     GateStatus,
-    HookWait,
     InboxEntry,
     Mode,
     Outcome,
@@ -58,7 +58,6 @@ from app.gate.types import (
     StageCheck,
     StageKey,
     StageRecord,
-    StageTicket,
     Verdict,
     WaitingFor,
 )

@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from app.gate.shapes import CallbackShape
-
 # Message names a workflow that uses the gate answers to.
 SIGNAL_ADVANCE_STAGE = "advance_stage"
 UPDATE_ADVANCE_STAGE = "advance_stage"
@@ -215,35 +213,6 @@ class AdvanceAnswer:
 # (`current_stage().idempotency_key`, `${idempotency_key}` in a pipeline), for vendors that echo a reference the
 # request carried (Stripe's `metadata`). The gate puts the ID in its place before the stage starts.
 OWN_STAGE_ID = "${idempotency_key}"
-
-
-@dataclass(frozen=True)
-class HookWait:
-    """What a stage waits on: events of a fixed-endpoint `source` whose correlation key is its key.
-
-    The key is given up front (`key`: e.g. from the run's input, or the stage's own ID), or read from what the
-    stage activity returned (`key_path`: a dotted path, "" for the returned value itself), or named by the
-    activity at run time (`report_hook_key`; pipelines use it for `${answer...}`). At most one of `key` and
-    `key_path`.
-    """
-
-    source: str
-    key: str | None = None
-    key_path: str | None = None
-
-
-@dataclass(frozen=True)
-class StageTicket:
-    """Sent with a stage activity (as a header): which stage it serves, in which mode, until when."""
-
-    stage: StageKey
-    mode: Mode
-    deadline_epoch: float
-    idempotency_key: str
-    # The service's own callback body, when it does not send ours (signed into the callback URL).
-    callback: CallbackShape | None = None
-    # Fixed endpoint: the stage waits on a source and key (registered with the key's mailbox by the activity).
-    hook: HookWait | None = None
 
 
 @dataclass(frozen=True)

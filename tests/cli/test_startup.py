@@ -60,6 +60,9 @@ START_NEVER_MODULES = (
     "http.client",
     "app.pipeline.types",
     "app.gate.rules",
+    # The callback shapes and the activity's ticket: only the worker and the callback server read them.
+    "app.gate.shapes",
+    "app.gate.ticket",
     "cli.operations",
     "cli.outcomes",
     "cli.render",
