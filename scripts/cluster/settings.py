@@ -30,6 +30,9 @@ STANDARD_PORTS: Mapping[str, tuple[int, int]] = {
     "worker": (7239, 6939),
 }
 STANDARD_FRONTEND_HTTP_PORT = 7243
+# Temporal's SQL schema keeps each host's membership port in a smallint: a service on a higher one dies at start
+# ("value ... is out of range for type smallint"), seen with TEMPORAL_ADDRESS=localhost:37233.
+MAX_MEMBERSHIP_PORT = 32767
 SERVICES = ("history", "matching", "frontend", "worker")  # start order: the frontend needs history and matching
 
 DEFAULT_PG_PORT = 15432
@@ -135,6 +138,13 @@ def load_cluster_settings(env: Mapping[str, str] | None = None) -> ClusterSettin
     lowest = min(p for pair in STANDARD_PORTS.values() for p in pair) + frontend_port - STANDARD_FRONTEND_PORT
     if lowest < 1 or STANDARD_FRONTEND_HTTP_PORT + frontend_port - STANDARD_FRONTEND_PORT > 65535:
         raise ClusterSettingsError(f"TEMPORAL_ADDRESS port {frontend_port} puts the cluster's other ports out of range")
+    highest_membership = max(m for _, m in STANDARD_PORTS.values()) + frontend_port - STANDARD_FRONTEND_PORT
+    if highest_membership > MAX_MEMBERSHIP_PORT:
+        raise ClusterSettingsError(
+            f"TEMPORAL_ADDRESS port {frontend_port} puts a membership port at {highest_membership}; Temporal stores "
+            f"them in a PostgreSQL smallint (cluster_membership.rpc_port), so the frontend port must be at most "
+            f"{MAX_MEMBERSHIP_PORT - max(m for _, m in STANDARD_PORTS.values()) + STANDARD_FRONTEND_PORT}"
+        )
     layout_raw = env.get("CLUSTER_LAYOUT", "").strip().lower() or Layout.SEPARATE.value
     if layout_raw not in {item.value for item in Layout}:
         raise ClusterSettingsError(f"CLUSTER_LAYOUT must be separate or single, got {layout_raw!r}")

@@ -54,11 +54,18 @@ def test_defaults() -> None:
         ("CLUSTER_HISTORY_SHARDS", "0"),
         ("CLUSTER_LAYOUT", "three"),
         ("TEMPORAL_ADDRESS", "localhost:100"),  # its membership ports would be below 1
+        ("TEMPORAL_ADDRESS", "localhost:37233"),  # history's membership port 36934: over PostgreSQL's smallint
     ],
 )
 def test_bad_values_are_refused(name: str, value: str) -> None:
     with pytest.raises(ClusterSettingsError, match=name.split("_", 1)[0]):
         load_cluster_settings({name: value})
+
+
+def test_the_highest_frontend_port_whose_membership_ports_fit_is_taken() -> None:
+    assert load_cluster_settings({"TEMPORAL_ADDRESS": "localhost:33061"}).frontend_port == 33061  # worker: 32767
+    with pytest.raises(ClusterSettingsError, match="at most 33061"):
+        load_cluster_settings({"TEMPORAL_ADDRESS": "localhost:33062"})
 
 
 def test_server_config_renders_what_the_settings_say(tmp_path: Path) -> None:
